@@ -1,0 +1,41 @@
+from rest_framework import serializers
+
+from accounts.models import User
+
+
+class TokenObtainInput(serializers.Serializer):
+    email = serializers.CharField(max_length=254)
+    password = serializers.CharField(max_length=4096, trim_whitespace=False)
+
+
+class RefreshInput(serializers.Serializer):
+    refresh = serializers.CharField(max_length=4096)
+
+
+class TokenPairOutput(serializers.Serializer):
+    access = serializers.CharField()
+    refresh = serializers.CharField()
+
+
+class AgentProfileOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    email = serializers.EmailField()
+    mobile = serializers.CharField()
+    is_active = serializers.BooleanField()
+    accepts_leads = serializers.BooleanField()
+    away_until = serializers.DateTimeField(allow_null=True)
+    weight = serializers.IntegerField()
+    capacity = serializers.IntegerField(allow_null=True)
+
+
+class MeOutput(serializers.ModelSerializer):
+    agent = serializers.SerializerMethodField()
+
+    class Meta:
+        model = User
+        fields = ["id", "email", "first_name", "last_name", "role", "is_active", "agent"]
+
+    def get_agent(self, user) -> AgentProfileOutput | None:
+        agent = getattr(user, "agent_profile", None)
+        return AgentProfileOutput(agent).data if agent is not None else None

@@ -1,0 +1,82 @@
+from django.contrib.auth import authenticate
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts import tokens
+from config.api import envelope
+
+from .serializers import MeOutput, RefreshInput, TokenObtainInput, TokenPairOutput
+
+
+def _refused(exc):
+    return Response(envelope(exc.code, exc.message), status=status.HTTP_401_UNAUTHORIZED)
+
+
+class TokenObtainView(APIView):
+    """Email + password → a refresh token (7 days) and an access token (15 minutes)."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(request=TokenObtainInput, responses={200: TokenPairOutput})
+    def post(self, request):
+        data = TokenObtainInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = authenticate(
+            request, email=data.validated_data["email"], password=data.validated_data["password"]
+        )
+        if user is None:
+            # One message for unknown email, bad password and inactive user:
+            # the answer must not tell which accounts exist.
+            return Response(
+                envelope("invalid_credentials", "No active account found with these credentials."),
+                status=status.HTTP_401_UNAUTHORIZED,
+            )
+        refresh, access = tokens.issue_tokens(user)
+        return Response({"access": access, "refresh": refresh})
+
+
+class TokenRefreshView(APIView):
+    """Rotate a refresh token: the old one is blacklisted, a new pair returned."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(request=RefreshInput, responses={200: TokenPairOutput})
+    def post(self, request):
+        data = RefreshInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            refresh, access = tokens.rotate_refresh(data.validated_data["refresh"])
+        except tokens.TokenRefused as exc:
+            return _refused(exc)
+        return Response({"access": access, "refresh": refresh})
+
+
+class LogoutView(APIView):
+    """Blacklist the given refresh token and end the user's access tokens."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(request=RefreshInput, responses={204: None})
+    def post(self, request):
+        data = RefreshInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            user = tokens.blacklist_refresh(data.validated_data["refresh"])
+        except tokens.TokenRefused as exc:
+            return _refused(exc)
+        tokens.revoke_user_tokens(user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MeView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses={200: MeOutput})
+    def get(self, request):
+        return Response(MeOutput(request.user).data)

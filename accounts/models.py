@@ -1,0 +1,89 @@
+from django.contrib.auth.models import AbstractUser, BaseUserManager
+from django.db import models
+from django.utils import timezone
+
+
+class Role(models.TextChoices):
+    ADMIN = "admin", "Admin"
+    MANAGER = "manager", "Manager"
+    AGENT = "agent", "Agent"
+
+
+def normalize_email(email):
+    """Emails are compared case-insensitively, so they are stored lower-case.
+
+    MariaDB's default collation would compare case-insensitively but SQLite's
+    would not; storing one form keeps the unique index honest on both.
+    """
+    return (email or "").strip().lower()
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def get_by_natural_key(self, email):
+        return self.get(email=normalize_email(email))
+
+    def _create_user(self, email, password, **fields):
+        if not email:
+            raise ValueError("An email address is required.")
+        user = self.model(email=normalize_email(email), **fields)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email, password=None, **fields):
+        fields.setdefault("role", Role.AGENT)
+        return self._create_user(email, password, **fields)
+
+    def create_superuser(self, email, password=None, **fields):
+        fields["role"] = Role.ADMIN
+        return self._create_user(email, password, **fields)
+
+
+class User(AbstractUser):
+    """A Leadline login. ``role`` is the one source of truth for API and admin.
+
+    ``is_staff`` and ``is_superuser`` are derived from the role on save, so the
+    admin and the API can never disagree about who someone is.
+    """
+
+    username = None
+    email = models.EmailField("email address", unique=True)
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.AGENT)
+    # Every token issued before this instant is refused: bumped on logout,
+    # deactivation, role change, password change and restore.
+    tokens_valid_after = models.DateTimeField(default=timezone.now)
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS = []
+
+    objects = UserManager()
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self):
+        return self.email
+
+    def save(self, *args, **kwargs):
+        self.email = normalize_email(self.email)
+        self.is_superuser = self.role == Role.ADMIN
+        self.is_staff = self.role in (Role.ADMIN, Role.MANAGER)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "role" in update_fields:
+            kwargs["update_fields"] = set(update_fields) | {"is_staff", "is_superuser"}
+        super().save(*args, **kwargs)
+
+    @property
+    def is_admin(self):
+        return self.role == Role.ADMIN
+
+    @property
+    def is_manager_or_admin(self):
+        return self.role in (Role.ADMIN, Role.MANAGER)
+
+    @property
+    def is_agent(self):
+        return self.role == Role.AGENT

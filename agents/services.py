@@ -1,0 +1,121 @@
+"""Writes to agents. The API, the admin and the commands all call these."""
+
+from django.db import transaction
+
+from accounts.models import Role, User, normalize_email
+from accounts.tokens import revoke_user_tokens
+from config.errors import DomainError
+from leads.phones import InvalidPhone, normalize_phone
+
+from .models import Agent
+
+_UPDATABLE = {"name", "mobile", "accepts_leads", "away_until", "weight", "capacity"}
+
+
+def _clean_mobile(mobile):
+    try:
+        return normalize_phone(mobile)
+    except InvalidPhone as exc:
+        raise DomainError(str(exc), code="validation_error", fields={"mobile": [str(exc)]}) from exc
+
+
+def _check_email_free(email, *, exclude_user=None):
+    users = User.objects.filter(email=email)
+    agents = Agent.objects.filter(email=email)
+    if exclude_user is not None:
+        users = users.exclude(pk=exclude_user.pk)
+        agents = agents.exclude(user=exclude_user)
+    if users.exists() or agents.exists():
+        raise DomainError(
+            "This email is already in use.",
+            code="validation_error",
+            fields={"email": ["This email is already in use."]},
+        )
+
+
+@transaction.atomic
+def agent_create(
+    *,
+    name,
+    email,
+    mobile,
+    password=None,
+    accepts_leads=True,
+    away_until=None,
+    weight=1,
+    capacity=None,
+    actor=None,
+):
+    """Create an agent and its login user in one transaction.
+
+    Without a password the user cannot log in until one is set (an unusable
+    password), which is how an operator invites someone by email.
+    """
+    email = normalize_email(email)
+    _check_email_free(email)
+    user = User.objects.create_user(email=email, password=password, role=Role.AGENT)
+    if password is None:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    return Agent.objects.create(
+        user=user,
+        name=name.strip(),
+        email=email,
+        mobile=_clean_mobile(mobile),
+        accepts_leads=accepts_leads,
+        away_until=away_until,
+        weight=weight,
+        capacity=capacity,
+    )
+
+
+@transaction.atomic
+def agent_update(*, agent, actor=None, **changes):
+    """Change an agent's profile; the email change follows to the login user."""
+    agent = Agent.objects.select_for_update().select_related("user").get(pk=agent.pk)
+    if "email" in changes:
+        email = normalize_email(changes.pop("email"))
+        if email != agent.email:
+            _check_email_free(email, exclude_user=agent.user)
+            agent.email = email
+            agent.user.email = email
+            agent.user.save(update_fields=["email"])
+    if "mobile" in changes:
+        changes["mobile"] = _clean_mobile(changes["mobile"])
+    unknown = set(changes) - _UPDATABLE
+    if unknown:
+        raise DomainError(f"Cannot change {', '.join(sorted(unknown))}.", code="validation_error")
+    for field, value in changes.items():
+        setattr(agent, field, value)
+    agent.save()
+    return agent
+
+
+@transaction.atomic
+def agent_deactivate(*, agent, actor=None):
+    """Deactivate an agent: no more leads, no more logins, history kept.
+
+    The agent's open leads go back to the other agents through the
+    distribution service (whatever cannot be placed stays unassigned and is
+    reported in the returned result).
+    """
+    from assignments.services import redistribute_agent
+
+    agent = Agent.objects.select_for_update().select_related("user").get(pk=agent.pk)
+    agent.is_active = False
+    agent.save(update_fields=["is_active", "updated_at"])
+    user = agent.user
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    revoke_user_tokens(user)
+    return redistribute_agent(agent=agent, actor=actor, allow_none=True)
+
+
+@transaction.atomic
+def agent_activate(*, agent, actor=None):
+    agent = Agent.objects.select_for_update().select_related("user").get(pk=agent.pk)
+    agent.is_active = True
+    agent.save(update_fields=["is_active", "updated_at"])
+    agent.user.is_active = True
+    agent.user.save(update_fields=["is_active"])
+    return agent

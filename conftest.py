@@ -1,0 +1,110 @@
+"""Fixtures shared by every app's tests (STYLE.md: admin_user, manager, agent, auth)."""
+
+import itertools
+
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from accounts.models import Role, User
+from accounts.tokens import issue_tokens
+
+PASSWORD = "correct-horse-battery-staple"
+_seq = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    # Redis is shared by the whole run; a test must not see the last one's keys.
+    cache.clear()
+    yield
+
+
+@pytest.fixture
+def password():
+    return PASSWORD
+
+
+@pytest.fixture
+def make_user(db):
+    def make(role=Role.AGENT, email=None, password=PASSWORD, **fields):
+        email = email or f"user{next(_seq)}@example.com"
+        return User.objects.create_user(email=email, password=password, role=role, **fields)
+
+    return make
+
+
+@pytest.fixture
+def admin_user(make_user):
+    return make_user(Role.ADMIN, email="admin@example.com")
+
+
+@pytest.fixture
+def manager(make_user):
+    return make_user(Role.MANAGER, email="manager@example.com")
+
+
+@pytest.fixture
+def make_agent(db):
+    from agents.services import agent_create
+
+    def make(name=None, email=None, mobile=None, password=PASSWORD, **fields):
+        n = next(_seq)
+        return agent_create(
+            name=name or f"Agent {n}",
+            email=email or f"agent{n}@example.com",
+            mobile=mobile or f"+9198{n:08d}",
+            password=password,
+            **fields,
+        )
+
+    return make
+
+
+@pytest.fixture
+def agent(make_agent):
+    return make_agent(name="Asha Agent", email="asha@example.com")
+
+
+@pytest.fixture
+def other_agent(make_agent):
+    return make_agent(name="Ravi Agent", email="ravi@example.com")
+
+
+@pytest.fixture
+def api_client():
+    return APIClient()
+
+
+@pytest.fixture
+def auth():
+    """``auth(user_or_agent)`` → an APIClient carrying a fresh access token."""
+
+    def make(who):
+        user = getattr(who, "user", who)
+        _refresh, access = issue_tokens(user)
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
+        return client
+
+    return make
+
+
+@pytest.fixture
+def make_lead(db):
+    from assignments.models import Assignment, Reason, Strategy
+    from leads.models import Lead
+
+    def make(agent=None, **fields):
+        n = next(_seq)
+        fields.setdefault("first_name", f"Lead{n}")
+        fields.setdefault("phone", f"+9197{n:08d}")
+        lead = Lead.objects.create(agent=agent, **fields)
+        if agent is not None:
+            # Keep the invariant the services hold: an owned lead has one open row.
+            Assignment.objects.create(
+                lead=lead, agent=agent, strategy=Strategy.MANUAL, reason=Reason.MANUAL
+            )
+        return lead
+
+    return make

@@ -1,0 +1,53 @@
+from rest_framework import serializers
+
+from leads.models import Lead, LeadActivity, LeadStatus
+from leads.services import NOTES_MAX_LENGTH
+
+
+class LeadOutput(serializers.ModelSerializer):
+    agent_name = serializers.CharField(source="agent.name", read_only=True, default=None)
+
+    class Meta:
+        model = Lead
+        fields = [
+            "id",
+            "first_name",
+            "last_name",
+            "phone",
+            "email",
+            "notes",
+            "status",
+            "next_follow_up",
+            "agent",
+            "agent_name",
+            "batch",
+            "extra",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class LeadCreateInput(serializers.Serializer):
+    first_name = serializers.CharField(max_length=150)
+    last_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    phone = serializers.CharField(max_length=64)
+    email = serializers.EmailField(required=False, allow_blank=True)
+    notes = serializers.CharField(
+        max_length=NOTES_MAX_LENGTH, required=False, allow_blank=True, trim_whitespace=False
+    )
+    status = serializers.ChoiceField(choices=LeadStatus.choices, required=False)
+    next_follow_up = serializers.DateTimeField(required=False, allow_null=True)
+    extra = serializers.DictField(required=False)
+
+
+class LeadUpdateInput(LeadCreateInput):
+    first_name = serializers.CharField(max_length=150, required=False)
+    phone = serializers.CharField(max_length=64, required=False)
+
+
+class LeadActivityOutput(serializers.ModelSerializer):
+    actor = serializers.EmailField(source="actor.email", read_only=True, default=None)
+
+    class Meta:
+        model = LeadActivity
+        fields = ["id", "kind", "old_value", "new_value", "actor", "created_at"]

@@ -1,0 +1,92 @@
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import MethodNotAllowed
+from rest_framework.filters import OrderingFilter
+from rest_framework.response import Response
+
+from accounts.models import Role
+from accounts.permissions import IsLeadOwnerOrManager
+from config.errors import DomainError
+from leads import services
+from leads.selectors import leads_visible_to
+
+from .filters import LeadFilter, LeadSearchFilter
+from .serializers import LeadActivityOutput, LeadCreateInput, LeadOutput, LeadUpdateInput
+
+
+class LeadViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Leads. Managers see and edit all; an agent sees only its own leads and may
+    change only their status, notes and follow-up; other leads are 404."""
+
+    permission_classes = [IsLeadOwnerOrManager]
+    serializer_class = LeadOutput
+    filter_backends = [DjangoFilterBackend, LeadSearchFilter, OrderingFilter]
+    filterset_class = LeadFilter
+    search_fields = ["first_name", "last_name", "email"]
+    ordering_fields = ["id", "created_at", "updated_at", "next_follow_up", "first_name", "status"]
+    ordering = ["-id"]
+
+    def get_queryset(self):
+        return leads_visible_to(self.request.user)
+
+    @extend_schema(request=LeadCreateInput, responses={201: LeadOutput})
+    def create(self, request):
+        if request.user.role not in (Role.ADMIN, Role.MANAGER):
+            raise DomainError(
+                "Only managers and admins may create leads.",
+                code="permission_denied",
+                status=status.HTTP_403_FORBIDDEN,
+            )
+        data = LeadCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        lead = services.lead_create(**data.validated_data, actor=request.user)
+        return Response(LeadOutput(lead).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=LeadUpdateInput, responses={200: LeadOutput})
+    def partial_update(self, request, pk=None):
+        lead = self.get_object()
+        data = LeadUpdateInput(data=request.data, partial=True)
+        if not isinstance(request.data, dict):
+            data.is_valid(raise_exception=True)
+        unknown = set(request.data) - set(data.fields)
+        if unknown:
+            raise DomainError(
+                "Unknown fields.",
+                code="validation_error",
+                fields={name: ["Unknown field."] for name in sorted(unknown)},
+            )
+        data.is_valid(raise_exception=True)
+        is_manager = request.user.role in (Role.ADMIN, Role.MANAGER)
+        lead = services.lead_update(
+            lead=lead,
+            actor=request.user,
+            allowed=services.MANAGER_FIELDS if is_manager else services.AGENT_FIELDS,
+            **data.validated_data,
+        )
+        lead = self.get_queryset().get(pk=lead.pk)
+        return Response(LeadOutput(lead).data)
+
+    @extend_schema(request=LeadUpdateInput, responses={200: LeadOutput})
+    def update(self, request, pk=None):
+        return self.partial_update(request, pk)
+
+    @extend_schema(responses={405: None})
+    def destroy(self, request, pk=None):
+        # Leads are never deleted through the API (undo an import instead). The
+        # lookup comes first so another agent's lead is a 404 for every method.
+        self.get_object()
+        raise MethodNotAllowed(request.method)
+
+    @extend_schema(responses={200: LeadActivityOutput(many=True)})
+    @action(detail=True, methods=["get"], filter_backends=[])
+    def activity(self, request, pk=None):
+        lead = self.get_object()
+        entries = lead.activities.select_related("actor").order_by("-created_at", "-id")
+        page = self.paginator.paginate_queryset(entries, request, view=self)
+        return self.paginator.get_paginated_response(LeadActivityOutput(page, many=True).data)

@@ -1,0 +1,129 @@
+from django.conf import settings
+from django.db import models
+
+
+class LeadStatus(models.TextChoices):
+    NEW = "new", "New"
+    CONTACTED = "contacted", "Contacted"
+    QUALIFIED = "qualified", "Qualified"
+    CONVERTED = "converted", "Converted"
+    LOST = "lost", "Lost"
+
+
+OPEN_STATUSES = (LeadStatus.NEW, LeadStatus.CONTACTED, LeadStatus.QUALIFIED)
+
+
+class LeadQuerySet(models.QuerySet):
+    def open(self):
+        return self.filter(status__in=OPEN_STATUSES)
+
+
+class ImportBatch(models.Model):
+    """One upload or command import of a lead list."""
+
+    class State(models.TextChoices):
+        PREVIEW = "preview", "Preview"
+        COMMITTED = "committed", "Committed"
+        FAILED = "failed", "Failed"
+        UNDONE = "undone", "Undone"
+
+    class Dedupe(models.TextChoices):
+        SKIP = "skip", "Skip duplicates"
+        UPDATE = "update", "Update existing leads"
+
+    file_name = models.CharField(max_length=255)
+    sha256 = models.CharField(max_length=64, db_index=True)
+    file = models.FileField(upload_to="imports/%Y/%m/", blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    committed_at = models.DateTimeField(null=True, blank=True)
+    undone_at = models.DateTimeField(null=True, blank=True)
+    source = models.CharField(max_length=16, default="api")
+    strategy = models.CharField(max_length=32, blank=True)
+    dedupe = models.CharField(max_length=16, choices=Dedupe.choices, default=Dedupe.SKIP)
+    distribute = models.BooleanField(default=True)
+    strict = models.BooleanField(default=False)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PREVIEW)
+    rows = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    duplicates = models.PositiveIntegerField(default=0)
+    invalid = models.PositiveIntegerField(default=0)
+    assigned = models.PositiveIntegerField(default=0)
+    unassigned = models.PositiveIntegerField(default=0)
+    per_agent = models.JSONField(default=dict, blank=True)
+    errors = models.JSONField(default=list, blank=True)
+    duplicate_rows = models.JSONField(default=list, blank=True)
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name_plural = "import batches"
+
+    def __str__(self):
+        return f"#{self.pk} {self.file_name} ({self.state})"
+
+
+class Lead(models.Model):
+    first_name = models.CharField(max_length=150)
+    last_name = models.CharField(max_length=150, blank=True)
+    phone = models.CharField(max_length=16, unique=True, help_text="E.164")
+    email = models.EmailField(blank=True)
+    notes = models.TextField(blank=True)
+    status = models.CharField(
+        max_length=16, choices=LeadStatus.choices, default=LeadStatus.NEW, db_index=True
+    )
+    next_follow_up = models.DateTimeField(null=True, blank=True, db_index=True)
+    agent = models.ForeignKey(
+        "agents.Agent", null=True, blank=True, on_delete=models.PROTECT, related_name="leads"
+    )
+    batch = models.ForeignKey(
+        ImportBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="leads"
+    )
+    extra = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = LeadQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["agent", "status"], name="lead_agent_status_idx")]
+
+    def __str__(self):
+        return f"{self.first_name} {self.last_name}".strip() + f" {self.phone}"
+
+    @property
+    def is_open(self):
+        return self.status in OPEN_STATUSES
+
+
+class LeadActivity(models.Model):
+    """Append-only timeline of a lead."""
+
+    class Kind(models.TextChoices):
+        CREATED = "created", "Created"
+        STATUS = "status", "Status changed"
+        NOTE = "note", "Notes changed"
+        FOLLOW_UP = "follow_up", "Follow-up set"
+        ASSIGNED = "assigned", "Assigned"
+        UPDATED = "updated", "Updated"
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="activities")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    old_value = models.TextField(blank=True)
+    new_value = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "lead activities"
+        indexes = [models.Index(fields=["lead", "created_at"], name="activity_lead_time_idx")]
+
+    def __str__(self):
+        return f"{self.lead_id} {self.kind} {self.created_at:%Y-%m-%d %H:%M}"
