@@ -74,7 +74,14 @@ class User(AbstractUser):
         update_fields = kwargs.get("update_fields")
         if update_fields is not None and "role" in update_fields:
             kwargs["update_fields"] = set(update_fields) | {"is_staff", "is_superuser"}
+        adding = self._state.adding
         super().save(*args, **kwargs)
+        if self.role == Role.MANAGER or (
+            not adding and (update_fields is None or "role" in update_fields)
+        ):
+            from .roles import sync_role_group  # roles imports this module
+
+            sync_role_group(self)
 
     @property
     def is_admin(self):
@@ -87,3 +94,29 @@ class User(AbstractUser):
     @property
     def is_agent(self):
         return self.role == Role.AGENT
+
+
+class AuditLog(models.Model):
+    """Who did what, when, from where: written by ``accounts.audit.record``.
+
+    Rows are append-only; ``actor_email`` keeps the name readable after the
+    user is gone. Never holds a password or a token.
+    """
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    action = models.CharField(max_length=64)
+    actor = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_email = models.CharField(max_length=254, blank=True)
+    target = models.CharField(max_length=255, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["action", "created_at"], name="auditlog_action_created")]
+
+    def __str__(self):
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.action} {self.target}".strip()

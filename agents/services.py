@@ -5,6 +5,7 @@ from django.db import transaction
 from accounts.models import Role, User, normalize_email
 from accounts.tokens import revoke_user_tokens
 from config.errors import DomainError
+from leads.dashboard import invalidate_dashboard
 from leads.phones import InvalidPhone, normalize_phone
 
 from .models import Agent
@@ -57,7 +58,7 @@ def agent_create(
     if password is None:
         user.set_unusable_password()
         user.save(update_fields=["password"])
-    return Agent.objects.create(
+    agent = Agent.objects.create(
         user=user,
         name=name.strip(),
         email=email,
@@ -67,6 +68,8 @@ def agent_create(
         weight=weight,
         capacity=capacity,
     )
+    invalidate_dashboard()
+    return agent
 
 
 @transaction.atomic
@@ -88,6 +91,7 @@ def agent_update(*, agent, actor=None, **changes):
     for field, value in changes.items():
         setattr(agent, field, value)
     agent.save()
+    invalidate_dashboard()
     return agent
 
 
@@ -108,7 +112,9 @@ def agent_deactivate(*, agent, actor=None):
     user.is_active = False
     user.save(update_fields=["is_active"])
     revoke_user_tokens(user)
-    return redistribute_agent(agent=agent, actor=actor, allow_none=True)
+    result = redistribute_agent(agent=agent, actor=actor, allow_none=True)
+    invalidate_dashboard()
+    return result
 
 
 @transaction.atomic
@@ -118,4 +124,5 @@ def agent_activate(*, agent, actor=None):
     agent.save(update_fields=["is_active", "updated_at"])
     agent.user.is_active = True
     agent.user.save(update_fields=["is_active"])
+    invalidate_dashboard()
     return agent

@@ -2,10 +2,13 @@
 
 import logging
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from django.views import defaults
+from django_ratelimit.exceptions import Ratelimited
 from rest_framework import exceptions, pagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -51,6 +54,22 @@ def exception_handler(exc, context):
             envelope(exc.code, exc.message, exc.fields, **exc.extra),
             status=exc.status,
             headers=getattr(exc, "headers", None),
+        )
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        # An unreachable or failing database: tell the client to come back,
+        # rather than a 500 (the connect/read timeouts bound how long this takes).
+        logger.warning("database unavailable: %s", exc.__class__.__name__)
+        return Response(
+            envelope("database_unavailable", "The database is unavailable. Try again shortly."),
+            status=503,
+            headers={"Retry-After": str(settings.DB_UNAVAILABLE_RETRY_AFTER)},
+        )
+    if isinstance(exc, Ratelimited):
+        # django-ratelimit's own decorator raises a PermissionDenied subclass.
+        return Response(
+            envelope("throttled", "Too many requests. Try again later."),
+            status=429,
+            headers={"Retry-After": "60"},
         )
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(

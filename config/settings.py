@@ -55,6 +55,11 @@ if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("DJANGO_SECRET_KEY is required unless DJANGO_DEBUG=true.")
     SECRET_KEY = "insecure-development-key-do-not-use-in-production"  # noqa: S105
+elif not DEBUG and (
+    len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY.startswith("django-insecure")
+):
+    # The same bar as `check --deploy` (security.W009), but refusing to start.
+    raise ImproperlyConfigured("DJANGO_SECRET_KEY must be 50+ random characters in production.")
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
@@ -81,7 +86,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "config.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "config.middleware.SecretSafeGZipMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -90,6 +97,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "config.middleware.DatabaseUnavailableMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -144,24 +153,39 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Cache ------------------------------------------------------------------
 REDIS_URL = env("REDIS_URL")
 if REDIS_URL:
+    _redis_options = {
+        "CLIENT_CLASS": "django_redis.client.DefaultClient",
+        "SOCKET_CONNECT_TIMEOUT": env_float("REDIS_CONNECT_TIMEOUT", 0.5),
+        "SOCKET_TIMEOUT": env_float("REDIS_SOCKET_TIMEOUT", 0.5),
+    }
     CACHES = {
         "default": {
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env("CACHE_KEY_PREFIX", "leadline"),
-            "OPTIONS": {
-                "CLIENT_CLASS": "django_redis.client.DefaultClient",
-                "SOCKET_CONNECT_TIMEOUT": env_float("REDIS_CONNECT_TIMEOUT", 0.5),
-                "SOCKET_TIMEOUT": env_float("REDIS_SOCKET_TIMEOUT", 0.5),
-            },
-        }
+            # Redis down = a cache miss (logged), so reads keep being served.
+            "OPTIONS": {**_redis_options, "IGNORE_EXCEPTIONS": True},
+        },
+        # Same Redis, but errors propagate: the rate limiter must fail closed.
+        "ratelimit": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env("CACHE_KEY_PREFIX", "leadline") + ":rl",
+            "OPTIONS": _redis_options,
+        },
     }
+    DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+    DJANGO_REDIS_LOGGER = "config.cache"
 else:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
             "LOCATION": "leadline",
-        }
+        },
+        "ratelimit": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "leadline-ratelimit",
+        },
     }
 
 # --- Auth -------------------------------------------------------------------
@@ -177,6 +201,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+PASSWORD_BREACH_CHECK = env_bool("PASSWORD_BREACH_CHECK", False)
+PASSWORD_BREACH_API_URL = env("PASSWORD_BREACH_API_URL", "https://api.pwnedpasswords.com/range/")
+PASSWORD_BREACH_TIMEOUT = env_float("PASSWORD_BREACH_TIMEOUT", 2.0)
+if PASSWORD_BREACH_CHECK:
+    AUTH_PASSWORD_VALIDATORS.append({"NAME": "accounts.validators.BreachedPasswordValidator"})
 
 # --- I18N -------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -217,6 +246,11 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "config.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    "DEFAULT_THROTTLE_CLASSES": ["config.ratelimit.AnonThrottle", "config.ratelimit.UserThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env("API_THROTTLE_ANON", "60/min"),
+        "user": env("API_THROTTLE_USER", "1200/min"),
+    },
 }
 
 SIMPLE_JWT = {
@@ -263,13 +297,72 @@ CORS_URLS_REGEX = r"^/api/.*$"
 
 # --- Logging ----------------------------------------------------------------
 LOG_LEVEL = env("LOG_LEVEL", "INFO")
+LOG_FORMAT = env("LOG_FORMAT", "json")  # "json" (one object per line) or "plain"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "config.logging.RequestIdFilter"}},
+    "formatters": {
+        "json": {"()": "config.logging.JsonFormatter"},
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+            "formatter": "plain" if LOG_FORMAT == "plain" else "json",
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }
+
+# --- Rate limits (django-ratelimit on the shared "ratelimit" cache) ---------
+RATELIMIT_USE_CACHE = "ratelimit"
+RATELIMIT_IP_META_KEY = "config.ratelimit.client_ip"
+RATELIMIT_LOGIN_IP = env("RATELIMIT_LOGIN_IP", "20/m")
+RATELIMIT_LOGIN_EMAIL = env("RATELIMIT_LOGIN_EMAIL", "10/m")
+RATELIMIT_REFRESH = env("RATELIMIT_REFRESH", "30/m")
+RATELIMIT_UPLOAD = env("RATELIMIT_UPLOAD", "20/m")
+RATELIMIT_UNAVAILABLE_RETRY_AFTER = env_int("RATELIMIT_UNAVAILABLE_RETRY_AFTER", 5)
+# Proxies (CIDRs) whose X-Forwarded-For is believed; nobody else's is.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
+DB_UNAVAILABLE_RETRY_AFTER = env_int("DB_UNAVAILABLE_RETRY_AFTER", 5)
+
+# --- Metrics ----------------------------------------------------------------
+METRICS_TOKEN = env("METRICS_TOKEN", "")
+METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS")
+
+# --- Content-Security-Policy (django-csp 4) ---------------------------------
+# The admin and the API docs use only same-origin scripts; inline styles stay
+# allowed because Redoc and a few admin widgets set style attributes.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "worker-src": ["'self'", "blob:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
+# --- Sentry -----------------------------------------------------------------
+SENTRY_DSN = env("SENTRY_DSN")
+if SENTRY_DSN:
+    from config.sentry import init as _sentry_init
+
+    _sentry_init(
+        dsn=SENTRY_DSN,
+        environment=env("SENTRY_ENVIRONMENT", "production" if not DEBUG else "development"),
+        release=env("SENTRY_RELEASE"),
+        traces_sample_rate=env_float("SENTRY_TRACES_SAMPLE_RATE", 0.0),
+    )
 
 # --- Production security ----------------------------------------------------
 if not DEBUG:
@@ -279,8 +372,10 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = True
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^health$", r"^metrics$"]
 SESSION_COOKIE_HTTPONLY = True
+# The admin reads the token from its form, never from JavaScript.
+CSRF_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -2,14 +2,22 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from config import health, metrics
+
 api_v1 = [
     path("auth/", include("accounts.api.urls")),
     path("", include("agents.api.urls")),
+    path("", include("leads.api.export_urls")),
     path("", include("leads.api.urls")),
+    path("", include("leads.api.dashboard_urls")),
     path("", include("assignments.api.urls")),
 ]
 
 urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("health", health.health, name="health"),
+    path("metrics", metrics.metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

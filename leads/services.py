@@ -5,6 +5,7 @@ from django.db import IntegrityError, transaction
 
 from config.errors import DomainError
 
+from .dashboard import invalidate_dashboard
 from .models import Lead, LeadActivity
 from .phones import InvalidPhone, normalize_phone
 
@@ -63,6 +64,7 @@ def lead_create(*, actor=None, **fields):
     except IntegrityError as exc:  # a concurrent create won the race for the phone
         raise _phone_taken() from exc
     LeadActivity.objects.create(lead=lead, actor=actor, kind=LeadActivity.Kind.CREATED)
+    invalidate_dashboard()
     return lead
 
 
@@ -104,4 +106,5 @@ def lead_update(*, lead, actor, allowed=MANAGER_FIELDS, **changes):
         setattr(lead, field, value)
     lead.save()
     LeadActivity.objects.bulk_create(activities)
+    invalidate_dashboard()
     return lead

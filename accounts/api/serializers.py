@@ -1,3 +1,4 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import User
@@ -36,6 +37,7 @@ class MeOutput(serializers.ModelSerializer):
         model = User
         fields = ["id", "email", "first_name", "last_name", "role", "is_active", "agent"]
 
-    def get_agent(self, user) -> AgentProfileOutput | None:
+    @extend_schema_field(AgentProfileOutput(allow_null=True))
+    def get_agent(self, user):
         agent = getattr(user, "agent_profile", None)
         return AgentProfileOutput(agent).data if agent is not None else None

@@ -5,14 +5,24 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import tokens
+from accounts import audit, tokens
+from accounts.models import normalize_email
 from config.api import envelope
+from config.ratelimit import rate_limit
 
 from .serializers import MeOutput, RefreshInput, TokenObtainInput, TokenPairOutput
 
 
 def _refused(exc):
     return Response(envelope(exc.code, exc.message), status=status.HTTP_401_UNAUTHORIZED)
+
+
+def _token_response(access, refresh):
+    response = Response({"access": access, "refresh": refresh})
+    # Secrets: never stored by caches, never compressed (BREACH).
+    response["Cache-Control"] = "no-store"
+    response.gzip_exempt = True
+    return response
 
 
 class TokenObtainView(APIView):
@@ -22,6 +32,8 @@ class TokenObtainView(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(request=TokenObtainInput, responses={200: TokenPairOutput})
+    @rate_limit("login-ip", rate="RATELIMIT_LOGIN_IP", key="ip")
+    @rate_limit("login-email", rate="RATELIMIT_LOGIN_EMAIL", key="email")
     def post(self, request):
         data = TokenObtainInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -29,6 +41,11 @@ class TokenObtainView(APIView):
             request, email=data.validated_data["email"], password=data.validated_data["password"]
         )
         if user is None:
+            audit.record(
+                audit.Action.LOGIN_FAILED,
+                target=normalize_email(data.validated_data["email"]),
+                request=request,
+            )
             # One message for unknown email, bad password and inactive user:
             # the answer must not tell which accounts exist.
             return Response(
@@ -36,7 +53,8 @@ class TokenObtainView(APIView):
                 status=status.HTTP_401_UNAUTHORIZED,
             )
         refresh, access = tokens.issue_tokens(user)
-        return Response({"access": access, "refresh": refresh})
+        audit.record(audit.Action.LOGIN_SUCCEEDED, actor=user, target=user.email, request=request)
+        return _token_response(access, refresh)
 
 
 class TokenRefreshView(APIView):
@@ -46,14 +64,17 @@ class TokenRefreshView(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(request=RefreshInput, responses={200: TokenPairOutput})
+    @rate_limit("refresh", rate="RATELIMIT_REFRESH", key="ip")
     def post(self, request):
         data = RefreshInput(data=request.data)
         data.is_valid(raise_exception=True)
         try:
             refresh, access = tokens.rotate_refresh(data.validated_data["refresh"])
         except tokens.TokenRefused as exc:
+            if exc.code == "token_reused":
+                audit.record(audit.Action.TOKEN_REUSED, request=request)
             return _refused(exc)
-        return Response({"access": access, "refresh": refresh})
+        return _token_response(access, refresh)
 
 
 class LogoutView(APIView):

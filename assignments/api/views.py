@@ -36,6 +36,8 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     def get_queryset(self):
         rows = Assignment.objects.select_related("agent", "assigned_by")
         user = self.request.user
+        if not user.is_authenticated:
+            return rows.none()
         if user.role in (Role.ADMIN, Role.MANAGER):
             return rows
         agent = getattr(user, "agent_profile", None)

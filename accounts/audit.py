@@ -1,0 +1,72 @@
+"""The audit trail: one call per security-relevant event.
+
+``record("login_failed", target=email, request=request)``,
+``record("import_committed", actor=user, target=f"batch:{batch.pk}", rows=120)``.
+Rows are written in the caller's transaction, so an import that rolls back
+leaves no "imported" entry behind. Each entry is also logged (JSON, with the
+request id) for the log pipeline.
+"""
+
+import json
+import logging
+
+from django.core.serializers.json import DjangoJSONEncoder
+
+from config.logging import request_id_var
+
+logger = logging.getLogger("leadline.audit")
+
+
+class Action:
+    LOGIN_SUCCEEDED = "login_succeeded"
+    LOGIN_FAILED = "login_failed"
+    LOGOUT = "logout"
+    TOKEN_REUSED = "token_reused"  # noqa: S105 - an action name
+    ROLE_CHANGED = "role_changed"
+    PASSWORD_CHANGED = "password_changed"  # noqa: S105
+    IMPORT_COMMITTED = "import_committed"
+    IMPORT_UNDONE = "import_undone"
+    DISTRIBUTION = "distribution"
+    REASSIGNMENT = "reassignment"
+    BACKUP = "backup"
+    RESTORE = "restore"
+
+
+# Keys that must never be stored, whatever a caller passes.
+_SECRET_KEYS = {"password", "password1", "password2", "refresh", "access", "token"}
+
+
+def _clean(data):
+    clean = {k: v for k, v in data.items() if k.lower() not in _SECRET_KEYS}
+    # Round-trip so dates, decimals and UUIDs are stored as JSON can hold them.
+    return json.loads(json.dumps(clean, cls=DjangoJSONEncoder))
+
+
+def record(action, *, actor=None, target="", request=None, **data):
+    """Append one audit entry and return it.
+
+    ``actor`` is the user who acted (None for the system or an anonymous
+    login attempt); ``target`` names what was acted on; ``request`` supplies
+    the client IP; everything else is stored as JSON ``data``.
+    """
+    from config.ratelimit import client_ip
+
+    from .models import AuditLog
+
+    if actor is not None and not getattr(actor, "is_authenticated", False):
+        actor = None
+    entry = AuditLog.objects.create(
+        action=action,
+        actor=actor,
+        actor_email=getattr(actor, "email", "") or "",
+        target=str(target)[:255],
+        ip=client_ip(request) if request is not None else None,
+        request_id=request_id_var.get()[:64] if request_id_var.get() != "-" else "",
+        data=_clean(data),
+    )
+    logger.info(
+        "audit %s",
+        action,
+        extra={"audit_action": action, "actor": entry.actor_email, "target": entry.target},
+    )
+    return entry

@@ -1,0 +1,8 @@
+"""OpenAPI description of Leadline's JWT authentication (drf-spectacular)."""
+
+from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
+
+
+class LeadlineJWTScheme(SimpleJWTScheme):
+    target_class = "accounts.authentication.JWTAuthentication"
+    name = "jwtAuth"

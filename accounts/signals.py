@@ -1,0 +1,54 @@
+"""Role and password changes end the user's tokens, whoever saves them.
+
+The services, the admin's change form and ``changepassword`` all end in
+``User.save``; hooking it means no entry point can forget. A hash that changes
+only because Django upgraded the hasher parameters on login is not a password
+change and keeps the sessions.
+"""
+
+from django.contrib.auth.hashers import check_password
+from django.db import transaction
+from django.db.models.signals import post_save, pre_save
+from django.dispatch import receiver
+
+from . import audit
+from .models import User
+
+
+@receiver(pre_save, sender=User, dispatch_uid="accounts.detect_security_changes")
+def detect_security_changes(sender, instance, raw=False, update_fields=None, **kwargs):
+    instance._security_changes = []
+    if raw or instance._state.adding or instance.pk is None:
+        return
+    old = User.objects.filter(pk=instance.pk).values("role", "password").first()
+    if old is None:
+        return
+    fields = set(update_fields) if update_fields is not None else None
+    if (fields is None or "role" in fields) and old["role"] != instance.role:
+        instance._security_changes.append(("role", old["role"], instance.role))
+    if (fields is None or "password" in fields) and old["password"] != instance.password:
+        raw_password = getattr(instance, "_password", None)
+        rehash_only = raw_password is not None and check_password(raw_password, old["password"])
+        if not rehash_only:
+            instance._security_changes.append(("password", None, None))
+
+
+@receiver(post_save, sender=User, dispatch_uid="accounts.revoke_on_security_changes")
+def revoke_on_security_changes(sender, instance, created=False, raw=False, **kwargs):
+    changes = getattr(instance, "_security_changes", None)
+    if raw or created or not changes:
+        return
+    instance._security_changes = []
+    actor = getattr(instance, "_audit_actor", None)
+    instance._audit_actor = None
+    from .tokens import revoke_user_tokens
+
+    with transaction.atomic():
+        revoke_user_tokens(instance)
+        for kind, old, new in changes:
+            if kind == "role":
+                audit.record(
+                    audit.Action.ROLE_CHANGED, actor=actor, target=instance.email, old=old, new=new
+                )
+            else:
+                audit.record(audit.Action.PASSWORD_CHANGED, actor=actor, target=instance.email)

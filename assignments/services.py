@@ -1,0 +1,469 @@
+"""The only code that creates or ends assignments and sets ``Lead.agent``.
+
+The API, the admin, the management commands and the import pipeline all call
+these functions. Each one is a single ``transaction.atomic`` block that starts
+by locking the rotation state (``RotationState`` pool "default") with
+``select_for_update``: every writer of assignments takes that one lock first,
+so distributions, redistributions and manual reassignments are serialised
+across threads and processes and cannot deadlock on each other; the leads
+being moved are locked next and re-checked under the lock.
+
+Retrying (deadlock, "record has changed") belongs around a whole call: every
+function re-reads what it needs inside its transaction and takes ``now``
+inside it, so calling it again after a rollback is safe. When the import
+pipeline calls ``assign_new_leads`` inside its own transaction, the retry has
+to go around that outer transaction instead.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Count
+from django.utils import timezone
+
+from agents.models import Agent
+from config.errors import Conflict, DomainError
+from leads.models import OPEN_STATUSES, Lead, LeadActivity
+
+from . import distribution
+from .distribution import Cursor, Slot
+from .models import Assignment, Reason, RotationState, Strategy
+
+POOL = "default"
+# Bound the number of parameters per statement: SQLite refuses more than
+# 32,766 and MariaDB's packets stay small.
+CHUNK = 1000
+
+
+@dataclass(frozen=True)
+class DistributionResult:
+    """What a distribution did (or, with ``dry_run``, would do)."""
+
+    assigned: int
+    unassigned: tuple  # lead ids that fit nowhere (left without an agent)
+    per_agent: dict  # agent id -> leads given now, every eligible agent listed
+    dry_run: bool
+    strategy: str
+    skipped: tuple = ()  # requested ids that were not distributable (see each function)
+    assignments: dict = field(default_factory=dict)  # lead id -> agent id
+
+
+class NoEligibleAgent(DomainError):
+    status = 409
+    code = "no_eligible_agent"
+
+    def __init__(self, message="No agent is eligible for leads (active, accepting, not away)."):
+        super().__init__(message)
+
+
+def _chunks(items, size=CHUNK):
+    items = list(items)
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _resolve_strategy(strategy):
+    strategy = strategy or settings.DISTRIBUTION_STRATEGY
+    if strategy not in distribution.STRATEGIES:
+        choices = ", ".join(distribution.STRATEGIES)
+        message = f"Unknown strategy {strategy!r}; choose one of {choices}."
+        raise DomainError(message, code="validation_error", fields={"strategy": [message]})
+    return str(strategy)
+
+
+def _lock_rotation(*, lock=True):
+    """The pool's rotation row, locked; created on first use.
+
+    Without ``lock`` (dry runs) nothing is locked or created: a missing row
+    reads as a fresh cursor.
+    """
+    if not lock:
+        return RotationState.objects.filter(pool=POOL).first() or RotationState(pool=POOL)
+    queryset = RotationState.objects.select_for_update().filter(pool=POOL)
+    state = queryset.first()
+    if state is None:
+        # Several transactions can find the row missing at once. A plain
+        # INSERT (or get_or_create) makes the losers hold shared locks on the
+        # winner's row and then deadlock upgrading them to FOR UPDATE; an
+        # upsert (ON DUPLICATE KEY UPDATE / ON CONFLICT) waits for an
+        # exclusive lock instead, so they simply queue behind the winner.
+        # MySQL/MariaDB take no conflict target; SQLite and PostgreSQL need one.
+        target = ["pool"] if connection.features.supports_update_conflicts_with_target else None
+        RotationState.objects.bulk_create(
+            [RotationState(pool=POOL)],
+            update_conflicts=True,
+            unique_fields=target,
+            update_fields=["updated_at"],
+        )
+        state = queryset.get()
+    return state
+
+
+def _cursor(state):
+    return Cursor(
+        last_agent_id=state.last_agent_id,
+        weights={int(agent_id): int(value) for agent_id, value in (state.weights or {}).items()},
+    )
+
+
+def _save_cursor(state, cursor):
+    state.last_agent_id = cursor.last_agent_id
+    state.weights = {str(agent_id): value for agent_id, value in cursor.weights.items()}
+    state.save(update_fields=["last_agent_id", "weights", "updated_at"])
+
+
+def _slots(*, now, exclude=None):
+    """Eligible agents with their open loads, in id order."""
+    agents = Agent.objects.eligible(now).order_by("id")
+    if exclude is not None:
+        agents = agents.exclude(pk=exclude.pk)
+    agents = list(agents.only("id", "email", "weight", "capacity"))
+    loads = dict(
+        Lead.objects.filter(agent__in=[a.pk for a in agents], status__in=OPEN_STATUSES)
+        .values("agent")
+        .annotate(n=Count("id"))
+        .values_list("agent", "n")
+    )
+    slots = [
+        Slot(agent_id=a.pk, weight=a.weight, open_load=loads.get(a.pk, 0), capacity=a.capacity)
+        for a in agents
+    ]
+    return slots, {a.pk: a for a in agents}
+
+
+def _write(*, plan, agents, strategy, reason, actor, batch, now, previous=None):
+    """Create the planned assignments, point the leads at them, log the activity.
+
+    ``previous`` maps lead id -> the agent it is taken from, whose open
+    assignment must already have been ended by the caller.
+    """
+    previous = previous or {}
+    batch_id = getattr(batch, "pk", batch)
+    Assignment.objects.bulk_create(
+        [
+            Assignment(
+                lead_id=lead_id,
+                agent_id=agent_id,
+                assigned_at=now,
+                assigned_by=actor,
+                batch_id=batch_id,
+                strategy=strategy,
+                reason=reason,
+            )
+            for lead_id, agent_id in plan.items()
+        ],
+        batch_size=CHUNK,
+    )
+    by_agent = defaultdict(list)
+    for lead_id, agent_id in plan.items():
+        by_agent[agent_id].append(lead_id)
+    for agent_id, lead_ids in by_agent.items():
+        for chunk in _chunks(lead_ids):
+            Lead.objects.filter(pk__in=chunk).update(agent_id=agent_id, updated_at=now)
+    LeadActivity.objects.bulk_create(
+        [
+            LeadActivity(
+                lead_id=lead_id,
+                actor=actor,
+                kind=LeadActivity.Kind.ASSIGNED,
+                old_value=agents[previous[lead_id]].email if lead_id in previous else "",
+                new_value=agents[agent_id].email,
+            )
+            for lead_id, agent_id in plan.items()
+        ],
+        batch_size=CHUNK,
+    )
+
+
+def _end_open_assignments(lead_ids, *, now, end_reason):
+    for chunk in _chunks(lead_ids):
+        Assignment.objects.filter(lead_id__in=chunk, ended_at__isnull=True).update(
+            ended_at=now, end_reason=end_reason
+        )
+
+
+def _actor(actor):
+    # Anonymous users (admin actions run as a real user, commands pass None)
+    # are not rows; the history records "system" for them.
+    return actor if getattr(actor, "pk", None) is not None else None
+
+
+@transaction.atomic
+def distribute(
+    *,
+    lead_ids=None,
+    batch=None,
+    strategy=None,
+    actor=None,
+    dry_run=False,
+    reason=Reason.DISTRIBUTE,
+    now=None,
+):
+    """Hand unassigned open leads to the eligible agents.
+
+    Which leads: every unassigned open lead, or those among ``lead_ids``,
+    and/or those of ``batch`` (an ``ImportBatch`` or its id), taken in id
+    order. Requested ids that are missing, closed or already owned are
+    returned in ``skipped`` and left alone.
+
+    The rotation cursor and the chosen leads are locked (``select_for_update``)
+    and the leads re-checked as still unassigned under the lock, so concurrent
+    calls never assign a lead twice: the later one finds nothing to do and
+    returns ``assigned=0``. Leads that fit nowhere (every agent at capacity)
+    stay unassigned and are reported. With no eligible agent at all it raises
+    ``NoEligibleAgent`` (code ``no_eligible_agent``) and changes nothing.
+
+    ``dry_run`` plans the same way but locks nothing, writes nothing and
+    leaves the cursor where it was.
+    """
+    strategy = _resolve_strategy(strategy)
+    now = now or timezone.now()
+    actor = _actor(actor)
+    state = _lock_rotation(lock=not dry_run)
+
+    leads = Lead.objects.filter(agent__isnull=True, status__in=OPEN_STATUSES)
+    if batch is not None:
+        leads = leads.filter(batch=batch)
+    if not dry_run:
+        leads = leads.select_for_update()
+    if lead_ids is None:
+        candidates = list(leads.order_by("id").values_list("id", flat=True))
+        skipped = ()
+    else:
+        requested = list(dict.fromkeys(int(lead_id) for lead_id in lead_ids))
+        candidates = []
+        for chunk in _chunks(requested):
+            candidates.extend(leads.filter(pk__in=chunk).values_list("id", flat=True))
+        candidates.sort()
+        found = set(candidates)
+        skipped = tuple(lead_id for lead_id in requested if lead_id not in found)
+
+    if not candidates:
+        return DistributionResult(0, (), {}, dry_run, strategy, skipped)
+    slots, agents = _slots(now=now)
+    if not slots:
+        raise NoEligibleAgent()
+
+    result = distribution.plan(candidates, slots, strategy=strategy, cursor=_cursor(state))
+    if not dry_run:
+        _write(
+            plan=result.assignments,
+            agents=agents,
+            strategy=strategy,
+            reason=reason,
+            actor=actor,
+            batch=batch,
+            now=now,
+        )
+        _save_cursor(state, result.cursor)
+    return DistributionResult(
+        assigned=len(result.assignments),
+        unassigned=result.unassigned,
+        per_agent=result.per_agent,
+        dry_run=dry_run,
+        strategy=strategy,
+        skipped=skipped,
+        assignments=result.assignments,
+    )
+
+
+def assign_new_leads(*, lead_ids=None, leads=None, batch=None, strategy=None, actor=None, now=None):
+    """Distribute the leads an import has just inserted (reason ``import``).
+
+    Meant to run inside the import's own transaction, so a failure later in
+    the import rolls the assignments back with the leads. Pass ``lead_ids``
+    (or ``leads``: ``Lead`` objects or ids); without either, every
+    unassigned open lead of ``batch`` is distributed. Raises
+    ``NoEligibleAgent`` like ``distribute``.
+    """
+    if leads is not None:
+        lead_ids = [getattr(lead, "pk", lead) for lead in leads]
+    return distribute(
+        lead_ids=lead_ids,
+        batch=batch,
+        strategy=strategy,
+        actor=actor,
+        reason=Reason.IMPORT,
+        now=now,
+    )
+
+
+@transaction.atomic
+def preview_counts(*, n_leads, strategy=None, now=None):
+    """Who would get how many of ``n_leads`` new leads, writing nothing.
+
+    For an import preview, whose leads do not exist yet: plans ``n_leads``
+    placeholders (ids ``0 .. n_leads-1``, so ``unassigned`` holds positions)
+    against the eligible agents, their current loads and the persisted
+    cursor, without locking or moving anything. Raises ``NoEligibleAgent``
+    when there are leads and nobody to take them.
+    """
+    strategy = _resolve_strategy(strategy)
+    now = now or timezone.now()
+    if n_leads <= 0:
+        return DistributionResult(0, (), {}, True, strategy)
+    state = _lock_rotation(lock=False)
+    slots, _agents = _slots(now=now)
+    if not slots:
+        raise NoEligibleAgent()
+    result = distribution.plan(range(n_leads), slots, strategy=strategy, cursor=_cursor(state))
+    return DistributionResult(
+        assigned=len(result.assignments),
+        unassigned=result.unassigned,
+        per_agent=result.per_agent,
+        dry_run=True,
+        strategy=strategy,
+    )
+
+
+@transaction.atomic
+def redistribute_agent(
+    *, agent, actor=None, strategy=None, reason=Reason.REDISTRIBUTE, allow_none=False, now=None
+):
+    """Move an agent's open leads to the other eligible agents.
+
+    The agent's open assignments on open leads are ended (``end_reason`` =
+    ``reason``) and the leads planned over every other eligible agent — never
+    back to the same one — with ``strategy``. Leads that fit nowhere because
+    the others are at capacity are left unassigned and reported: the point of
+    the call is to take them from this agent.
+
+    With no other eligible agent it raises ``NoEligibleAgent`` and changes
+    nothing, unless ``allow_none`` (used when an agent is deactivated): then
+    every lead is left unassigned and reported.
+    """
+    strategy = _resolve_strategy(strategy)
+    now = now or timezone.now()
+    actor = _actor(actor)
+    state = _lock_rotation()
+    lead_ids = list(
+        Lead.objects.select_for_update()
+        .filter(agent_id=agent.pk, status__in=OPEN_STATUSES)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    if not lead_ids:
+        return DistributionResult(0, (), {}, False, strategy)
+    slots, agents = _slots(now=now, exclude=agent)
+    if not slots and not allow_none:
+        raise NoEligibleAgent(
+            "No other agent is eligible for leads (active, accepting, not away)."
+        )
+
+    result = distribution.plan(lead_ids, slots, strategy=strategy, cursor=_cursor(state))
+    _end_open_assignments(lead_ids, now=now, end_reason=reason)
+    for chunk in _chunks(result.unassigned):
+        Lead.objects.filter(pk__in=chunk).update(agent=None, updated_at=now)
+    agents[agent.pk] = agent
+    _write(
+        plan=result.assignments,
+        agents=agents,
+        strategy=strategy,
+        reason=reason,
+        actor=actor,
+        batch=None,
+        now=now,
+        previous=dict.fromkeys(lead_ids, agent.pk),
+    )
+    LeadActivity.objects.bulk_create(
+        [
+            LeadActivity(
+                lead_id=lead_id,
+                actor=actor,
+                kind=LeadActivity.Kind.ASSIGNED,
+                old_value=agent.email,
+                new_value="",
+            )
+            for lead_id in result.unassigned
+        ],
+        batch_size=CHUNK,
+    )
+    if slots:
+        _save_cursor(state, result.cursor)
+    return DistributionResult(
+        assigned=len(result.assignments),
+        unassigned=result.unassigned,
+        per_agent=result.per_agent,
+        dry_run=False,
+        strategy=strategy,
+        assignments=result.assignments,
+    )
+
+
+@transaction.atomic
+def reassign(*, lead_ids, agent, actor=None, reason=Reason.MANUAL, now=None):
+    """Give the selected leads to one named agent (a manager's decision, audited).
+
+    The agent must be active (its login too); whether it currently accepts
+    leads or is away does not matter, the manager chose it. Capacity still
+    holds: if the open leads moved to the agent would take it above
+    ``capacity``, nothing changes and ``Conflict`` (code ``over_capacity``)
+    says how many fit. Unknown lead ids are refused (code
+    ``validation_error`` on ``lead_ids``). Leads the agent already owns are
+    returned in ``skipped``; the others' open assignments are ended and a
+    ``manual`` assignment created. Any status may be reassigned.
+    """
+    now = now or timezone.now()
+    actor = _actor(actor)
+    _lock_rotation()
+    agent = Agent.objects.select_related("user").get(pk=agent.pk)
+    if not (agent.is_active and agent.user.is_active):
+        message = "This agent is deactivated and cannot receive leads."
+        raise DomainError(message, code="agent_inactive", fields={"agent": [message]})
+
+    requested = list(dict.fromkeys(int(lead_id) for lead_id in lead_ids))
+    leads = {}
+    for chunk in _chunks(requested):
+        for lead in (
+            Lead.objects.select_for_update()
+            .filter(pk__in=chunk)
+            .only("id", "agent_id", "status")
+        ):
+            leads[lead.pk] = lead
+    missing = [lead_id for lead_id in requested if lead_id not in leads]
+    if missing:
+        shown = ", ".join(str(lead_id) for lead_id in missing[:20])
+        message = f"Unknown lead ids: {shown}" + (" …" if len(missing) > 20 else "") + "."
+        raise DomainError(message, code="validation_error", fields={"lead_ids": [message]})
+
+    moving = [lead_id for lead_id in sorted(leads) if leads[lead_id].agent_id != agent.pk]
+    skipped = tuple(lead_id for lead_id in requested if leads[lead_id].agent_id == agent.pk)
+    if agent.capacity is not None:
+        open_now = Lead.objects.filter(agent=agent, status__in=OPEN_STATUSES).count()
+        adding = sum(1 for lead_id in moving if leads[lead_id].status in OPEN_STATUSES)
+        if open_now + adding > agent.capacity:
+            room = max(agent.capacity - open_now, 0)
+            raise Conflict(
+                f"{agent.name} has {open_now} open leads and a capacity of {agent.capacity}; "
+                f"{room} more fit, {adding} were selected.",
+                code="over_capacity",
+            )
+
+    previous = {lead_id: leads[lead_id].agent_id for lead_id in moving}
+    agents = {agent.pk: agent}
+    agents.update(
+        Agent.objects.in_bulk([a for a in set(previous.values()) if a is not None])
+    )
+    previous = {lead_id: a for lead_id, a in previous.items() if a is not None}
+    _end_open_assignments(moving, now=now, end_reason=reason)
+    _write(
+        plan=dict.fromkeys(moving, agent.pk),
+        agents=agents,
+        strategy=Strategy.MANUAL,
+        reason=reason,
+        actor=actor,
+        batch=None,
+        now=now,
+        previous=previous,
+    )
+    return DistributionResult(
+        assigned=len(moving),
+        unassigned=(),
+        per_agent={agent.pk: len(moving)},
+        dry_run=False,
+        strategy=str(Strategy.MANUAL),
+        skipped=skipped,
+        assignments=dict.fromkeys(moving, agent.pk),
+    )

@@ -1,0 +1,59 @@
+"""JSON log lines on stdout, each carrying the request id.
+
+One JSON object per line: a newline in user data is encoded as ``\\n`` inside a
+string, so it can never start a forged line. Anything shaped like a JWT or a
+``password=...`` pair is masked as a last line of defence; code should not log
+secrets in the first place.
+"""
+
+import contextvars
+import json
+import logging
+import re
+from datetime import UTC, datetime
+
+request_id_var = contextvars.ContextVar("request_id", default="-")
+
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
+_SECRET_PAIR = re.compile(
+    r"(?i)\b(password|passwd|refresh|access|token|secret|authorization)"
+    r"""(["']?\s*[:=]\s*["']?)(Bearer\s+)?[^\s"',&}]+"""
+)
+
+# LogRecord attributes that are not "extra" fields.
+_RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+_SKIP_EXTRA = {"request", "server_time", "status_code"}
+
+
+def scrub(text):
+    text = _JWT.sub("[redacted-jwt]", text)
+    return _SECRET_PAIR.sub(lambda m: f"{m.group(1)}{m.group(2)}[redacted]", text)
+
+
+class RequestIdFilter(logging.Filter):
+    def filter(self, record):
+        record.request_id = request_id_var.get()
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record):
+        entry = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": scrub(record.getMessage()),
+            "request_id": getattr(record, "request_id", request_id_var.get()),
+        }
+        status = getattr(record, "status_code", None)
+        if status is not None:
+            entry["status"] = status
+        for key, value in record.__dict__.items():
+            if key in _RESERVED or key in _SKIP_EXTRA or key in entry or key.startswith("_"):
+                continue
+            entry[key] = (
+                value if isinstance(value, (int, float, bool, type(None))) else scrub(str(value))
+            )
+        if record.exc_info:
+            entry["exc"] = scrub(self.formatException(record.exc_info))
+        return json.dumps(entry, ensure_ascii=False, default=str)

@@ -1,0 +1,166 @@
+"""Rate limits: django-ratelimit on the shared "ratelimit" cache, DRF throttles.
+
+Every process counts in the same Redis, so two gunicorn instances limit as one.
+The limiter fails closed: when its cache cannot answer, a limited endpoint
+(login, refresh, upload) answers 503 rather than letting unlimited password
+guesses through. Refusals are 429 with ``Retry-After`` in the error envelope.
+"""
+
+import functools
+import ipaddress
+import logging
+
+from django.conf import settings
+from django_ratelimit.core import get_usage
+from rest_framework import throttling
+
+from accounts.models import normalize_email
+from config import metrics
+from config.errors import DomainError, ServiceUnavailable
+
+logger = logging.getLogger(__name__)
+
+
+class RateLimited(DomainError):
+    status = 429
+    code = "throttled"
+
+    def __init__(self, retry_after):
+        super().__init__("Too many requests. Try again later.")
+        self.retry_after = max(1, int(retry_after))
+        self.headers = {"Retry-After": str(self.retry_after)}
+        self.extra = {"retry_after": self.retry_after}
+
+
+class LimiterUnavailable(ServiceUnavailable):
+    code = "rate_limiter_unavailable"
+
+    def __init__(self):
+        super().__init__("Temporarily unavailable. Try again shortly.")
+        self.headers = {"Retry-After": str(settings.RATELIMIT_UNAVAILABLE_RETRY_AFTER)}
+
+
+@functools.lru_cache(maxsize=8)
+def _networks(spec):
+    return tuple(ipaddress.ip_network(item, strict=False) for item in spec)
+
+
+def _parse_ip(value):
+    try:
+        return ipaddress.ip_address(value.strip())
+    except (AttributeError, ValueError):
+        return None
+
+
+def _trusted(ip):
+    return ip is not None and any(ip in net for net in _networks(tuple(settings.TRUSTED_PROXIES)))
+
+
+def client_ip(request):
+    """The client's address (``RATELIMIT_IP_META_KEY``).
+
+    ``X-Forwarded-For`` is believed only when the direct peer is a trusted proxy
+    (``TRUSTED_PROXIES``); then the rightmost address that is not itself a
+    trusted proxy is the client, because anything left of it was written by the
+    client and can be forged.
+    """
+    remote = request.META.get("REMOTE_ADDR", "")
+    peer = _parse_ip(remote)
+    if not _trusted(peer):
+        return str(peer) if peer is not None else "0.0.0.0"  # noqa: S104 - a key, not a bind
+    hops = [h for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if h.strip()]
+    for hop in reversed(hops):
+        ip = _parse_ip(hop)
+        if ip is None:
+            break
+        if not _trusted(ip):
+            return str(ip)
+    return str(peer)
+
+
+def _ip_key(group, request):
+    return client_ip(request)
+
+
+def _email_key(group, request):
+    try:
+        data = request.data if hasattr(request, "data") else request.POST
+    except Exception:  # a body that does not parse is refused later, with a 400
+        data = None
+    email = data.get("email") if hasattr(data, "get") else None
+    return normalize_email(email if isinstance(email, str) else "")
+
+
+def _user_or_ip_key(group, request):
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        return f"user:{user.pk}"
+    return f"ip:{client_ip(request)}"
+
+
+KEYS = {"ip": _ip_key, "email": _email_key, "user_or_ip": _user_or_ip_key}
+
+
+def enforce(request, *, group, rate, key):
+    """Count this request against ``group``; raise 429 when over ``rate``.
+
+    ``key`` is one of ``KEYS`` ("ip", "email", "user_or_ip"). Raises
+    ``LimiterUnavailable`` (503) when the shared cache cannot be reached.
+    """
+    if not rate:
+        return
+    try:
+        usage = get_usage(request, group=group, key=KEYS[key], rate=rate, increment=True)
+    except Exception:  # any cache failure means we cannot count
+        logger.warning("rate limiter cache unavailable; refusing %s", group, exc_info=True)
+        metrics.rate_limit_refused(group, reason="unavailable")
+        raise LimiterUnavailable() from None
+    if usage is None:
+        return
+    if usage["limit"] == 0 and usage["should_limit"]:
+        # django-ratelimit's answer when it could not read or write its counter.
+        metrics.rate_limit_refused(group, reason="unavailable")
+        raise LimiterUnavailable()
+    if usage["should_limit"]:
+        metrics.rate_limit_refused(group, reason="limit")
+        raise RateLimited(usage["time_left"])
+
+
+def rate_limit(group, *, rate, key):
+    """Decorate a view method ``(self, request, ...)`` or function ``(request, ...)``.
+
+    ``rate`` is a rate string ("10/m") or the name of a setting holding one, read
+    per request so tests can override it.
+    """
+
+    def decorator(fn):
+        @functools.wraps(fn)
+        def wrapped(*args, **kwargs):
+            request = args[1] if len(args) > 1 and hasattr(args[1], "META") else args[0]
+            value = getattr(settings, rate, None) if rate.isupper() else rate
+            enforce(request, group=group, rate=value, key=key)
+            return fn(*args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+class _CountingMixin:
+    def get_ident(self, request):
+        # DRF's default trusts any X-Forwarded-For; ours only a trusted proxy's.
+        return client_ip(request)
+
+    def allow_request(self, request, view):
+        allowed = super().allow_request(request, view)
+        if not allowed:
+            metrics.rate_limit_refused(f"throttle:{self.scope}", reason="limit")
+        return allowed
+
+
+class AnonThrottle(_CountingMixin, throttling.AnonRateThrottle):
+    pass
+
+
+class UserThrottle(_CountingMixin, throttling.UserRateThrottle):
+    pass
