@@ -70,8 +70,8 @@ COPY . /app
 # production mode; the dummy values below exist only for this RUN and are not baked
 # into the image's environment. Byte-compiling here (the code is read-only at run
 # time) saves every worker the compile step at boot.
-RUN DJANGO_SECRET_KEY=collectstatic-build-only \
-    JWT_SIGNING_KEY=collectstatic-build-only-jwt \
+RUN DJANGO_SECRET_KEY=build-only-collectstatic-key-not-a-secret-0123456789abcdef \
+    JWT_SIGNING_KEY=build-only-collectstatic-jwt-not-a-secret-0123456789abcdef \
     python manage.py collectstatic --noinput \
     && python -m compileall -q /app \
     && mkdir -p /app/media /app/backups /run/prometheus \

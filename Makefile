@@ -36,5 +36,17 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# gunicorn (production settings) + wrk on loopback; installs wrk when missing.
+bench-api: install
+	command -v wrk >/dev/null || apt-get install -y wrk || (apt-get update && apt-get install -y wrk)
+	DATABASE_URL=$${BENCH_DATABASE_URL:-mysql://root@127.0.0.1:3306/leadline_bench_api} \
+	  REDIS_URL=$${BENCH_REDIS_URL:-redis://127.0.0.1:6379/9} \
+	  $(BIN)/python bench/api_bench.py $(BENCH_API_ARGS)
+
+# 100k-row import vs LOAD DATA on MariaDB; BENCH_IMPORT_ARGS="--upload --million" for more.
+bench-import: install
+	DATABASE_URL=$${BENCH_DATABASE_URL:-mysql://root@127.0.0.1:3306/leadline_bench} \
+	  $(BIN)/python bench/import_bench.py $(BENCH_IMPORT_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles

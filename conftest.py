@@ -3,7 +3,7 @@
 import itertools
 
 import pytest
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from rest_framework.test import APIClient
 
 from accounts.models import Role, User
@@ -15,8 +15,10 @@ _seq = itertools.count(1)
 
 @pytest.fixture(autouse=True)
 def _clear_cache():
-    # Redis is shared by the whole run; a test must not see the last one's keys.
+    # Redis is shared by the whole run; a test must not see the last one's keys
+    # (nor count against the last one's rate limits).
     cache.clear()
+    caches["ratelimit"].clear()
     yield
 
 

@@ -2,8 +2,8 @@
 
 The services, the admin's change form and ``changepassword`` all end in
 ``User.save``; hooking it means no entry point can forget. A hash that changes
-only because Django upgraded the hasher parameters on login is not a password
-change and keeps the sessions.
+only because Django upgraded the hasher parameters on login, or a new password
+equal to the old one, is not a password change and keeps the sessions.
 """
 
 from django.contrib.auth.hashers import check_password
@@ -26,11 +26,16 @@ def detect_security_changes(sender, instance, raw=False, update_fields=None, **k
     fields = set(update_fields) if update_fields is not None else None
     if (fields is None or "role" in fields) and old["role"] != instance.role:
         instance._security_changes.append(("role", old["role"], instance.role))
-    if (fields is None or "password" in fields) and old["password"] != instance.password:
-        raw_password = getattr(instance, "_password", None)
-        rehash_only = raw_password is not None and check_password(raw_password, old["password"])
-        if not rehash_only:
-            instance._security_changes.append(("password", None, None))
+    # ``set_password`` leaves the raw password in ``_password`` until the save;
+    # the hasher upgrade on login clears it before saving, so it is not seen here.
+    raw_password = getattr(instance, "_password", None)
+    if (
+        (fields is None or "password" in fields)
+        and raw_password is not None
+        and old["password"] != instance.password
+        and not check_password(raw_password, old["password"])
+    ):
+        instance._security_changes.append(("password", None, None))
 
 
 @receiver(post_save, sender=User, dispatch_uid="accounts.revoke_on_security_changes")

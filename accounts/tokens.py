@@ -6,6 +6,9 @@ per-user timestamp can end every token at once) and a refresh rotation that is
 safe when two requests race with the same refresh token.
 """
 
+from datetime import timedelta
+
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenBackendError, TokenError
@@ -54,7 +57,8 @@ def rotate_refresh(raw):
     """
     old = _parse_refresh(raw)
     if _is_blacklisted(old["jti"]):
-        revoke_user_tokens(User.objects.filter(pk=old.get("user_id")).first())
+        if not _within_reuse_grace(old["jti"]):
+            revoke_user_tokens(User.objects.filter(pk=old.get("user_id")).first())
         raise TokenRefused("token_reused", "Token has already been used.")
 
     with transaction.atomic():
@@ -105,3 +109,17 @@ def _parse_refresh(raw):
 
 def _is_blacklisted(jti):
     return BlacklistedToken.objects.filter(token__jti=jti).exists()
+
+
+def _within_reuse_grace(jti):
+    """A duplicate arriving just after its twin rotated is a race, not theft.
+
+    ``JWT_REFRESH_REUSE_GRACE_SECONDS`` (default 0: every reuse revokes) lets a
+    client that fired two refreshes at once keep the pair the winner got; the
+    duplicate itself is still refused.
+    """
+    grace = getattr(settings, "JWT_REFRESH_REUSE_GRACE_SECONDS", 0)
+    if grace <= 0:
+        return False
+    since = timezone.now() - timedelta(seconds=grace)
+    return BlacklistedToken.objects.filter(token__jti=jti, blacklisted_at__gte=since).exists()

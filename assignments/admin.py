@@ -1,14 +1,12 @@
 from django.contrib import admin
 
+from leads.admin_views import CappedCountPaginator
+
 from .models import Assignment, RotationState
 
 
-@admin.register(Assignment)
-class AssignmentAdmin(admin.ModelAdmin):
-    list_display = ["lead", "agent", "reason", "strategy", "assigned_at", "ended_at"]
-    list_filter = ["reason", "strategy", "assigned_at"]
-    list_select_related = ["lead", "agent"]
-    raw_id_fields = ["lead"]
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """History is written by assignments.services only; the console just reads it."""
 
     def has_add_permission(self, request):
         return False
@@ -20,9 +18,28 @@ class AssignmentAdmin(admin.ModelAdmin):
         return False
 
 
-@admin.register(RotationState)
-class RotationStateAdmin(admin.ModelAdmin):
-    list_display = ["pool", "last_agent_id", "updated_at"]
+@admin.register(Assignment)
+class AssignmentAdmin(ReadOnlyAdmin):
+    list_display = [
+        "assigned_at",
+        "lead",
+        "agent",
+        "reason",
+        "strategy",
+        "assigned_by",
+        "batch",
+        "ended_at",
+        "end_reason",
+    ]
+    list_filter = ["agent", "reason", "strategy", "assigned_at", "ended_at"]
+    list_select_related = ["lead", "agent", "assigned_by", "batch"]
+    raw_id_fields = ["lead", "batch"]
+    paginator = CappedCountPaginator
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    list_per_page = 100
 
-    def has_add_permission(self, request):
-        return False
+
+@admin.register(RotationState)
+class RotationStateAdmin(ReadOnlyAdmin):
+    list_display = ["pool", "last_agent_id", "updated_at"]

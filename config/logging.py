@@ -32,7 +32,10 @@ def scrub(text):
 
 class RequestIdFilter(logging.Filter):
     def filter(self, record):
-        record.request_id = request_id_var.get()
+        # django.request logs 4xx/5xx after the middleware has returned, but
+        # passes the request along.
+        request = getattr(record, "request", None)
+        record.request_id = getattr(request, "request_id", None) or request_id_var.get()
         return True
 
 
@@ -57,3 +60,22 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exc"] = scrub(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+class CacheErrorFilter(logging.Filter):
+    """django-redis logs each swallowed error as ERROR with a traceback.
+
+    With Redis down that is every request; one WARNING line naming the error
+    says the same thing without flooding the logs.
+    """
+
+    def filter(self, record):
+        if record.exc_info:
+            exc = record.exc_info[1]
+            record.msg = "cache unavailable, treated as a miss: %s"
+            record.args = (f"{exc.__class__.__name__}: {exc}",)
+            record.exc_info = None
+            record.exc_text = None
+        record.levelno = logging.WARNING
+        record.levelname = "WARNING"
+        return True

@@ -148,6 +148,21 @@ elif _db["ENGINE"] == "django.db.backends.sqlite3":
     _db["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
     _db["CONN_MAX_AGE"] = 0
 DATABASES = {"default": _db}
+# A read replica (MariaDB/MySQL replication): config.routers sends reads there
+# where that is safe. Under tests it mirrors "default" (no second server needed).
+DATABASE_REPLICA_URL = env("DATABASE_REPLICA_URL")
+if DATABASE_REPLICA_URL:
+    _replica = dj_database_url.parse(
+        DATABASE_REPLICA_URL,
+        conn_max_age=_db["CONN_MAX_AGE"],
+        conn_health_checks=_db["CONN_HEALTH_CHECKS"],
+    )
+    if _replica["ENGINE"] == _db["ENGINE"]:
+        _replica["OPTIONS"] = dict(_db.get("OPTIONS", {}))
+    _replica["TEST"] = {"MIRROR": "default"}
+    DATABASES["replica"] = _replica
+    DATABASE_ROUTERS = ["config.routers.PrimaryReplicaRouter"]
+    MIDDLEWARE = ["config.routers.PrimaryPinMiddleware", *MIDDLEWARE]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache ------------------------------------------------------------------
@@ -174,8 +189,6 @@ if REDIS_URL:
             "OPTIONS": _redis_options,
         },
     }
-    DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
-    DJANGO_REDIS_LOGGER = "config.cache"
 else:
     CACHES = {
         "default": {
@@ -187,6 +200,10 @@ else:
             "LOCATION": "leadline-ratelimit",
         },
     }
+
+# A swallowed Redis error is still logged (a warning), so an outage is seen.
+DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+DJANGO_REDIS_LOGGER = "config.cache"
 
 # --- Auth -------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -225,7 +242,30 @@ STORAGES = {
         if not DEBUG
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
+    "backups": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": Path(env("BACKUP_DIR", str(BASE_DIR / "backups")))},
+    },
 }
+BACKUP_KEEP = env_int("BACKUP_KEEP", 0)  # manage.py backup's default --keep; 0 keeps all
+# S3-compatible object storage (AWS, MinIO, ...): with AWS_S3_BUCKET set, uploaded
+# lists go under media/ and backup archives under backups/ in that bucket. The
+# other AWS_* names are django-storages' own; unset credentials fall back to
+# boto3's chain (instance or pod role).
+AWS_S3_BUCKET = env("AWS_S3_BUCKET")
+AWS_S3_ENDPOINT_URL = env("AWS_S3_ENDPOINT_URL")
+AWS_S3_REGION_NAME = env("AWS_S3_REGION_NAME")
+AWS_ACCESS_KEY_ID = env("AWS_ACCESS_KEY_ID")
+AWS_SECRET_ACCESS_KEY = env("AWS_SECRET_ACCESS_KEY")
+AWS_S3_ADDRESSING_STYLE = env("AWS_S3_ADDRESSING_STYLE")
+AWS_DEFAULT_ACL = None  # private objects; served through signed URLs
+AWS_S3_FILE_OVERWRITE = False
+if AWS_S3_BUCKET:
+    for _name, _prefix in (("default", "media"), ("backups", "backups")):
+        STORAGES[_name] = {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {"bucket_name": AWS_S3_BUCKET, "location": _prefix},
+        }
 
 # --- REST framework, JWT, OpenAPI ------------------------------------------
 REST_FRAMEWORK = {
@@ -265,8 +305,14 @@ SIMPLE_JWT = {
     "USER_ID_FIELD": "id",
     "USER_ID_CLAIM": "user_id",
 }
+# Seconds during which presenting a just-rotated refresh token counts as a
+# concurrent duplicate (refused) rather than theft (refused + all tokens revoked).
+JWT_REFRESH_REUSE_GRACE_SECONDS = env_int("JWT_REFRESH_REUSE_GRACE_SECONDS", 0)
 if not SIMPLE_JWT["SIGNING_KEY"]:
     raise ImproperlyConfigured("JWT_SIGNING_KEY is required unless DJANGO_DEBUG=true.")
+if not DEBUG and len(SIMPLE_JWT["SIGNING_KEY"]) < 32:
+    # HS256 keys shorter than the hash can be brute-forced offline from one token.
+    raise ImproperlyConfigured("JWT_SIGNING_KEY must be 32+ random characters in production.")
 if SIMPLE_JWT["SIGNING_KEY"] == SECRET_KEY:
     raise ImproperlyConfigured("JWT_SIGNING_KEY must differ from DJANGO_SECRET_KEY.")
 
@@ -301,7 +347,10 @@ LOG_FORMAT = env("LOG_FORMAT", "json")  # "json" (one object per line) or "plain
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "config.logging.RequestIdFilter"}},
+    "filters": {
+        "request_id": {"()": "config.logging.RequestIdFilter"},
+        "cache_error": {"()": "config.logging.CacheErrorFilter"},
+    },
     "formatters": {
         "json": {"()": "config.logging.JsonFormatter"},
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
@@ -315,6 +364,7 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"config.cache": {"filters": ["cache_error"]}},
 }
 
 # --- Rate limits (django-ratelimit on the shared "ratelimit" cache) ---------
@@ -328,6 +378,9 @@ RATELIMIT_UNAVAILABLE_RETRY_AFTER = env_int("RATELIMIT_UNAVAILABLE_RETRY_AFTER",
 # Proxies (CIDRs) whose X-Forwarded-For is believed; nobody else's is.
 TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
 DB_UNAVAILABLE_RETRY_AFTER = env_int("DB_UNAVAILABLE_RETRY_AFTER", 5)
+
+# Benchmark only (bench/api_bench.py): mounts an unauthenticated raw-SQL view.
+BENCH_BARE_VIEW = env_bool("BENCH_BARE_VIEW", False)
 
 # --- Metrics ----------------------------------------------------------------
 METRICS_TOKEN = env("METRICS_TOKEN", "")

@@ -1,30 +1,273 @@
-from django.contrib import admin
+from datetime import timedelta
 
-from .models import ImportBatch, Lead, LeadActivity
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Q
+from django.http import StreamingHttpResponse
+from django.utils import timezone
+
+from agents.models import Agent
+from assignments.models import Assignment
+from assignments.services import distribute, reassign
+from config.errors import DomainError
+from leads import services
+from leads.admin_views import CappedCountPaginator, ReassignForm, domain_errors, intermediate_page
+from leads.exporting import stream_csv
+from leads.phones import InvalidPhone, normalize_phone
+from leads.selectors import search_leads
+
+from .admin_imports import ImportBatchAdmin  # noqa: F401 - registers the imports admin
+from .models import Lead, LeadActivity
+
+_FORM_FIELDS = ["first_name", "last_name", "phone", "email", "status", "next_follow_up", "notes"]
+
+
+class LeadForm(forms.ModelForm):
+    class Meta:
+        model = Lead
+        fields = [*_FORM_FIELDS, "agent", "extra"]
+
+    def clean_phone(self):
+        # Normalised before the model's unique check, so "098765 43210" and
+        # "+919876543210" are recognised as the same lead.
+        try:
+            return normalize_phone(self.cleaned_data["phone"])
+        except InvalidPhone as exc:
+            raise forms.ValidationError(str(exc)) from exc
+
+    def clean_agent(self):
+        agent = self.cleaned_data.get("agent")
+        if agent is None and self.instance.agent_id is not None:
+            raise forms.ValidationError(
+                "A lead cannot be taken from its agent here: use “Distribute selected” or the "
+                "agent's “Redistribute” action."
+            )
+        return agent
+
+
+class FollowUpFilter(admin.SimpleListFilter):
+    title = "follow-up"
+    parameter_name = "follow_up"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("due", "Due now"),
+            ("today", "Due by end of today"),
+            ("week", "Next 7 days"),
+            ("none", "None set"),
+        ]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        end_of_today = timezone.localtime(now).replace(hour=23, minute=59, second=59)
+        bounds = {
+            "due": Q(next_follow_up__lte=now),
+            "today": Q(next_follow_up__lte=end_of_today),
+            "week": Q(next_follow_up__gt=now, next_follow_up__lte=now + timedelta(days=7)),
+            "none": Q(next_follow_up__isnull=True),
+        }
+        return queryset.filter(bounds[self.value()]) if self.value() in bounds else queryset
+
+
+class BatchFilter(admin.SimpleListFilter):
+    """The latest imports only: listing every batch would grow without bound."""
+
+    title = "import"
+    parameter_name = "batch"
+    SHOWN = 10
+
+    def lookups(self, request, model_admin):
+        from .models import ImportBatch
+
+        batches = ImportBatch.objects.order_by("-id").only("id", "file_name")[: self.SHOWN]
+        return [(str(b.pk), f"#{b.pk} {b.file_name}") for b in batches]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        return queryset.filter(batch_id=value) if value and value.isdigit() else queryset
+
+
+class AssignmentInline(admin.TabularInline):
+    model = Assignment
+    fk_name = "lead"
+    fields = ["agent", "assigned_at", "assigned_by", "reason", "strategy", "ended_at", "end_reason"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ["-assigned_at", "-id"]
+    verbose_name_plural = "assignment history"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("agent", "assigned_by")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ActivityInline(admin.TabularInline):
+    model = LeadActivity
+    fields = ["created_at", "kind", "old_value", "new_value", "actor"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name_plural = "activity timeline"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("actor")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Lead)
 class LeadAdmin(admin.ModelAdmin):
-    list_display = ["first_name", "last_name", "phone", "status", "agent", "batch", "created_at"]
-    list_filter = ["status", "created_at"]
-    search_fields = ["first_name", "last_name", "phone", "email"]
+    form = LeadForm
+    list_display = [
+        "name",
+        "phone",
+        "status",
+        "agent",
+        "batch_link",
+        "next_follow_up",
+        "created_at",
+    ]
+    list_filter = ["status", "agent", BatchFilter, "created_at", FollowUpFilter]
+    search_fields = ["first_name", "last_name", "email", "phone"]
+    search_help_text = "Name, email, or a phone number in any format."
     list_select_related = ["agent", "batch"]
     autocomplete_fields = ["agent"]
-    raw_id_fields = ["batch"]
+    readonly_fields = ["batch", "created_at", "updated_at"]
+    fieldsets = [
+        (None, {"fields": [("first_name", "last_name"), "phone", "email"]}),
+        ("Work", {"fields": ["status", "next_follow_up", "notes", "agent"]}),
+        ("Origin", {"fields": ["batch", "extra", "created_at", "updated_at"]}),
+    ]
+    inlines = [AssignmentInline, ActivityInline]
+    actions = ["distribute_selected", "reassign_to", "export_csv"]
+    paginator = CappedCountPaginator
     show_full_result_count = False
+    # Facet counts are one COUNT per filter choice over the whole list.
+    show_facets = admin.ShowFacets.NEVER
+    list_per_page = 100
 
+    def has_delete_permission(self, request, obj=None):
+        # Leads leave through "Undo import", which keeps worked leads.
+        return request.user.is_superuser and super().has_delete_permission(request, obj)
 
-@admin.register(ImportBatch)
-class ImportBatchAdmin(admin.ModelAdmin):
-    list_display = ["id", "file_name", "state", "rows", "created", "invalid", "created_at"]
-    list_filter = ["state", "created_at"]
-    search_fields = ["file_name", "sha256"]
-    list_select_related = ["created_by"]
+    @admin.display(description="Name", ordering="first_name")
+    def name(self, obj):
+        return f"{obj.first_name} {obj.last_name}".strip()
+
+    @admin.display(description="Agent", ordering="agent__name")
+    def agent_name(self, obj):
+        return obj.agent.name if obj.agent_id else "—"
+
+    @admin.display(description="Import", ordering="batch")
+    def batch_link(self, obj):
+        return f"#{obj.batch_id}" if obj.batch_id else "—"
+
+    def get_search_results(self, request, queryset, search_term):
+        # The phone is matched on its normalised (indexed) form, whatever the format typed.
+        return search_leads(queryset, search_term), False
+
+    # Writes go through leads.services (fields) and assignments.services (owner).
+    def changeform_view(self, request, *args, **kwargs):
+        try:
+            return super().changeform_view(request, *args, **kwargs)
+        except DomainError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return self.response_post_save_change(request, None)
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        fields = [*_FORM_FIELDS, "extra"]
+        if change:
+            changes = {name: data[name] for name in form.changed_data if name in fields}
+            lead = services.lead_update(lead=obj, actor=request.user, **changes)
+        else:
+            lead = services.lead_create(actor=request.user, **{name: data[name] for name in fields})
+            obj.pk = lead.pk
+            obj._state.adding = False
+        agent = data.get("agent")
+        if agent is not None and (not change or "agent" in form.changed_data):
+            reassign(lead_ids=[lead.pk], agent=agent, actor=request.user)
+
+    @admin.action(description="Distribute selected", permissions=["change"])
+    def distribute_selected(self, request, queryset):
+        with domain_errors(self, request):
+            ids = list(queryset.values_list("id", flat=True))
+            result = distribute(lead_ids=ids, actor=request.user)
+            note = f"{result.assigned} lead(s) distributed"
+            if result.unassigned:
+                note += f", {len(result.unassigned)} left unassigned (every agent is full)"
+            if result.skipped:
+                note += f", {len(result.skipped)} skipped (already owned or closed)"
+            level = messages.WARNING if result.unassigned else messages.SUCCESS
+            self.message_user(request, note + ".", level)
+
+    @admin.action(description="Reassign to…", permissions=["change"])
+    def reassign_to(self, request, queryset):
+        agents = Agent.objects.filter(is_active=True, user__is_active=True).order_by("name")
+        form = ReassignForm(request.POST if "apply" in request.POST else None, agents=agents)
+        if "apply" in request.POST and form.is_valid():
+            agent = form.cleaned_data["agent"]
+            with domain_errors(self, request):
+                result = reassign(
+                    lead_ids=list(queryset.values_list("id", flat=True)),
+                    agent=agent,
+                    actor=request.user,
+                )
+                note = f"{result.assigned} lead(s) reassigned to {agent.name}"
+                if result.skipped:
+                    note += f", {len(result.skipped)} already theirs"
+                self.message_user(request, note + ".", messages.SUCCESS)
+            return None
+        return intermediate_page(
+            self,
+            request,
+            queryset.select_related("agent"),
+            action="reassign_to",
+            title="Reassign leads",
+            form=form,
+            template="admin/leadline/action_form.html",
+            extra={"submit_label": "Reassign", "note": "Capacity is respected; history kept."},
+        )
+
+    @admin.action(description="Export selected as CSV", permissions=["view"])
+    def export_csv(self, request, queryset):
+        response = StreamingHttpResponse(stream_csv(queryset), content_type="text/csv")
+        stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+        response["Content-Disposition"] = f'attachment; filename="leads-{stamp}.csv"'
+        return response
 
 
 @admin.register(LeadActivity)
 class LeadActivityAdmin(admin.ModelAdmin):
-    list_display = ["lead", "kind", "actor", "created_at"]
-    list_filter = ["kind"]
+    list_display = ["created_at", "lead", "kind", "old_value", "new_value", "actor"]
+    list_filter = ["kind", "created_at"]
     list_select_related = ["lead", "actor"]
     raw_id_fields = ["lead"]
+    paginator = CappedCountPaginator
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

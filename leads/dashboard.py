@@ -62,7 +62,7 @@ def _per_day(queryset, field, start):
         .annotate(n=Count("id"))
         .values_list("day", "n")
     )
-    return {day: n for day, n in rows}
+    return dict(rows)
 
 
 def compute_dashboard(*, agent=None, now=None):
@@ -77,9 +77,10 @@ def compute_dashboard(*, agent=None, now=None):
 
     counts = {}
     for agent_id, status, n in (
-        leads.order_by().values("agent_id", "status").annotate(n=Count("id")).values_list(
-            "agent_id", "status", "n"
-        )
+        leads.order_by()
+        .values("agent_id", "status")
+        .annotate(n=Count("id"))
+        .values_list("agent_id", "status", "n")
     ):
         counts[(agent_id, status)] = n
 
@@ -115,7 +116,11 @@ def compute_dashboard(*, agent=None, now=None):
         "totals": totals,
         "per_agent": per_agent,
         "series": [
-            {"date": day.isoformat(), "created": created.get(day, 0), "assigned": assigned.get(day, 0)}
+            {
+                "date": day.isoformat(),
+                "created": created.get(day, 0),
+                "assigned": assigned.get(day, 0),
+            }
             for day in days
         ],
     }
@@ -161,14 +166,14 @@ def get_dashboard(user, *, now=None):
     try:
         key = f"dashboard:{_version()}:{scope}"
         data = cache.get(key)
-    except Exception as exc:  # noqa: BLE001 - any cache failure means "compute it"
+    except Exception as exc:
         logger.warning("dashboard cache unavailable, serving uncached: %s", exc)
         return compute_dashboard(agent=agent, now=now)
     if data is None:
         data = compute_dashboard(agent=agent, now=now)
         try:
             cache.set(key, data, CACHE_SECONDS)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             logger.warning("dashboard cache unavailable, not stored: %s", exc)
     return data
 
@@ -179,7 +184,7 @@ def _bump():
             cache.incr(VERSION_KEY)
         except ValueError:  # no version yet (or evicted): any new value will do
             cache.add(VERSION_KEY, time.time_ns(), timeout=None)
-    except Exception as exc:  # noqa: BLE001 - a write must not fail because the cache did
+    except Exception as exc:
         logger.warning("dashboard cache unavailable, version not bumped: %s", exc)
 
 

@@ -72,6 +72,8 @@ def iter_rows(queryset, *, chunk_size=CHUNK_SIZE):
             return
         for row in chunk:
             yield [neutralise(value) for value in row]
+        if len(chunk) < chunk_size:
+            return
         last_id = chunk[-1][0]
 
 

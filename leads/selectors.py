@@ -1,11 +1,12 @@
 from datetime import timedelta
 
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from accounts.models import Role
 
 from .models import Lead, LeadActivity
+from .phones import InvalidPhone, normalize_phone
 
 
 def leads_visible_to(user):
@@ -40,3 +41,25 @@ def overdue_open_leads(*, hours, now=None):
         .exclude(Exists(recent))
         .order_by("id")
     )
+
+
+def search_leads(queryset, query):
+    """Leads matching ``query``: a phone in any format, or words of the name/email.
+
+    A query with six or more digits is a phone: it is normalised and matched on
+    the stored E.164 value (an indexed equality), so "098765 43210" finds
+    "+919876543210"; digits that do not parse are matched as a substring.
+    """
+    query = (query or "").strip()
+    if not query:
+        return queryset
+    if sum(c.isdigit() for c in query) >= 6:
+        try:
+            return queryset.filter(phone=normalize_phone(query))
+        except InvalidPhone:
+            return queryset.filter(phone__contains="".join(c for c in query if c.isdigit()))
+    for word in query.split():
+        queryset = queryset.filter(
+            Q(first_name__icontains=word) | Q(last_name__icontains=word) | Q(email__icontains=word)
+        )
+    return queryset

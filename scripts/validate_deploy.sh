@@ -23,6 +23,12 @@ failures=0
 
 step() { printf '\n== %s\n' "$*"; }
 fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+# check NAME COMMAND...: run it, count a failure instead of stopping at the first.
+check() {
+    local name="$1"
+    shift
+    if "$@"; then echo "ok -- $name"; else fail "$name"; fi
+}
 
 for tool in hadolint kubernetes-validate check-jsonschema; do
     if [[ ! -x "$BIN/$tool" ]]; then
@@ -32,9 +38,8 @@ for tool in hadolint kubernetes-validate check-jsonschema; do
 done
 
 step "hadolint Dockerfile"
-# --failure-threshold style: any info, warning or error fails the check.
-"$BIN/hadolint" --failure-threshold style Dockerfile && echo "ok -- no findings" \
-    || fail "hadolint"
+# --failure-threshold style: any finding (style, info, warning, error) fails.
+check "hadolint" "$BIN/hadolint" --failure-threshold style Dockerfile
 
 manifests=()
 for f in deploy/k8s/*.yaml; do
@@ -43,12 +48,11 @@ for f in deploy/k8s/*.yaml; do
 done
 
 step "kubernetes-validate --strict (default version) deploy/k8s"
-"$BIN/kubernetes-validate" --strict --quiet "${manifests[@]}" \
-    && echo "ok -- ${#manifests[@]} manifests" || fail "kubernetes-validate"
+check "${#manifests[@]} manifests" "$BIN/kubernetes-validate" --strict --quiet "${manifests[@]}"
 
 step "kubernetes-validate --strict -k $OLDEST_K8S deploy/k8s"
-"$BIN/kubernetes-validate" --strict --quiet -k "$OLDEST_K8S" "${manifests[@]}" \
-    && echo "ok -- ${#manifests[@]} manifests" || fail "kubernetes-validate -k $OLDEST_K8S"
+check "${#manifests[@]} manifests, Kubernetes $OLDEST_K8S" \
+    "$BIN/kubernetes-validate" --strict --quiet -k "$OLDEST_K8S" "${manifests[@]}"
 
 step "kustomization.yaml lists the manifests"
 "$BIN/python" - <<'PY' || fail "kustomization"
@@ -79,8 +83,7 @@ if command -v kubectl >/dev/null 2>&1; then
     rendered="$(mktemp --suffix=.yaml)"
     trap 'rm -f "$rendered"' EXIT
     if kubectl kustomize deploy/k8s >"$rendered"; then
-        "$BIN/kubernetes-validate" --strict --quiet "$rendered" \
-            && echo "ok -- rendered kustomization" || fail "rendered kustomization"
+        check "rendered kustomization" "$BIN/kubernetes-validate" --strict --quiet "$rendered"
     else
         fail "kubectl kustomize"
     fi
@@ -89,14 +92,14 @@ else
 fi
 
 step "check-jsonschema .github/workflows/ci.yml"
-"$BIN/check-jsonschema" --builtin-schema vendor.github-workflows .github/workflows/ci.yml \
-    || fail "workflow schema"
-"$BIN/check-jsonschema" --builtin-schema custom.github-workflows-require-timeout \
-    .github/workflows/ci.yml || fail "workflow timeouts"
+check "workflow schema" \
+    "$BIN/check-jsonschema" --builtin-schema vendor.github-workflows .github/workflows/ci.yml
+check "workflow job timeouts" "$BIN/check-jsonschema" \
+    --builtin-schema custom.github-workflows-require-timeout .github/workflows/ci.yml
 
 step "check-jsonschema deploy/docker-compose.yml (compose-spec)"
-"$BIN/check-jsonschema" --builtin-schema vendor.compose-spec deploy/docker-compose.yml \
-    || fail "compose schema"
+check "compose schema" \
+    "$BIN/check-jsonschema" --builtin-schema vendor.compose-spec deploy/docker-compose.yml
 
 echo
 if ((failures)); then

@@ -1,6 +1,9 @@
 from rest_framework import serializers
 
+from agents.models import Agent
+from assignments.distribution import STRATEGIES
 from assignments.models import Assignment
+from leads.models import ImportBatch
 
 
 class AssignmentOutput(serializers.ModelSerializer):
@@ -22,3 +25,75 @@ class AssignmentOutput(serializers.ModelSerializer):
             "ended_at",
             "end_reason",
         ]
+
+
+# --- distribution operations (assignments/api/operations.py) ---------------------
+
+MAX_LEAD_IDS = 10_000
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """An id must be a JSON integer: not "5", not 5.0, not true."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+def _lead_ids(**kwargs):
+    return serializers.ListField(
+        child=StrictIntegerField(min_value=1),
+        allow_empty=False,
+        max_length=MAX_LEAD_IDS,
+        **kwargs,
+    )
+
+
+class DistributeInput(serializers.Serializer):
+    lead_ids = _lead_ids(required=False)
+    batch = StrictIntegerField(min_value=1, required=False)
+    strategy = serializers.ChoiceField(choices=STRATEGIES, required=False)
+    dry_run = serializers.BooleanField(default=False)
+
+    def validate_batch(self, value):
+        batch = ImportBatch.objects.filter(pk=value).first()
+        if batch is None:
+            raise serializers.ValidationError(f"No import batch with id {value}.")
+        return batch
+
+
+class RedistributeInput(serializers.Serializer):
+    strategy = serializers.ChoiceField(choices=STRATEGIES, required=False)
+
+
+class ReassignInput(serializers.Serializer):
+    lead_ids = _lead_ids()
+    agent = StrictIntegerField(min_value=1)
+
+    def validate_agent(self, value):
+        agent = Agent.objects.filter(pk=value).first()
+        if agent is None:
+            raise serializers.ValidationError(f"No agent with id {value}.")
+        return agent
+
+
+class DistributionOutput(serializers.Serializer):
+    """A service result; ``unassigned_ids`` lists at most the first 1,000."""
+
+    assigned = serializers.IntegerField()
+    unassigned = serializers.SerializerMethodField()
+    unassigned_ids = serializers.SerializerMethodField()
+    skipped = serializers.SerializerMethodField()
+    per_agent = serializers.DictField(child=serializers.IntegerField())
+    dry_run = serializers.BooleanField()
+    strategy = serializers.CharField()
+
+    def get_unassigned(self, result) -> int:
+        return len(result.unassigned)
+
+    def get_unassigned_ids(self, result) -> list[int]:
+        return list(result.unassigned[:1000])
+
+    def get_skipped(self, result) -> int:
+        return len(result.skipped)

@@ -3,6 +3,7 @@
 import itertools
 
 import pytest
+
 from leads.models import Lead
 
 _phones = itertools.count(1)

@@ -3,12 +3,12 @@
 import threading
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Count
 
 from assignments import services
 from assignments.models import Assignment, RotationState
-from leads.models import Lead
+from leads.models import ImportBatch, Lead
 
 from .helpers import assert_assignment_invariants
 
@@ -16,8 +16,8 @@ THREADS = 4
 LEADS = 1000
 
 
-@pytest.fixture(autouse=True)
-def _needs_a_shared_database(db):
+@pytest.fixture
+def threads_share_the_database(db):
     if connection.vendor == "sqlite" and connection.is_in_memory_db():
         pytest.skip(
             "SQLite's in-memory test database is shared between threads through shared-cache "
@@ -51,7 +51,7 @@ def _run_together(target, n):
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("selection", ["all", "ids"])
 def test_four_threads_distributing_the_same_leads_assign_each_exactly_once(
-    selection, make_agent, make_leads
+    selection, threads_share_the_database, make_agent, make_leads
 ):
     agents = [make_agent() for _ in range(5)]
     ids = [lead.pk for lead in make_leads(LEADS)]
@@ -77,7 +77,9 @@ def test_four_threads_distributing_the_same_leads_assign_each_exactly_once(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_small_distributions_keep_round_robin_fair(make_agent, make_leads):
+def test_concurrent_small_distributions_keep_round_robin_fair(
+    threads_share_the_database, make_agent, make_leads
+):
     # Each thread brings its own leads: the shared, locked cursor keeps the
     # totals within one of each other whatever order the threads run in.
     agents = [make_agent() for _ in range(3)]
@@ -99,3 +101,50 @@ def test_concurrent_small_distributions_keep_round_robin_fair(make_agent, make_l
     assert set(counts) == {agent.pk for agent in agents}
     assert max(counts.values()) - min(counts.values()) <= 1
     assert_assignment_invariants()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_imports_and_distribute_all_running_together_do_not_deadlock(
+    threads_share_the_database, make_agent, make_leads
+):
+    # An import inserts leads and distributes them in one transaction, taking
+    # the distribution lock first; "distribute all" runs at the same time.
+    make_agent()
+    make_agent(weight=2)
+    waiting = make_leads(300)
+    batches = [ImportBatch.objects.create(file_name=f"{i}.csv", sha256=str(i)) for i in range(2)]
+    jobs = [("import", batches[0]), ("import", batches[1]), ("all", None), ("all", None)]
+    lock = threading.Lock()
+
+    def work():
+        with lock:
+            kind, batch = jobs.pop()
+        if kind == "all":
+            return services.distribute(strategy="weighted")
+        with transaction.atomic():
+            services.lock_for_distribution()
+            Lead.objects.bulk_create(
+                Lead(first_name="New", phone=f"+9188{batch.pk:03d}{i:05d}", batch=batch)
+                for i in range(200)
+            )
+            return services.assign_new_leads(batch=batch, strategy="weighted")
+
+    results, errors = _run_together(work, THREADS)
+
+    assert errors == []
+    assert sum(r.assigned for r in results) == len(waiting) + 400
+    assert Assignment.objects.count() == len(waiting) + 400
+    assert not Lead.objects.filter(agent=None).exists()
+    for batch in batches:
+        rows = Assignment.objects.filter(lead__batch=batch)
+        assert set(rows.values_list("batch", "reason")) == {(batch.pk, "import")}
+    assert_assignment_invariants()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_lock_for_distribution_needs_a_transaction():
+    with pytest.raises(RuntimeError, match=r"inside transaction\.atomic"):
+        services.lock_for_distribution()
+    with transaction.atomic():
+        services.lock_for_distribution()
+    assert RotationState.objects.filter(pool="default").exists()

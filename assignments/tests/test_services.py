@@ -183,7 +183,9 @@ def test_history_and_timeline_record_actor_strategy_and_reason(manager, make_age
     assert {(a.actor, a.new_value) for a in activity} == {(manager, target.email)}
 
 
-def test_selected_ids_skip_owned_closed_and_missing_leads(agent, other_agent, make_lead, make_leads):
+def test_selected_ids_skip_owned_closed_and_missing_leads(
+    agent, other_agent, make_lead, make_leads
+):
     owned = make_lead(agent=other_agent)
     closed = make_lead(status=LeadStatus.LOST)
     fresh = make_leads(2)
@@ -312,9 +314,8 @@ def test_redistribute_respects_the_others_capacity(make_agent, make_lead):
 def test_deactivating_an_agent_hands_its_leads_to_the_others(agent, other_agent, make_lead):
     leads = [make_lead(agent=agent) for _ in range(3)]
     agent_deactivate(agent=agent)
-    assert set(Lead.objects.filter(pk__in=[x.pk for x in leads]).values_list("agent", flat=True)) == {
-        other_agent.pk
-    }
+    owners = Lead.objects.filter(pk__in=[x.pk for x in leads]).values_list("agent", flat=True)
+    assert set(owners) == {other_agent.pk}
     assert_assignment_invariants()
 
 
@@ -328,7 +329,9 @@ def test_deactivating_the_last_agent_leaves_its_leads_unassigned(agent, make_lea
 # --- reassign -------------------------------------------------------------------
 
 
-def test_reassign_moves_selected_leads_and_ends_the_old_rows(agent, other_agent, make_lead, manager):
+def test_reassign_moves_selected_leads_and_ends_the_old_rows(
+    agent, other_agent, make_lead, manager
+):
     theirs = [make_lead(agent=other_agent) for _ in range(2)]
     loose = make_lead()
     mine = make_lead(agent=agent)

@@ -31,35 +31,67 @@ MATRIX = [
     ("get", "/api/v1/auth/me/", None, {ANON: 401, AGENT: 200, MANAGER: 200, ADMIN: 200}),
     ("get", "/api/v1/agents/", None, {ANON: 401, AGENT: 403, MANAGER: 200, ADMIN: 200}),
     ("get", "/api/v1/agents/{agent}/", None, {ANON: 401, AGENT: 403, MANAGER: 200, ADMIN: 200}),
-    ("patch", "/api/v1/agents/{agent}/", {"weight": 2},
-     {ANON: 401, AGENT: 403, MANAGER: 200, ADMIN: 200}),
+    (
+        "patch",
+        "/api/v1/agents/{agent}/",
+        {"weight": 2},
+        {ANON: 401, AGENT: 403, MANAGER: 200, ADMIN: 200},
+    ),
     ("post", "/api/v1/agents/", {"name": ""}, {ANON: 401, AGENT: 403, MANAGER: 400, ADMIN: 400}),
-    ("delete", "/api/v1/agents/{other_agent}/", None,
-     {ANON: 401, AGENT: 403, MANAGER: 204, ADMIN: 204}),
+    (
+        "delete",
+        "/api/v1/agents/{other_agent}/",
+        None,
+        {ANON: 401, AGENT: 403, MANAGER: 204, ADMIN: 204},
+    ),
     ("get", "/api/v1/leads/", None, {ANON: 401, AGENT: 200, MANAGER: 200, ADMIN: 200}),
-    ("post", "/api/v1/leads/", {"first_name": ""},
-     {ANON: 401, AGENT: 403, MANAGER: 400, ADMIN: 400}),
+    (
+        "post",
+        "/api/v1/leads/",
+        {"first_name": ""},
+        {ANON: 401, AGENT: 403, MANAGER: 400, ADMIN: 400},
+    ),
     ("get", "/api/v1/leads/{own_lead}/", None, {ANON: 401, AGENT: 200, MANAGER: 200, ADMIN: 200}),
-    ("get", "/api/v1/leads/{other_lead}/", None,
-     {ANON: 401, AGENT: 404, MANAGER: 200, ADMIN: 200}),
-    ("patch", "/api/v1/leads/{own_lead}/", {"status": "contacted"},
-     {ANON: 401, AGENT: 200, MANAGER: 200, ADMIN: 200}),
-    ("patch", "/api/v1/leads/{other_lead}/", {"status": "contacted"},
-     {ANON: 401, AGENT: 404, MANAGER: 200, ADMIN: 200}),
-    ("delete", "/api/v1/leads/{own_lead}/", None,
-     {ANON: 401, AGENT: 405, MANAGER: 405, ADMIN: 405}),
-    ("get", "/api/v1/leads/{own_lead}/activity/", None,
-     {ANON: 401, AGENT: 200, MANAGER: 200, ADMIN: 200}),
-    ("get", "/api/v1/leads/{other_lead}/activity/", None,
-     {ANON: 401, AGENT: 404, MANAGER: 200, ADMIN: 200}),
+    ("get", "/api/v1/leads/{other_lead}/", None, {ANON: 401, AGENT: 404, MANAGER: 200, ADMIN: 200}),
+    (
+        "patch",
+        "/api/v1/leads/{own_lead}/",
+        {"status": "contacted"},
+        {ANON: 401, AGENT: 200, MANAGER: 200, ADMIN: 200},
+    ),
+    (
+        "patch",
+        "/api/v1/leads/{other_lead}/",
+        {"status": "contacted"},
+        {ANON: 401, AGENT: 404, MANAGER: 200, ADMIN: 200},
+    ),
+    (
+        "delete",
+        "/api/v1/leads/{own_lead}/",
+        None,
+        {ANON: 401, AGENT: 405, MANAGER: 405, ADMIN: 405},
+    ),
+    (
+        "get",
+        "/api/v1/leads/{own_lead}/activity/",
+        None,
+        {ANON: 401, AGENT: 200, MANAGER: 200, ADMIN: 200},
+    ),
+    (
+        "get",
+        "/api/v1/leads/{other_lead}/activity/",
+        None,
+        {ANON: 401, AGENT: 404, MANAGER: 200, ADMIN: 200},
+    ),
     ("get", "/api/v1/assignments/", None, {ANON: 401, AGENT: 200, MANAGER: 200, ADMIN: 200}),
     ("post", "/api/v1/assignments/", {}, {ANON: 401, AGENT: 403, MANAGER: 405, ADMIN: 405}),
 ]
 
 
 @pytest.mark.parametrize("role", [ANON, AGENT, MANAGER, ADMIN])
-@pytest.mark.parametrize(("method", "template", "body", "expected"), MATRIX,
-                         ids=[f"{m} {t}" for m, t, _b, _e in MATRIX])
+@pytest.mark.parametrize(
+    ("method", "template", "body", "expected"), MATRIX, ids=[f"{m} {t}" for m, t, _b, _e in MATRIX]
+)
 def test_access_matrix(world, auth, api_client, role, method, template, body, expected):
     url = template.format(
         agent=world["agent"].pk,
@@ -84,8 +116,13 @@ def test_openapi_schema_and_docs_served_locally(world, auth):
     schema = client.get("/api/schema/?format=json")
     assert schema.status_code == 200
     paths = schema.json()["paths"]
-    for path in ["/api/v1/auth/token/", "/api/v1/leads/", "/api/v1/leads/{id}/activity/",
-                 "/api/v1/agents/", "/api/v1/assignments/"]:
+    for path in [
+        "/api/v1/auth/token/",
+        "/api/v1/leads/",
+        "/api/v1/leads/{id}/activity/",
+        "/api/v1/agents/",
+        "/api/v1/assignments/",
+    ]:
         assert path in paths
     docs = client.get("/api/docs/")
     assert docs.status_code == 200

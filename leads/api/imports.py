@@ -17,7 +17,6 @@ from rest_framework.views import APIView
 
 from accounts.permissions import IsManagerOrAdmin
 from assignments.distribution import STRATEGIES
-from config.errors import DomainError
 from leads.importing import services
 from leads.models import ImportBatch
 
@@ -26,18 +25,8 @@ _ENVELOPE = 64 * 1024
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-class FileTooLarge(DomainError):
-    status = 413
-    code = "file_too_large"
-
-
 def _too_large(size):
-    limit = settings.MAX_UPLOAD_SIZE
-    return FileTooLarge(
-        f"The file is {size:,} bytes; uploads are limited to {limit:,} bytes "
-        f"({limit / 1024 / 1024:.0f} MiB). Split it, or import it with "
-        "`manage.py import_leads`, which has no size limit."
-    )
+    return services.FileTooLarge.for_size(size)
 
 
 class FormBoolean(serializers.BooleanField):

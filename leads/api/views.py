@@ -1,3 +1,4 @@
+from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
@@ -9,11 +10,39 @@ from rest_framework.response import Response
 from accounts.models import Role
 from accounts.permissions import IsLeadOwnerOrManager
 from config.errors import DomainError
+from config.renderers import ORJSONRenderer
 from leads import services
 from leads.selectors import leads_visible_to
 
 from .filters import LeadFilter, LeadSearchFilter
 from .serializers import LeadActivityOutput, LeadCreateInput, LeadOutput, LeadUpdateInput
+
+# The list's output, name -> values() path: exactly LeadOutput's fields.
+_LIST_FIELDS = {
+    "id": "id",
+    "first_name": "first_name",
+    "last_name": "last_name",
+    "phone": "phone",
+    "email": "email",
+    "notes": "notes",
+    "status": "status",
+    "next_follow_up": "next_follow_up",
+    "agent": "agent_id",
+    "agent_name": "agent__name",
+    "batch": "batch_id",
+    "extra": "extra",
+    "created_at": "created_at",
+    "updated_at": "updated_at",
+}
+_DATETIMES = ("next_follow_up", "created_at", "updated_at")
+
+
+def _iso(value, tz):
+    # What DRF's DateTimeField renders: current time zone, "Z" for UTC.
+    if value is None:
+        return None
+    text = value.astimezone(tz).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 class LeadViewSet(
@@ -31,9 +60,32 @@ class LeadViewSet(
     search_fields = ["first_name", "last_name", "email"]
     ordering_fields = ["id", "created_at", "updated_at", "next_follow_up", "first_name", "status"]
     ordering = ["-id"]
+    renderer_classes = [ORJSONRenderer]
 
     def get_queryset(self):
         return leads_visible_to(self.request.user)
+
+    def list(self, request, *args, **kwargs):
+        """The agents' hot path: ``values()`` rows shaped exactly like ``LeadOutput``.
+
+        A ModelSerializer page of 50 costs ~10 ms of Python; plain dicts rendered
+        by orjson cost well under one (bench/api_bench.py measures it).
+        """
+        queryset = self.get_queryset()
+        if set(request.query_params) - {"page", "page_size"}:
+            queryset = self.filter_queryset(queryset)
+        else:
+            # No filter, search or ordering asked for: skip building the filter
+            # form (about a third of the request's Python time) and sort as
+            # OrderingFilter would by default.
+            queryset = queryset.order_by(*self.ordering)
+        page = self.paginate_queryset(queryset.values(*_LIST_FIELDS.values()))
+        tz = timezone.get_current_timezone()
+        rows = [{name: row[path] for name, path in _LIST_FIELDS.items()} for row in page]
+        for row in rows:
+            for name in _DATETIMES:
+                row[name] = _iso(row[name], tz)
+        return self.get_paginated_response(rows)
 
     @extend_schema(request=LeadCreateInput, responses={201: LeadOutput})
     def create(self, request):

@@ -8,7 +8,10 @@ and distributed. Phones of the next chunk are normalised in worker processes
 while the current one is written. The caller owns the transaction.
 """
 
+import contextlib
 import json
+import queue
+import threading
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -64,11 +67,17 @@ class Outcome:
     message: str = ""
     errors_truncated: bool = False
 
-    def add_error(self, entry, limit):
-        if len(self.errors) < limit:
-            self.errors.append(entry)
-        else:
+    def merge(self, part, limit):
+        """Add a validated chunk's counts and reports (the lists stay within ``limit``)."""
+        self.rows += part.rows
+        self.invalid += part.invalid
+        self.duplicates += part.duplicates
+        room = limit - len(self.errors)
+        if part.errors_dropped or room < len(part.errors):
             self.errors_truncated = True
+        self.errors.extend(part.errors[: max(room, 0)])
+        room = limit - len(self.duplicate_rows)
+        self.duplicate_rows.extend(part.duplicate_rows[: max(room, 0)])
 
     def timing_report(self):
         return {stage: round(seconds, 3) for stage, seconds in self.timings.items()}
@@ -107,20 +116,17 @@ def run(table, *, options, batch=None, actor=None, write=False, now=None, progre
     cleaner = RowCleaner(columns)
     clock.lap("read")
 
-    seen = {}  # int(E.164 digits) -> line of its first row in the file
     distributing = write and options.distribute
     if distributing and not _any_eligible(now):
         distributing = False
         outcome.message = "No eligible agent: the new leads were left unassigned."
     writing = write
-    with PhoneNormaliser(region=options.region) as phones:
-        for chunk, pending in _with_phones(rows, phones, cleaner.raw_phone, chunk_rows, clock):
-            good, bad = pending.result()
-            clock.lap("phones")
-            fresh, matched = _validate(chunk, cleaner, good, bad, seen, outcome, report_limit)
-            clock.lap("validate")
-            existing = _existing(matched, update=options.dedupe == "update")
-            fresh, updates = _split_existing(fresh, existing, outcome, report_limit, options)
+    with _Producer(rows, cleaner, options, chunk_rows, report_limit) as producer:
+        for part in producer:
+            clock.lap("wait")
+            outcome.merge(part, report_limit)
+            existing = _existing(part.phones, update=options.dedupe == "update")
+            fresh, updates = _split_existing(part.fresh, existing, outcome, report_limit, options)
             clock.lap("dedupe")
             if options.strict and outcome.invalid:
                 writing = False
@@ -144,14 +150,102 @@ def run(table, *, options, batch=None, actor=None, write=False, now=None, progre
                 outcome.updated += len(updates)
             if progress:
                 progress(table.progress(), outcome)
+    for stage, seconds in producer.timings.items():
+        outcome.timings[stage] += seconds
     if not write:
         outcome.unassigned = []
     outcome.timings["total"] = time.perf_counter() - started
     return outcome
 
 
+@dataclass
+class _Part:
+    """One validated chunk, as the producer hands it over."""
+
+    fresh: list
+    phones: list
+    rows: int = 0
+    invalid: int = 0
+    duplicates: int = 0
+    errors: list = field(default_factory=list)
+    duplicate_rows: list = field(default_factory=list)
+    errors_dropped: bool = False
+
+
+class _Producer:
+    """Reads, normalises phones and validates in a thread, one queue slot ahead.
+
+    The main thread owns the database connection and its transaction and
+    spends most of its time waiting on the database (mysqlclient releases the
+    GIL meanwhile); this thread parses and validates the next chunks then, and
+    phone numbers are parsed in worker processes. No database access here.
+    """
+
+    def __init__(self, rows, cleaner, options, chunk_rows, report_limit):
+        self.rows = rows
+        self.cleaner = cleaner
+        self.chunk_rows = chunk_rows
+        self.report_limit = report_limit
+        self.phones = PhoneNormaliser(region=options.region)
+        self.queue = queue.Queue(maxsize=2)
+        self.stop = threading.Event()
+        self.timings = defaultdict(float)
+        self.thread = threading.Thread(target=self._work, name="import-reader", daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        while self.thread.is_alive():
+            # Unblock a producer waiting for queue room, then let it finish.
+            with contextlib.suppress(queue.Empty):
+                self.queue.get_nowait()
+            self.thread.join(timeout=0.05)
+        self.phones.close()
+
+    def __iter__(self):
+        while True:
+            kind, value = self.queue.get()
+            if kind == "part":
+                yield value
+            elif kind == "error":
+                raise value
+            else:
+                return
+
+    def _put(self, item):
+        while not self.stop.is_set():
+            try:
+                self.queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _work(self):
+        clock = _Clock(self.timings)
+        seen = {}  # int(E.164 digits) -> line of its first row in the file
+        try:
+            chunks = _with_phones(
+                self.rows, self.phones, self.cleaner.raw_phone, self.chunk_rows, clock
+            )
+            for chunk, pending in chunks:
+                good, bad = pending.result()
+                clock.lap("phones")
+                part = _validate(chunk, self.cleaner, good, bad, seen, self.report_limit)
+                clock.lap("validate")
+                if not self._put(("part", part)):
+                    return
+        except BaseException as exc:  # handed to the main thread, which raises it
+            self._put(("error", exc))
+            return
+        self._put(("end", None))
+
+
 def _with_phones(rows, phones, raw_phone, chunk_rows, clock):
-    """Yield ``(chunk, future)`` one chunk ahead, so phones parse while the last one is written."""
+    """Yield ``(chunk, future)`` one chunk ahead, so workers parse phones meanwhile."""
     pending = None
     while True:
         chunk = list(islice(rows, chunk_rows))
@@ -171,29 +265,33 @@ def _with_phones(rows, phones, raw_phone, chunk_rows, clock):
         yield pending
 
 
-def _validate(chunk, cleaner, good, bad, seen, outcome, report_limit):
+def _validate(chunk, cleaner, good, bad, seen, report_limit):
     """Clean each row; drop repeats of a phone seen earlier in the file."""
-    fresh = []
+    part = _Part(fresh=[], phones=[])
+    fresh = part.fresh
+    clean = cleaner.clean
     for line, record in chunk:
-        outcome.rows += 1
-        row, errors = cleaner.clean(line, record, good, bad)
+        row, errors = clean(line, record, good, bad)
         if row is None:
-            outcome.invalid += 1
-            for entry in errors:
-                outcome.add_error(entry, report_limit)
+            part.invalid += 1
+            room = report_limit - len(part.errors)
+            part.errors_dropped = part.errors_dropped or room < len(errors)
+            part.errors.extend(errors[: max(room, 0)])
             continue
         key = int(row.phone[1:])
         first = seen.get(key)
         if first is not None:
-            outcome.duplicates += 1
-            if len(outcome.duplicate_rows) < report_limit:
-                outcome.duplicate_rows.append(
+            part.duplicates += 1
+            if len(part.duplicate_rows) < report_limit:
+                part.duplicate_rows.append(
                     {"line": line, "phone": row.phone, "duplicate_of": f"line {first}"}
                 )
             continue
         seen[key] = line
         fresh.append(row)
-    return fresh, [row.phone for row in fresh]
+    part.rows = len(chunk)
+    part.phones = [row.phone for row in fresh]
+    return part
 
 
 def _existing(phones, *, update):

@@ -12,12 +12,14 @@ import logging
 import os
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
 
 from assignments.distribution import STRATEGIES
 from config.errors import Conflict, DomainError
+from leads.dashboard import invalidate_dashboard
 from leads.models import ImportBatch, Lead, LeadActivity, LeadStatus
 
 from . import pipeline
@@ -30,6 +32,20 @@ _ERRORS_IN_MESSAGE = 20
 
 class DuplicateFile(Conflict):
     code = "duplicate_file"
+
+
+class FileTooLarge(DomainError):
+    status = 413
+    code = "file_too_large"
+
+    @classmethod
+    def for_size(cls, size):
+        limit = settings.MAX_UPLOAD_SIZE
+        return cls(
+            f"The file is {size:,} bytes; uploads are limited to {limit:,} bytes "
+            f"({limit / 1024 / 1024:.0f} MiB). Split it, or import it with "
+            "`manage.py import_leads`, which has no size limit."
+        )
 
 
 class InvalidRows(DomainError):
@@ -156,11 +172,17 @@ def import_file(
     deduplicates, plans the distribution and writes only the batch; otherwise
     the batch is committed at once. The same file (sha256) as a live batch is
     refused with ``duplicate_file`` (409, ``batch`` = the first one) unless
-    ``force``. Not one transaction on purpose: when the commit fails, its
+    ``force``. Files over ``MAX_UPLOAD_SIZE`` are refused (413,
+    ``file_too_large``). Not one transaction on purpose: when the commit fails, its
     transaction leaves nothing, and the batch survives as ``failed`` to say why.
     """
     options = _options(strategy=strategy, dedupe=dedupe, distribute=distribute, strict=strict)
+    size = getattr(file, "size", None)
+    if size is not None and size > settings.MAX_UPLOAD_SIZE:
+        raise FileTooLarge.for_size(size)
     info = inspect(file)
+    if info.size > settings.MAX_UPLOAD_SIZE:
+        raise FileTooLarge.for_size(info.size)
     if not force:
         _refuse_duplicate(info.sha256)
     name = os.path.basename(file_name or getattr(file, "name", "") or "upload")
@@ -280,6 +302,7 @@ def _commit(*, batch_id, table, actor, options, now=None, progress=None):
         outcome.assigned,
         outcome.timings["total"],
     )
+    invalidate_dashboard()
     return outcome
 
 
@@ -363,4 +386,5 @@ def undo_batch(*, batch, actor, now=None):
     )
     batch.save(update_fields=["state", "undone_at", "message"])
     logger.info("import batch %s undone: %s removed, %s kept", batch.pk, len(doomed), len(kept))
+    invalidate_dashboard()
     return ImportResult(batch, kept=kept, removed=len(doomed))

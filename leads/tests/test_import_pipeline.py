@@ -10,8 +10,10 @@ from agents.models import Agent
 from assignments.models import Assignment, Reason, RotationState
 from leads import services as lead_services
 from leads.importing import pipeline
+from leads.importing.readers import InvalidFile
 from leads.importing.services import (
     DuplicateFile,
+    FileTooLarge,
     InvalidRows,
     commit_batch,
     import_file,
@@ -91,7 +93,10 @@ def test_duplicates_across_formats_are_one_lead(manager, agents):
     )
     batch = run_import(data, manager).batch
     assert (batch.rows, batch.created, batch.duplicates) == (5, 2, 3)
-    assert sorted(Lead.objects.values_list("phone", flat=True)) == ["+919876543210", "+919876543211"]
+    assert sorted(Lead.objects.values_list("phone", flat=True)) == [
+        "+919876543210",
+        "+919876543211",
+    ]
     assert Lead.objects.get(phone="+919876543210").first_name == "Asha"
     assert batch.duplicate_rows == [
         {"line": 3, "phone": "+919876543210", "duplicate_of": "line 2"},
@@ -116,7 +121,9 @@ def test_dedupe_update_changes_existing_leads_without_moving_them(
 ):
     owner = make_agent()
     existing = make_lead(first_name="Old", phone="+919800000001", agent=owner)
-    data = csv_bytes([("New name", phone(1), "fresh note", "Pune")], ("Name", "Phone", "Notes", "City"))
+    data = csv_bytes(
+        [("New name", phone(1), "fresh note", "Pune")], ("Name", "Phone", "Notes", "City")
+    )
     batch = run_import(data, manager, dedupe="update").batch
     assert (batch.created, batch.duplicates, batch.updated, batch.assigned) == (0, 1, 1, 0)
     existing.refresh_from_db()
@@ -277,7 +284,7 @@ def test_chunks_and_worker_processes_give_the_same_result(manager, agents, setti
     settings.IMPORT_CHUNK_ROWS = 100
     settings.IMPORT_PARALLEL_MIN_ROWS = 50
     settings.IMPORT_WORKERS = 2
-    rows = people(250) + [("Again", phone(10), ""), ("Bad", "123", "")]
+    rows = [*people(250), ("Again", phone(10), ""), ("Bad", "123", "")]
     batch = run_import(csv_bytes(rows), manager).batch
     assert (batch.rows, batch.created, batch.duplicates, batch.invalid) == (252, 250, 1, 1)
     assert batch.duplicate_rows[0] == {
@@ -347,3 +354,30 @@ def test_agents_not_eligible_get_nothing(manager, make_agent):
     run_import(csv_bytes(people(4)), manager)
     assert set(Lead.objects.values_list("agent_id", flat=True)) == {active.pk}
     assert not Agent.objects.get(pk=away.pk).leads.exists()
+
+
+def test_error_report_is_bounded_and_says_so(manager, agents, settings):
+    settings.IMPORT_MAX_REPORTED_ROWS = 2
+    rows = [*people(2), ("", phone(50), ""), ("", phone(51), ""), ("", phone(52), "")]
+    batch = run_import(csv_bytes(rows), manager).batch
+    assert (batch.created, batch.invalid, len(batch.errors)) == (2, 3, 2)
+    assert "lists the first 2 errors" in batch.message
+
+
+def test_service_refuses_files_over_the_upload_limit(manager, settings):
+    data = csv_bytes(people(3))
+    settings.MAX_UPLOAD_SIZE = len(data) - 1
+    with pytest.raises(FileTooLarge) as caught:
+        run_import(data, manager)
+    assert caught.value.status == 413
+    assert ImportBatch.objects.count() == 0
+
+
+def test_reader_errors_in_a_later_chunk_roll_everything_back(manager, agents, settings):
+    settings.IMPORT_CHUNK_ROWS = 5
+    data = csv_bytes(people(12)) + b'Late,9812345678,"never closed\n'
+    with pytest.raises(InvalidFile, match="Line 14"):
+        run_import(data, manager)
+    assert Lead.objects.count() == 0
+    assert Assignment.objects.count() == 0
+    assert ImportBatch.objects.get().state == ImportBatch.State.FAILED

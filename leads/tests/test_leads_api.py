@@ -99,9 +99,7 @@ def test_bad_values_are_400(auth, agent, make_lead, body):
 
 def test_non_object_json_body_is_400(auth, agent, make_lead):
     lead = make_lead(agent=agent)
-    response = auth(agent).patch(
-        f"{URL}{lead.pk}/", data="[1, 2]", content_type="application/json"
-    )
+    response = auth(agent).patch(f"{URL}{lead.pk}/", data="[1, 2]", content_type="application/json")
     assert response.status_code == 400
 
 
@@ -194,8 +192,9 @@ def test_agent_list_query_count_is_constant(auth, agent, make_lead, django_asser
     assert len(response.json()["results"]) == 30
 
 
-def test_manager_list_query_count_is_constant(auth, manager, make_agent, make_lead,
-                                              django_assert_num_queries):
+def test_manager_list_query_count_is_constant(
+    auth, manager, make_agent, make_lead, django_assert_num_queries
+):
     for _ in range(5):
         a = make_agent()
         for _ in range(5):

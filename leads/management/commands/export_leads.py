@@ -28,10 +28,10 @@ class Command(BaseCommand):
         parser.add_argument("--batch", metavar="ID", type=int, help="only leads of this import")
         parser.add_argument("--format", choices=["csv", "xlsx"], default="csv")
         parser.add_argument(
-            "--output", metavar="PATH", help="file to write (default: stdout, CSV only)"
+            "-o", "--output", metavar="PATH", help="file to write (default: stdout, CSV only)"
         )
 
-    def handle(self, *args, status, agent, batch, format, output, **options):  # noqa: A002
+    def handle(self, *args, status, agent, batch, format, output, **options):
         leads = Lead.objects.all()
         if status:
             leads = leads.filter(status__in=status)

@@ -1,0 +1,428 @@
+"""Import benchmark: Leadline's full import against MariaDB's raw ``LOAD DATA``.
+
+    DATABASE_URL=mysql://root@127.0.0.1:3306/leadline_bench python bench/import_bench.py
+        [--rows 100000] [--no-xlsx] [--upload] [--million]
+
+Generates a lead list (realistic names, phones in mixed national and
+international formats, ~5% duplicates, ~1% invalid), loads it with
+``LOAD DATA LOCAL INFILE`` into a scratch table (the floor), then runs the
+whole import (parse, validate, E.164, dedupe, insert, distribute to 10
+agents) on the same rows. ``--upload`` also times a ~10 MiB XLSX through the
+upload endpoint; ``--million`` runs ``manage.py import_leads`` on 1,000,000
+rows in a child process and prints its peak RSS at 100k and 1M rows.
+The last line is ``import_rows_per_s=… floor_rows_per_s=… ratio=…``.
+"""
+
+import argparse
+import contextlib
+import csv
+import os
+import random
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+# Production mode: with DEBUG on, Django keeps every SQL statement in memory.
+os.environ.setdefault("DJANGO_DEBUG", "false")
+os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-key-" + "x" * 40)
+os.environ.setdefault("JWT_SIGNING_KEY", "bench-only-jwt-key-" + "y" * 40)
+os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
+os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
+os.environ.setdefault("DATABASE_URL", "mysql://root@127.0.0.1:3306/leadline_bench")
+
+FIRST = [
+    "Aarav",
+    "Vivaan",
+    "Aditya",
+    "Vihaan",
+    "Arjun",
+    "Sai",
+    "Reyansh",
+    "Krishna",
+    "Ishaan",
+    "Shaurya",
+    "Ananya",
+    "Diya",
+    "Saanvi",
+    "Aadhya",
+    "Myra",
+    "Pari",
+    "Anika",
+    "Navya",
+    "Kiara",
+    "Riya",
+    "Priya",
+    "Rahul",
+    "Amit",
+    "Sunita",
+    "Pooja",
+    "Neha",
+    "Vikram",
+    "Rohan",
+    "Meera",
+    "Kavya",
+    "Arnav",
+    "Tanvi",
+    "Farhan",
+    "Zoya",
+    "Imran",
+    "Ayesha",
+    "Joseph",
+    "Maria",
+    "Thomas",
+    "Grace",
+    "José",
+    "Zoë",
+]
+LAST = [
+    "Sharma",
+    "Verma",
+    "Gupta",
+    "Patel",
+    "Reddy",
+    "Iyer",
+    "Nair",
+    "Menon",
+    "Singh",
+    "Kaur",
+    "Khan",
+    "Das",
+    "Bose",
+    "Mehta",
+    "Shah",
+    "Joshi",
+    "Rao",
+    "Pillai",
+    "Mukherjee",
+    "Banerjee",
+    "Chatterjee",
+    "D'Souza",
+    "Fernandes",
+    "Gomes",
+    "Kulkarni",
+    "Desai",
+    "Jain",
+]
+CITIES = [
+    "Mumbai",
+    "Pune",
+    "Delhi",
+    "Bengaluru",
+    "Chennai",
+    "Kolkata",
+    "Hyderabad",
+    "Jaipur",
+    "Kochi",
+    "Indore",
+]
+BENCH_PASSWORD = "bench-" + "password-123"  # throwaway users of the bench database
+NOTES = ["", "", "", "Interested in premium plan", "Call after 6pm", "Asked for brochure"]
+
+
+def phone_formats(digits):
+    """The same Indian mobile as people and spreadsheets write it."""
+    return (
+        digits,
+        f"{digits[:5]} {digits[5:]}",
+        f"+91 {digits[:5]} {digits[5:]}",
+        f"+91{digits}",
+        f"0{digits}",
+        f"0{digits[:5]}-{digits[5:]}",
+        f"+91-{digits[:5]}-{digits[5:]}",
+        f"{digits}.0",
+    )
+
+
+def generate(count, seed=7):
+    rng = random.Random(seed)
+    used = set()
+    valid = []
+    rows = []
+    for n in range(count):
+        roll = rng.random()
+        if valid and roll < 0.05:
+            digits = rng.choice(valid)  # a duplicate, usually written differently
+            raw = rng.choice(phone_formats(digits))
+        elif roll < 0.06:
+            digits = ""
+            raw = rng.choice(["12345", "98765 4321", "phone", "+1 555", "0000000000"])
+        else:
+            while True:
+                digits = f"{rng.choice('6789')}{rng.randrange(10**9):09d}"
+                if digits not in used:
+                    used.add(digits)
+                    valid.append(digits)
+                    break
+            raw = rng.choice(phone_formats(digits))
+        first, last = rng.choice(FIRST), rng.choice(LAST)
+        email = f"{first.lower()}.{last.lower()}{n}@example.com" if rng.random() < 0.6 else ""
+        rows.append(
+            (
+                first,
+                last,
+                raw,
+                re.sub(r"[^a-z0-9.@]", "", email),
+                rng.choice(NOTES),
+                rng.choice(CITIES),
+                digits,
+            )
+        )
+    return [row[:-1] for row in rows]
+
+
+HEADER = ("FirstName", "LastName", "Phone", "Email", "Notes", "City")
+
+
+def write_csv(path, rows):
+    with open(path, "w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(HEADER)
+        writer.writerows(rows)
+
+
+def write_xlsx(path, rows):
+    import openpyxl
+
+    workbook = openpyxl.Workbook(write_only=True)
+    sheet = workbook.create_sheet()
+    sheet.append(HEADER)
+    for row in rows:
+        sheet.append(row)
+    workbook.save(path)
+
+
+def mysql_params():
+    url = urlparse(os.environ["DATABASE_URL"])
+    return {
+        "host": url.hostname or "127.0.0.1",
+        "port": url.port or 3306,
+        "user": url.username or "root",
+        "password": url.password or "",
+        "database": url.path.lstrip("/"),
+    }
+
+
+def ensure_database():
+    import MySQLdb
+
+    params = mysql_params()
+    name = params.pop("database")
+    conn = MySQLdb.connect(**params)
+    conn.cursor().execute(f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4")
+    conn.close()
+
+
+def floor(path, count):
+    """Raw ``LOAD DATA LOCAL INFILE`` of the same CSV into a scratch table."""
+    import MySQLdb
+
+    conn = MySQLdb.connect(**mysql_params(), local_infile=1, charset="utf8mb4")
+    cur = conn.cursor()
+    # Usually on already; if it is not ours to change, LOAD DATA says so below.
+    with contextlib.suppress(MySQLdb.Error):
+        cur.execute("SET GLOBAL local_infile = 1")
+    cur.execute("DROP TABLE IF EXISTS bench_floor")
+    cur.execute(
+        "CREATE TABLE bench_floor (id BIGINT AUTO_INCREMENT PRIMARY KEY, "
+        "first_name VARCHAR(150), last_name VARCHAR(150), phone VARCHAR(64), "
+        "email VARCHAR(254), notes LONGTEXT, city VARCHAR(100)) CHARACTER SET utf8mb4"
+    )
+    started = time.perf_counter()
+    cur.execute(
+        f"LOAD DATA LOCAL INFILE '{path}' INTO TABLE bench_floor CHARACTER SET utf8mb4 "
+        "FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' LINES TERMINATED BY '\\r\\n' "
+        "IGNORE 1 LINES (first_name, last_name, phone, email, notes, city)"
+    )
+    conn.commit()
+    elapsed = time.perf_counter() - started
+    cur.execute("SELECT COUNT(*) FROM bench_floor")
+    loaded = cur.fetchone()[0]
+    cur.execute("DROP TABLE bench_floor")
+    conn.close()
+    assert loaded == count, (loaded, count)
+    return elapsed
+
+
+def reset():
+    """Empty the tables an import writes, and make 10 eligible agents."""
+    from django.db import connection
+
+    from agents.models import Agent
+    from agents.services import agent_create
+
+    with connection.cursor() as cur:
+        cur.execute("SET FOREIGN_KEY_CHECKS = 0")
+        for table in (
+            "leads_leadactivity",
+            "assignments_assignment",
+            "assignments_rotationstate",
+            "leads_lead",
+            "leads_importbatch",
+        ):
+            cur.execute(f"TRUNCATE TABLE {table}")
+        cur.execute("SET FOREIGN_KEY_CHECKS = 1")
+    for n in range(Agent.objects.count(), 10):
+        agent_create(
+            name=f"Bench Agent {n}",
+            email=f"bench-agent{n}@example.com",
+            mobile=f"+9190000000{n:02d}",
+            password=BENCH_PASSWORD,
+        )
+
+
+def full_import(path, label):
+    from leads.importing.services import import_path
+
+    reset()
+    started = time.perf_counter()
+    result = import_path(path=str(path), force=True)
+    elapsed = time.perf_counter() - started
+    outcome = result.outcome
+    stages = " ".join(f"{k}={v:.2f}s" for k, v in result.timings.items())
+    print(
+        f"[{label}] rows={outcome.rows} created={outcome.created} duplicates={outcome.duplicates} "
+        f"invalid={outcome.invalid} assigned={outcome.assigned} "
+        f"agents={len([n for n in outcome.per_agent.values() if n])}"
+    )
+    print(f"[{label}] stages: {stages}")
+    print(f"[{label}] {elapsed:.2f}s = {outcome.rows / elapsed:,.0f} rows/s")
+    return elapsed, outcome
+
+
+def upload_10mib(workdir, rows):
+    """Time a ~10 MiB XLSX through the real upload endpoint (multipart, JWT, view, service)."""
+    from django.conf import settings
+    from django.test import Client
+
+    from accounts.models import Role, User
+    from accounts.tokens import issue_tokens
+
+    limit = settings.MAX_UPLOAD_SIZE
+    path = workdir / "upload.xlsx"
+    count = 300_000
+    extra = generate(count, seed=11)
+    write_xlsx(path, extra)
+    while path.stat().st_size > limit:
+        count = int(count * limit / path.stat().st_size * 0.98)
+        write_xlsx(path, extra[:count])
+    reset()
+    user = User.objects.filter(email="bench-manager@example.com").first() or (
+        User.objects.create_user(
+            email="bench-manager@example.com", password=BENCH_PASSWORD, role=Role.MANAGER
+        )
+    )
+    _refresh, access = issue_tokens(user)
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {access}")
+    size = path.stat().st_size
+    with _import_routes(), open(path, "rb") as upload:
+        started = time.perf_counter()
+        response = client.post("/api/v1/imports/", {"file": upload, "force": "true"})
+        elapsed = time.perf_counter() - started
+    body = response.json()
+    assert response.status_code == 201, body
+    print(
+        f"[upload] {size / 1024 / 1024:.2f} MiB XLSX, {body['rows']:,} rows: {elapsed:.1f}s "
+        f"(created={body['created']} assigned={body['assigned']}) stages: {body['timings']}"
+    )
+
+
+def _import_routes():
+    """The project's URLs, plus the import routes if config/urls.py lacks them."""
+    import types
+
+    from django.test.utils import override_settings
+    from django.urls import Resolver404, include, path, resolve
+
+    try:
+        resolve("/api/v1/imports/")
+        return contextlib.nullcontext()
+    except Resolver404:
+        from config.urls import urlpatterns
+
+        module = types.ModuleType("bench_urls")
+        module.urlpatterns = [path("api/v1/", include("leads.api.import_urls")), *urlpatterns]
+        sys.modules["bench_urls"] = module
+        return override_settings(ROOT_URLCONF="bench_urls")
+
+
+def million(workdir):
+    path = workdir / "million.csv"
+    write_csv(path, generate(1_000_000, seed=13))
+    reset()
+    started = time.perf_counter()
+    child = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "manage.py"),
+            "import_leads",
+            str(path),
+            "--force",
+            "--verbosity",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=os.environ,
+    )
+    elapsed = time.perf_counter() - started
+    lines = [
+        line
+        for line in child.stdout.splitlines()
+        if line.startswith(("rows=", "timings", "peak_rss", "Batch"))
+    ]
+    print("\n".join(f"[1M] {line}" for line in lines))
+    if child.returncode:
+        print(child.stderr[-2000:])
+        raise SystemExit("the 1M import failed")
+    print(f"[1M] {elapsed:.1f}s = {1_000_000 / elapsed:,.0f} rows/s")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--no-xlsx", action="store_true")
+    parser.add_argument("--upload", action="store_true", help="time a ~10 MiB XLSX upload")
+    parser.add_argument("--million", action="store_true", help="1M-row import_leads, peak RSS")
+    args = parser.parse_args()
+
+    ensure_database()
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        rows = generate(args.rows)
+        csv_path = workdir / "leads.csv"
+        write_csv(csv_path, rows)
+        if args.million:
+            million(workdir)
+        if args.upload:
+            upload_10mib(workdir, rows)
+        floor_s = floor(csv_path, len(rows))
+        print(f"[floor] LOAD DATA LOCAL INFILE {len(rows):,} rows: {floor_s:.2f}s")
+        if not args.no_xlsx:
+            xlsx_path = workdir / "leads.xlsx"
+            write_xlsx(xlsx_path, rows)
+            xlsx_s, _ = full_import(xlsx_path, "xlsx")
+            print(f"xlsx_import_rows_per_s={len(rows) / xlsx_s:.0f} ratio={floor_s / xlsx_s:.3f}")
+        csv_s, _ = full_import(csv_path, "csv")
+        reset()
+        print(
+            f"import_rows_per_s={len(rows) / csv_s:.0f} floor_rows_per_s={len(rows) / floor_s:.0f} "
+            f"ratio={floor_s / csv_s:.3f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
