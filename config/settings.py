@@ -146,6 +146,10 @@ if _db["ENGINE"] == "django.db.backends.mysql":
     _db["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
 elif _db["ENGINE"] == "django.db.backends.sqlite3":
     _db["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+    # A file, not memory, for the test database: threads in the concurrency
+    # tests then wait on SQLite's lock instead of failing on shared-cache locks.
+    # One file per test process, so parallel runs never share it.
+    _db["TEST"] = {"NAME": str(BASE_DIR / f"test_db_{os.getpid()}.sqlite3")}
     _db["CONN_MAX_AGE"] = 0
 DATABASES = {"default": _db}
 # A read replica (MariaDB/MySQL replication): config.routers sends reads there

@@ -16,6 +16,7 @@ api_v1 = [
     path("", include("leads.api.urls")),
     path("", include("leads.api.dashboard_urls")),
     path("", include("assignments.api.urls")),
+    path("", include("assignments.api.operation_urls")),
 ]
 
 urlpatterns = [

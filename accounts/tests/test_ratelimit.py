@@ -26,6 +26,10 @@ def login(email, password="wrong-password", ip="198.51.100.7", **headers):
     )
 
 
+# Counters live in fixed windows; the tests use day-long ones so that a window
+# never ends in the middle of a test.
+
+
 def _assert_429(response):
     assert response.status_code == 429
     assert int(response["Retry-After"]) >= 1
@@ -34,7 +38,7 @@ def _assert_429(response):
     assert body["error"]["retry_after"] == int(response["Retry-After"])
 
 
-@override_settings(RATELIMIT_LOGIN_IP="3/m", RATELIMIT_LOGIN_EMAIL="100/m")
+@override_settings(RATELIMIT_LOGIN_IP="3/d", RATELIMIT_LOGIN_EMAIL="100/d")
 def test_login_is_limited_per_ip_with_429_and_retry_after(manager):
     for n in range(3):
         assert login(f"nobody{n}@example.com").status_code == 401
@@ -43,7 +47,7 @@ def test_login_is_limited_per_ip_with_429_and_retry_after(manager):
     assert login("nobody@example.com", ip="198.51.100.8").status_code == 401
 
 
-@override_settings(RATELIMIT_LOGIN_IP="100/m", RATELIMIT_LOGIN_EMAIL="3/m")
+@override_settings(RATELIMIT_LOGIN_IP="100/d", RATELIMIT_LOGIN_EMAIL="3/d")
 def test_login_is_limited_per_email_across_ips(manager, password):
     for n in range(3):
         assert login("manager@example.com", ip=f"203.0.113.{n + 1}").status_code == 401
@@ -52,7 +56,7 @@ def test_login_is_limited_per_email_across_ips(manager, password):
     assert login("other@example.com", ip="203.0.113.99").status_code == 401
 
 
-@override_settings(RATELIMIT_LOGIN_IP="2/m", TRUSTED_PROXIES=[])
+@override_settings(RATELIMIT_LOGIN_IP="2/d", TRUSTED_PROXIES=[])
 def test_forwarded_for_is_ignored_from_an_untrusted_peer(db):
     for n in range(2):
         assert login("x@example.com", HTTP_X_FORWARDED_FOR=f"192.0.2.{n}").status_code == 401
@@ -60,7 +64,7 @@ def test_forwarded_for_is_ignored_from_an_untrusted_peer(db):
     _assert_429(login("x@example.com", HTTP_X_FORWARDED_FOR="192.0.2.77"))
 
 
-@override_settings(RATELIMIT_LOGIN_IP="2/m", TRUSTED_PROXIES=["10.0.0.0/8"])
+@override_settings(RATELIMIT_LOGIN_IP="2/d", TRUSTED_PROXIES=["10.0.0.0/8"])
 def test_forwarded_for_is_believed_from_a_trusted_proxy(db):
     proxy = {"ip": "10.1.2.3"}
     for _ in range(2):
@@ -88,7 +92,7 @@ def test_client_ip_takes_rightmost_untrusted_hop():
     assert ip("2001:db8::1") == "2001:db8::1"
 
 
-@override_settings(RATELIMIT_REFRESH="2/m")
+@override_settings(RATELIMIT_REFRESH="2/d")
 def test_refresh_is_limited(db):
     for _ in range(2):
         response = APIClient().post(REFRESH, {"refresh": "x"}, format="json", REMOTE_ADDR="1.1.1.1")
@@ -100,7 +104,7 @@ def test_api_reads_are_throttled_per_user_with_retry_after(auth, agent, settings
     from rest_framework.settings import api_settings
     from rest_framework.throttling import SimpleRateThrottle
 
-    rates = {"anon": "100/min", "user": "3/min"}
+    rates = {"anon": "100/day", "user": "3/day"}
     framework = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
     original = SimpleRateThrottle.THROTTLE_RATES
     # DRF copies the rates into the class at import; follow the override here.

@@ -2,7 +2,6 @@
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.urls import NoReverseMatch, reverse
 
 from agents.models import Agent
 from assignments.models import Assignment, RotationState
@@ -10,18 +9,7 @@ from leads.models import ImportBatch, Lead
 
 from .helpers import assert_assignment_invariants, open_counts
 
-
-def _routed():
-    try:
-        reverse("distribution:distribute")
-    except NoReverseMatch:
-        return False
-    return True
-
-
 pytestmark = [pytest.mark.django_db]
-if not _routed():  # until config/urls.py includes assignments.api.operation_urls
-    pytestmark.append(pytest.mark.urls("assignments.tests.urls"))
 
 DISTRIBUTE = "/api/v1/distribute/"
 REASSIGN = "/api/v1/reassign/"

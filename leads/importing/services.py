@@ -17,7 +17,9 @@ from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
 
+from accounts import audit
 from assignments.distribution import STRATEGIES
+from config import metrics
 from config.errors import Conflict, DomainError
 from leads.dashboard import invalidate_dashboard
 from leads.models import ImportBatch, Lead, LeadActivity, LeadStatus
@@ -294,6 +296,22 @@ def _commit(*, batch_id, table, actor, options, now=None, progress=None):
     batch.state = ImportBatch.State.COMMITTED
     batch.committed_at = now
     batch.save()
+    audit.record(
+        audit.Action.IMPORT_COMMITTED,
+        actor=actor,
+        target=f"batch:{batch.pk}",
+        file_name=batch.file_name,
+        rows=outcome.rows,
+        created=outcome.created,
+        updated=outcome.updated,
+        duplicates=outcome.duplicates,
+        invalid=outcome.invalid,
+        assigned=outcome.assigned,
+    )
+    seconds = outcome.timings["total"]
+    transaction.on_commit(
+        lambda: (metrics.leads_imported(outcome.created), metrics.import_duration(seconds))
+    )
     logger.info(
         "import batch %s committed: %s rows, %s created, %s assigned in %.2fs",
         batch.pk,
@@ -385,6 +403,13 @@ def undo_batch(*, batch, actor, now=None):
         else ""
     )
     batch.save(update_fields=["state", "undone_at", "message"])
+    audit.record(
+        audit.Action.IMPORT_UNDONE,
+        actor=actor,
+        target=f"batch:{batch.pk}",
+        removed=len(doomed),
+        kept=len(kept),
+    )
     logger.info("import batch %s undone: %s removed, %s kept", batch.pk, len(doomed), len(kept))
     invalidate_dashboard()
     return ImportResult(batch, kept=kept, removed=len(doomed))

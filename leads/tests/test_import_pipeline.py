@@ -6,6 +6,7 @@ from collections import Counter
 import openpyxl
 import pytest
 
+from accounts.models import AuditLog
 from agents.models import Agent
 from assignments.models import Assignment, Reason, RotationState
 from leads import services as lead_services
@@ -76,6 +77,8 @@ def test_csv_import_creates_and_distributes_leads(manager, agents):
     assert assignment.ended_at is None
     assert LeadActivity.objects.filter(kind=LeadActivity.Kind.CREATED).count() == 23
     assert batch.file.name.endswith(".csv")
+    entry = AuditLog.objects.get(action="import_committed")
+    assert (entry.actor, entry.target, entry.data["created"]) == (manager, f"batch:{batch.pk}", 23)
     assert {"read", "phones", "validate", "dedupe", "insert", "distribute", "total"} <= set(
         result.timings
     )
@@ -337,6 +340,7 @@ def test_undo_removes_unworked_leads_and_keeps_worked_ones(manager, agents):
     assert batch.state == ImportBatch.State.UNDONE
     assert batch.undone_at is not None
     assert "3 already worked and kept" in batch.message
+    assert AuditLog.objects.get(action="import_undone").data == {"removed": 3, "kept": 3}
     with pytest.raises(Exception) as caught:
         undo_batch(batch=batch, actor=manager)
     assert caught.value.code == "batch_not_committed"

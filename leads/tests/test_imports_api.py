@@ -4,7 +4,9 @@ import csv
 import io
 import zipfile
 
+import openpyxl
 import pytest
+import xlwt
 from django.urls import include, path
 
 from assignments.models import Assignment
@@ -300,3 +302,28 @@ def test_agents_get_403_and_anonymous_401(auth, agent, api_client, manager, meth
     batch.refresh_from_db()
     assert batch.state == "preview"
     assert Lead.objects.count() == 0
+
+
+def test_xlsx_and_xls_uploads(client, agents):
+    workbook = openpyxl.Workbook()
+    workbook.active.append(["First Name", "Phone Number", "City"])
+    workbook.active.append(["Asha", 9876543210, "Pune"])
+    out = io.BytesIO()
+    workbook.save(out)
+    response = post(client, named(out.getvalue(), "leads.xlsx"))
+    assert response.status_code == 201, response.json()
+    assert response.json()["created"] == 1
+
+    book = xlwt.Workbook()
+    sheet = book.add_sheet("Leads")
+    for r, row in enumerate([["Name", "Mobile"], ["Ravi", 9876543211.0]]):
+        for c, value in enumerate(row):
+            sheet.write(r, c, value)
+    out = io.BytesIO()
+    book.save(out)
+    response = post(client, named(out.getvalue(), "leads.xls"))
+    assert response.status_code == 201, response.json()
+    assert sorted(Lead.objects.values_list("phone", "extra")) == [
+        ("+919876543210", {"City": "Pune"}),
+        ("+919876543211", {}),
+    ]
