@@ -23,7 +23,10 @@ from django.db import connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from accounts import audit
 from agents.models import Agent
+from config import metrics
+from config.db import retry_on_deadlock
 from config.errors import Conflict, DomainError
 from leads.dashboard import invalidate_dashboard
 from leads.models import OPEN_STATUSES, Lead, LeadActivity
@@ -205,6 +208,8 @@ def _write(*, plan, strategy, reason, actor, batch, now, previous=None):
         by_previous[previous.get(lead_id, "")].append(lead_id)
     for old_value, lead_ids in by_previous.items():
         _log_assigned(lead_ids, actor=actor, now=now, old_value=old_value)
+    assigned = len(plan)
+    transaction.on_commit(lambda: metrics.leads_assigned(strategy, assigned))
 
 
 def _log_assigned(lead_ids, *, actor, now, old_value="", unassigned=False):
@@ -243,6 +248,7 @@ def _actor(actor):
     return actor if getattr(actor, "pk", None) is not None else None
 
 
+@retry_on_deadlock
 @transaction.atomic
 def distribute(
     *,
@@ -314,6 +320,15 @@ def distribute(
         )
         _save_cursor(state, result.cursor)
         invalidate_dashboard()
+        audit.record(
+            audit.Action.DISTRIBUTION,
+            actor=actor,
+            target=f"batch:{getattr(batch, 'pk', batch)}" if batch is not None else "",
+            strategy=str(strategy),
+            reason=str(reason),
+            assigned=len(result.assignments),
+            unassigned=len(result.unassigned),
+        )
     return DistributionResult(
         assigned=len(result.assignments),
         unassigned=result.unassigned,
@@ -374,6 +389,7 @@ def preview_counts(*, n_leads, strategy=None, now=None):
     )
 
 
+@retry_on_deadlock
 @transaction.atomic
 def redistribute_agent(
     *, agent, actor=None, strategy=None, reason=Reason.REDISTRIBUTE, allow_none=False, now=None
@@ -433,6 +449,7 @@ def redistribute_agent(
     )
 
 
+@retry_on_deadlock
 @transaction.atomic
 def reassign(*, lead_ids, agent, actor=None, reason=Reason.MANUAL, now=None):
     """Give the selected leads to one named agent (a manager's decision, audited).
@@ -494,6 +511,14 @@ def reassign(*, lead_ids, agent, actor=None, reason=Reason.MANUAL, now=None):
         previous=previous,
     )
     invalidate_dashboard()
+    audit.record(
+        audit.Action.REASSIGNMENT,
+        actor=actor,
+        target=f"agent:{agent.pk}",
+        lead_ids=moving[:1000],
+        moved=len(moving),
+        reason=str(reason),
+    )
     return DistributionResult(
         assigned=len(moving),
         unassigned=(),
@@ -505,6 +530,7 @@ def reassign(*, lead_ids, agent, actor=None, reason=Reason.MANUAL, now=None):
     )
 
 
+@retry_on_deadlock
 @transaction.atomic
 def redistribute_leads(
     *, lead_ids, actor=None, strategy=None, reason=Reason.REDISTRIBUTE, dry_run=False, now=None

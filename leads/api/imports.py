@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from accounts.permissions import IsManagerOrAdmin
 from assignments.distribution import STRATEGIES
+from config.ratelimit import rate_limit
 from leads.importing import services
 from leads.models import ImportBatch
 
@@ -119,6 +120,7 @@ class ImportListCreateView(generics.ListAPIView):
             raise _too_large(length)
 
     @extend_schema(request={"multipart/form-data": ImportInput}, responses={201: ImportBatchOutput})
+    @rate_limit("import-upload", rate="RATELIMIT_UPLOAD", key="user_or_ip")
     def post(self, request):
         upload = request.FILES.get("file")
         if upload is not None and upload.size > settings.MAX_UPLOAD_SIZE:

@@ -106,7 +106,7 @@ def run(table, *, options, batch=None, actor=None, write=False, now=None, progre
     started = time.perf_counter()
     clock = _Clock(outcome.timings)
     now = now or timezone.now()
-    chunk_rows = _setting("IMPORT_CHUNK_ROWS", 50_000)
+    chunk_rows = _setting("IMPORT_CHUNK_ROWS", 20_000)
     report_limit = _setting("IMPORT_MAX_REPORTED_ROWS", 10_000)
     rows = iter(table)
     header = next(rows, None)
@@ -123,7 +123,7 @@ def run(table, *, options, batch=None, actor=None, write=False, now=None, progre
     writing = write
     with _Producer(rows, cleaner, options, chunk_rows, report_limit) as producer:
         for part in producer:
-            clock.lap("wait")
+            clock.lap("writer_idle")  # waiting for the reader thread
             outcome.merge(part, report_limit)
             existing = _existing(part.phones, update=options.dedupe == "update")
             fresh, updates = _split_existing(part.fresh, existing, outcome, report_limit, options)
@@ -187,7 +187,7 @@ class _Producer:
         self.chunk_rows = chunk_rows
         self.report_limit = report_limit
         self.phones = PhoneNormaliser(region=options.region)
-        self.queue = queue.Queue(maxsize=2)
+        self.queue = queue.Queue(maxsize=1)
         self.stop = threading.Event()
         self.timings = defaultdict(float)
         self.thread = threading.Thread(target=self._work, name="import-reader", daemon=True)
@@ -238,6 +238,7 @@ class _Producer:
                 clock.lap("validate")
                 if not self._put(("part", part)):
                     return
+                clock.lap("reader_idle")  # waiting for the database side to take the chunk
         except BaseException as exc:  # handed to the main thread, which raises it
             self._put(("error", exc))
             return
@@ -252,7 +253,7 @@ def _with_phones(rows, phones, raw_phone, chunk_rows, clock):
         clock.lap("read")
         if not chunk:
             break
-        if pending is None and len(chunk) >= _setting("IMPORT_PARALLEL_MIN_ROWS", 20_000):
+        if pending is None and len(chunk) >= _setting("IMPORT_PARALLEL_MIN_ROWS", 10_000):
             phones.start(PhoneNormaliser.worker_count())
         raws = {raw_phone(record) for _line, record in chunk}
         raws.discard("")

@@ -357,3 +357,10 @@ def test_upload_over_the_size_limit_is_refused(console, agent, settings, tmp_pat
     assert response.status_code == 200
     assert "uploads are limited to 50 bytes" in response.content.decode()
     assert not ImportBatch.objects.exists()
+
+
+def test_select_all_says_matching_when_the_count_is_capped(console, monkeypatch):
+    monkeypatch.setattr(CappedCountPaginator, "CAP", 120)
+    _bulk(130)
+    body = console.get(CHANGELIST).content.decode()
+    assert "Select all matching (120+) leads" in body

@@ -130,7 +130,15 @@ def test_manager_imports_then_reassigns_in_a_browser(page, live_server, settings
     assert Lead.objects.filter(agent=ravi).count() == 6
     assert Assignment.objects.filter(agent=ravi, reason=Reason.MANUAL).count() == 3
 
+    # The moved lead's page: ownership history and timeline, read-only.
+    moved = Lead.objects.filter(agent=ravi, assignments__reason=Reason.MANUAL).first()
+    page.goto(f"{live_server.url}/admin/leads/lead/{moved.pk}/change/")
+    page.wait_for_selector("#assignments-group")
+    history = page.inner_text("#assignments-group")
+    assert "Manual reassignment" in history and "Import" in history
+    shot(page, "07-lead-history")
+
     page.goto(f"{live_server.url}/admin/")
     page.wait_for_selector("#dash-agents")
     assert "Ravi Kumar" in page.inner_text("#dash-agents")
-    shot(page, "07-dashboard-after")
+    shot(page, "08-dashboard-after")
