@@ -3,7 +3,7 @@ from django.utils import timezone
 from rest_framework.filters import SearchFilter
 
 from leads.models import Lead, LeadStatus
-from leads.phones import InvalidPhone, normalize_phone
+from leads.selectors import search_leads
 
 
 class LeadFilter(django_filters.FilterSet):
@@ -27,17 +27,8 @@ class LeadFilter(django_filters.FilterSet):
 
 
 class LeadSearchFilter(SearchFilter):
-    """Name/email search, plus the phone in any format the user types.
-
-    A query that parses as a phone number is matched on the stored E.164 value
-    (an indexed equality), so "098765 43210" finds "+919876543210".
-    """
+    """``?search=``: a phone in any format or words of the name/email
+    (``leads.selectors.search_leads``, shared with the admin)."""
 
     def filter_queryset(self, request, queryset, view):
-        query = request.query_params.get(self.search_param, "").strip()
-        if query and sum(c.isdigit() for c in query) >= 6:
-            try:
-                return queryset.filter(phone=normalize_phone(query))
-            except InvalidPhone:
-                return queryset.filter(phone__contains="".join(c for c in query if c.isdigit()))
-        return super().filter_queryset(request, queryset, view)
+        return search_leads(queryset, request.query_params.get(self.search_param, ""))

@@ -1,11 +1,13 @@
 """The import engine: rows in, leads (or a plan of them) out, chunk by chunk.
 
 One pass over the file in chunks of ``IMPORT_CHUNK_ROWS`` rows keeps memory
-flat however long the file is: each chunk is validated, deduplicated against
-the earlier chunks (a dict keyed by the E.164 digits as an int) and against the
-database (one ``IN`` query per 1,000 phones), then — when writing — inserted
-and distributed. Phones of the next chunk are normalised in worker processes
-while the current one is written. The caller owns the transaction.
+flat however long the file is. A reader thread parses each chunk, has its
+phone numbers normalised in worker processes (one chunk ahead) and validates
+it, dropping repeats of a phone seen earlier in the file (a dict keyed by the
+E.164 digits as an int). Meanwhile the calling thread, which owns the database
+connection and the caller's transaction, deduplicates the previous chunk
+against the database (one ``IN`` query per 1,000 phones), inserts it and has it
+distributed. Stage timings are kept for the summary and the benchmark.
 """
 
 import contextlib

@@ -193,7 +193,11 @@ def import_file(
     file.seek(0)
     table = open_table(file, info)
     if preview:
-        outcome = pipeline.run(table, options=options, now=now)
+        try:
+            outcome = pipeline.run(table, options=options, now=now)
+        except Exception:
+            batch.file.delete(save=False)  # no batch row will point at it
+            raise
         _copy_counts(batch, outcome)
         if options.strict and outcome.invalid:
             batch.state = ImportBatch.State.FAILED

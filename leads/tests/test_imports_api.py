@@ -327,3 +327,10 @@ def test_xlsx_and_xls_uploads(client, agents):
         ("+919876543210", {"City": "Pune"}),
         ("+919876543211", {}),
     ]
+
+
+def test_refused_preview_leaves_no_stored_file(client, settings, tmp_path):
+    response = post(client, csv_file(["Asha,Pune"], header="Name,City"), preview="true")
+    assert response.status_code == 400
+    assert ImportBatch.objects.count() == 0
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]
