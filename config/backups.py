@@ -331,8 +331,11 @@ def _fetch(source, work):
     if path.is_file():
         return path
     storage = storages["backups"]
-    if not isinstance(storage, FileSystemStorage) and ARCHIVE_NAME.match(source):
-        return _download(storage, source, work, source)
+    if ARCHIVE_NAME.match(source):  # a bare name: look in the configured backups storage
+        if not isinstance(storage, FileSystemStorage):
+            return _download(storage, source, work, source)
+        if (Path(storage.location) / source).is_file():
+            return Path(storage.location) / source
     raise ArchiveInvalid(f"No backup archive at {source}.", code="archive_not_found")
 
 

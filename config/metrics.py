@@ -99,6 +99,8 @@ def metrics_view(request):
             status=403,
         )
     registry = CollectorRegistry()
+    # prometheus_client itself reads this variable (at import), so it is read here
+    # too rather than mirrored into settings.
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         multiprocess.MultiProcessCollector(registry)
         body = generate_latest(registry)

@@ -15,6 +15,7 @@ api_v1 = [
     path("", include("leads.api.export_urls")),
     path("", include("leads.api.urls")),
     path("", include("leads.api.dashboard_urls")),
+    path("", include("leads.api.import_urls")),
     path("", include("assignments.api.urls")),
     path("", include("assignments.api.operation_urls")),
 ]

@@ -272,3 +272,40 @@ def test_negative_keep_is_refused(out):
     with pytest.raises(CommandError, match="--keep"):
         _backup(out, "--keep", "-1")
     assert _archives(out) == []
+
+
+def test_a_member_outside_the_archive_root_is_refused(desk, out):
+    _backup(out)
+    (name,) = _archives(out)
+    evil = out / "evil.tar.gz"
+    with tarfile.open(out / name) as src, tarfile.open(evil, "w:gz") as dst:
+        for info in src:
+            dst.addfile(info, src.extractfile(info))
+        info = tarfile.TarInfo("media/../../escaped.txt")
+        info.size = 3
+        dst.addfile(info, io.BytesIO(b"bad"))
+    with pytest.raises(CommandError, match="Unexpected archive member"):
+        _restore(evil, "--force")
+    assert not (out.parent.parent / "escaped.txt").exists()
+    assert Lead.objects.count() == 30
+
+
+def test_restore_by_bare_name_from_the_backups_directory(desk, settings, out):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "backups": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": out},
+        },
+    }
+    call_command("backup", stdout=io.StringIO())
+    (name,) = _archives(out)
+    Lead.objects.all().delete()
+    _restore(name, "--force")
+    assert Lead.objects.count() == 30
+
+
+def test_the_checksummed_table_and_columns_are_the_lead_models():
+    columns = {f.column for f in Lead._meta.concrete_fields}
+    assert Lead._meta.db_table == dumps.LEADS_TABLE
+    assert set(dumps.LEADS_COLUMNS) <= columns
