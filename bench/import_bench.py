@@ -19,6 +19,7 @@ import csv
 import os
 import random
 import re
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -31,8 +32,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 # Production mode: with DEBUG on, Django keeps every SQL statement in memory.
 os.environ.setdefault("DJANGO_DEBUG", "false")
-os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-key-" + "x" * 40)
-os.environ.setdefault("JWT_SIGNING_KEY", "bench-only-jwt-key-" + "y" * 40)
+os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(64))
+os.environ.setdefault("JWT_SIGNING_KEY", secrets.token_urlsafe(64))
 os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("DATABASE_URL", "mysql://root@127.0.0.1:3306/leadline_bench")

@@ -7,9 +7,9 @@ production process model is the one that gets measured.
 Environment (all optional):
 
 ``GUNICORN_BIND``            listen address, default ``0.0.0.0:8000``
-``WEB_CONCURRENCY``          worker processes, default ``2 * cores + 1`` capped at
+``WEB_CONCURRENCY``          worker processes, default ``cores + 1`` capped at
                              ``GUNICORN_MAX_WORKERS`` (default 8)
-``GUNICORN_THREADS``         threads per worker, default 1; > 1 switches to ``gthread``
+``GUNICORN_THREADS``         threads per worker, default 4; > 1 switches to ``gthread``
 ``GUNICORN_TIMEOUT``         seconds a request may run before its worker is killed (60)
 ``GUNICORN_GRACEFUL_TIMEOUT``  seconds to finish in-flight requests on shutdown (30)
 ``GUNICORN_KEEPALIVE``       idle keep-alive seconds (5)
@@ -63,13 +63,14 @@ def _cpu_count():
 bind = _env("GUNICORN_BIND", "0.0.0.0:8000")
 backlog = _env_int("GUNICORN_BACKLOG", 2048)
 
-# The classic 2n+1 rule: while one worker waits on MariaDB or Redis another can use
-# the CPU. The cap keeps a big node from opening more DB connections per pod than
-# the database's max_connections budget allows (workers x threads x pods).
-workers = _env_int(
-    "WEB_CONCURRENCY", min(2 * _cpu_count() + 1, _env_int("GUNICORN_MAX_WORKERS", 8))
-)
-threads = _env_int("GUNICORN_THREADS", 1)
+# cores + 1 processes of 4 threads (gthread): the threads overlap the waits on
+# MariaDB and Redis, and gthread keeps client connections alive, which the sync
+# worker cannot. bench/api_bench.py --sweep on 2 cores: sync 2-5 workers served the
+# lead list at ~100-135 req/s, gthread 2x4 / 3x4 / 4x2 at ~200-215 (a shared, busy
+# box; the ranking held across runs). The cap keeps a big node from opening more DB
+# connections per pod than max_connections allows (workers x threads x pods).
+workers = _env_int("WEB_CONCURRENCY", min(_cpu_count() + 1, _env_int("GUNICORN_MAX_WORKERS", 8)))
+threads = _env_int("GUNICORN_THREADS", 4)
 # Threads only help with the gthread worker; the sync worker ignores them.
 worker_class = "gthread" if threads > 1 else "sync"
 

@@ -112,13 +112,13 @@ def enforce(request, *, group, rate, key):
         usage = get_usage(
             request, group=group, key=lambda _group, _request: value, rate=rate, increment=True
         )
-    except Exception:  # any cache failure means we cannot count
-        logger.warning("rate limiter cache unavailable; refusing %s", group, exc_info=True)
+    except Exception as exc:  # any cache failure means we cannot count
+        logger.warning("rate limiter unavailable (%s); refusing %s", type(exc).__name__, group)
         metrics.rate_limit_refused(group, reason="unavailable")
         raise LimiterUnavailable() from None
     if usage is None:
         return
-    if usage["limit"] == 0 and usage["should_limit"]:
+    if usage["time_left"] == -1 and usage["should_limit"]:
         # django-ratelimit's answer when it could not read or write its counter.
         metrics.rate_limit_refused(group, reason="unavailable")
         raise LimiterUnavailable()

@@ -329,11 +329,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    # Two choice sets share the field name "strategy"; name both so the schema
+    # Choice sets that share a field name get explicit names, so the schema
     # (and `check --deploy`) has no collision warning.
     "ENUM_NAME_OVERRIDES": {
         "StrategyEnum": "assignments.models.Strategy",
         "DistributionStrategyEnum": "assignments.distribution.STRATEGIES",
+        "DedupeEnum": "leads.models.ImportBatch.Dedupe",
     },
 }
 

@@ -40,6 +40,7 @@ class CleanRow:
     email: str
     notes: str
     extra: dict
+    extra_json: str = "{}"  # filled by the reader thread, off the database thread
 
 
 def error(line, column, value, message):
