@@ -322,7 +322,7 @@ def upload_10mib(workdir, rows):
     _refresh, access = issue_tokens(user)
     client = Client(HTTP_AUTHORIZATION=f"Bearer {access}")
     size = path.stat().st_size
-    with _import_routes(), open(path, "rb") as upload:
+    with open(path, "rb") as upload:
         started = time.perf_counter()
         response = client.post("/api/v1/imports/", {"file": upload, "force": "true"})
         elapsed = time.perf_counter() - started
@@ -332,25 +332,6 @@ def upload_10mib(workdir, rows):
         f"[upload] {size / 1024 / 1024:.2f} MiB XLSX, {body['rows']:,} rows: {elapsed:.1f}s "
         f"(created={body['created']} assigned={body['assigned']}) stages: {body['timings']}"
     )
-
-
-def _import_routes():
-    """The project's URLs, plus the import routes if config/urls.py lacks them."""
-    import types
-
-    from django.test.utils import override_settings
-    from django.urls import Resolver404, include, path, resolve
-
-    try:
-        resolve("/api/v1/imports/")
-        return contextlib.nullcontext()
-    except Resolver404:
-        from config.urls import urlpatterns
-
-        module = types.ModuleType("bench_urls")
-        module.urlpatterns = [path("api/v1/", include("leads.api.import_urls")), *urlpatterns]
-        sys.modules["bench_urls"] = module
-        return override_settings(ROOT_URLCONF="bench_urls")
 
 
 def million(workdir):

@@ -4,12 +4,10 @@ Every step calls ``leads.importing.services`` (the same functions as the API and
 ``manage.py import_leads``); this module only shows forms and results.
 """
 
-import csv
-
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -19,7 +17,7 @@ from assignments.distribution import STRATEGIES
 from config.errors import DomainError
 
 from .admin_views import CappedCountPaginator, domain_errors
-from .exporting import neutralise
+from .exporting import error_report_response
 from .importing import services
 from .models import ImportBatch
 
@@ -219,14 +217,7 @@ class ImportBatchAdmin(admin.ModelAdmin):
         batch = get_object_or_404(ImportBatch.objects.only("id", "errors"), pk=pk)
         if not self.has_view_permission(request, batch):
             raise PermissionDenied
-        response = HttpResponse(content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="import-{batch.pk}-errors.csv"'
-        writer = csv.writer(response)
-        columns = ["line", "column", "value", "message"]
-        writer.writerow(columns)
-        for entry in batch.errors:
-            writer.writerow([neutralise(entry.get(key, "")) for key in columns])
-        return response
+        return error_report_response(batch)
 
     @admin.action(description="Undo selected imports", permissions=["change"])
     def undo_selected(self, request, queryset):

@@ -9,6 +9,8 @@ injection.
 import csv
 import re
 
+from django.http import HttpResponse
+
 from .phones import looks_like_e164
 
 CHUNK_SIZE = 2000
@@ -113,3 +115,17 @@ def write_xlsx(queryset, path):
         count += 1
     workbook.save(path)
     return count
+
+
+ERROR_REPORT_COLUMNS = ("line", "column", "value", "message")
+
+
+def error_report_response(batch):
+    """An import batch's error report as a CSV download, formulas neutralised."""
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="import-{batch.pk}-errors.csv"'
+    writer = csv.writer(response)
+    writer.writerow(ERROR_REPORT_COLUMNS)
+    for entry in batch.errors:
+        writer.writerow([neutralise(entry.get(key, "")) for key in ERROR_REPORT_COLUMNS])
+    return response

@@ -216,3 +216,17 @@ def test_flushexpiredtokens_removes_only_expired_tokens(manager, password):
     call_command("flushexpiredtokens")
     assert OutstandingToken.objects.filter(pk=expired.pk).exists()
     assert not OutstandingToken.objects.filter(pk=stale.pk).exists()
+
+
+@pytest.mark.django_db
+def test_admin_password_change_also_revokes(client, admin_user, manager, password):
+    tokens = login("manager@example.com", password)
+    client.force_login(admin_user)
+    response = client.post(
+        f"/admin/accounts/user/{manager.pk}/password/",
+        {"password1": "brand-new-passphrase-77", "password2": "brand-new-passphrase-77"},
+    )
+    assert response.status_code == 302, response.content[:2000]
+    assert me(tokens["access"]).status_code == 401
+    assert refresh(tokens["refresh"]).status_code == 401
+    assert AuditLog.objects.filter(action="password_changed", target=manager.email).count() == 1

@@ -4,10 +4,7 @@ Thin: each view parses input, calls one service of ``leads.importing.services``
 and serialises the batch. Manager and admin only.
 """
 
-import csv
-
 from django.conf import settings
-from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
@@ -18,12 +15,12 @@ from rest_framework.views import APIView
 from accounts.permissions import IsManagerOrAdmin
 from assignments.distribution import STRATEGIES
 from config.ratelimit import rate_limit
+from leads.exporting import error_report_response
 from leads.importing import services
 from leads.models import ImportBatch
 
 # Room for the multipart envelope (boundaries, other fields) around the file.
 _ENVELOPE = 64 * 1024
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _too_large(size):
@@ -151,20 +148,7 @@ class ImportErrorsCsvView(APIView):
     @extend_schema(responses={(200, "text/csv"): str})
     def get(self, request, pk):
         batch = get_object_or_404(ImportBatch.objects.only("id", "errors"), pk=pk)
-        response = HttpResponse(content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="import-{batch.pk}-errors.csv"'
-        writer = csv.writer(response)
-        writer.writerow(["line", "column", "value", "message"])
-        for entry in batch.errors:
-            writer.writerow(
-                [_safe(entry.get(key, "")) for key in ("line", "column", "value", "message")]
-            )
-        return response
-
-
-def _safe(value):
-    value = str(value)
-    return "'" + value if value.startswith(_FORMULA_START) else value
+        return error_report_response(batch)
 
 
 class ImportCommitView(APIView):

@@ -7,16 +7,11 @@ import zipfile
 import openpyxl
 import pytest
 import xlwt
-from django.urls import include, path
 
 from assignments.models import Assignment
-from config.urls import urlpatterns as project_urlpatterns
 from leads.models import ImportBatch, Lead, LeadStatus
 
-# The project includes these routes from config/urls.py; listing them here too
-# keeps this module independent of the order the includes land in.
-urlpatterns = [path("api/v1/", include("leads.api.import_urls")), *project_urlpatterns]
-pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
+pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/imports/"
 
