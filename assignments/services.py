@@ -361,6 +361,130 @@ def assign_new_leads(*, lead_ids=None, leads=None, batch=None, strategy=None, ac
     )
 
 
+@dataclass
+class NewLeadsPlan:
+    """Agents for the next ``count`` leads an import is about to insert, in file order.
+
+    ``agents[i]`` is the agent id for position ``i`` (None where nobody has
+    room; the planner leaves those at the tail). Pass the plan back as
+    ``previous`` for the import's next chunk: it carries the loads and the
+    cursor on, so agents and loads are read once per import.
+    """
+
+    strategy: str
+    agents: list
+    per_agent: dict
+    unassigned: tuple  # positions that fit nowhere
+    slots: tuple
+    cursor: Cursor
+    state: RotationState
+
+    @property
+    def assigned(self):
+        return len(self.agents) - len(self.unassigned)
+
+
+def plan_new_leads(*, count, strategy=None, now=None, previous=None):
+    """Choose the agents of ``count`` leads an import will insert, before they exist.
+
+    Runs inside the import's transaction: the rotation state is locked (the
+    caller should have taken ``lock_for_distribution`` before writing any
+    lead, so the lock order stays rotation, then leads), the eligible agents
+    and their open loads are read on the first call only, the pure planner
+    runs on placeholders ``0 .. count-1`` and the cursor is saved. The import
+    then inserts its leads with these agents and calls
+    ``record_import_assignments`` for the history. Raises ``NoEligibleAgent``
+    on the first call when nobody can take leads.
+    """
+    if transaction.get_autocommit():
+        raise RuntimeError("plan_new_leads() must run inside the import's transaction.")
+    if previous is None:
+        strategy = _resolve_strategy(strategy)
+        state = _lock_rotation()
+        slots = tuple(_slots(now=now or timezone.now()))
+        if not slots:
+            raise NoEligibleAgent()
+        cursor = _cursor(state)
+    else:
+        strategy, state, slots, cursor = (
+            previous.strategy,
+            previous.state,
+            previous.slots,
+            previous.cursor,
+        )
+    result = distribution.plan(range(count), slots, strategy=strategy, cursor=cursor)
+    chosen = list(result.assignments.values())  # positions in order; the unplaced are the tail
+    chosen.extend([None] * len(result.unassigned))
+    loads = tuple(
+        replace(slot, open_load=slot.open_load + result.per_agent.get(slot.agent_id, 0))
+        for slot in slots
+    )
+    if result.cursor != cursor:
+        _save_cursor(state, result.cursor)
+    return NewLeadsPlan(
+        strategy=strategy,
+        agents=chosen,
+        per_agent=result.per_agent,
+        unassigned=result.unassigned,
+        slots=loads,
+        cursor=result.cursor,
+        state=state,
+    )
+
+
+def record_import_assignments(*, batch, strategy, actor=None, now=None, after_id=0):
+    """Open the assignments of ``batch``'s leads inserted with planned agents.
+
+    The history rows are built by the database from the lead rows (one
+    ``INSERT … SELECT`` over ``batch_id = …  AND agent_id IS NOT NULL``, by
+    ranges of ids above ``after_id``), so a lead ends with exactly one open
+    assignment naming ``Lead.agent``. Call it once for each set of leads the
+    import inserted with agents from ``plan_new_leads``, in the same
+    transaction. Returns the number of assignments opened.
+    """
+    now = now or timezone.now()
+    actor = _actor(actor)
+    batch_id = getattr(batch, "pk", batch)
+    lead_table, (lead_pk, lead_agent, lead_batch) = _columns(Lead, "id", "agent", "batch")
+    table, columns = _columns(
+        Assignment,
+        "lead", "agent", "assigned_at", "assigned_by", "batch", "strategy", "reason", "end_reason",
+    )  # fmt: skip
+    assigned = 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT MIN({lead_pk}), MAX({lead_pk}) FROM {lead_table} "  # noqa: S608 (names only)
+            f"WHERE {lead_batch} = %s AND {lead_pk} > %s",
+            [batch_id, after_id],
+        )
+        low, high = cursor.fetchone()
+        if low is None:
+            return 0
+        step = 50_000  # bounds the rows (and row locks) one statement handles
+        for start in range(low, high + 1, step):
+            cursor.execute(
+                f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608 (names only)
+                f"SELECT {lead_pk}, {lead_agent}, %s, %s, %s, %s, %s, '' FROM {lead_table} "
+                f"WHERE {lead_batch} = %s AND {lead_agent} IS NOT NULL "
+                f"AND {lead_pk} BETWEEN %s AND %s",
+                [
+                    connection.ops.adapt_datetimefield_value(now),
+                    getattr(actor, "pk", None),
+                    batch_id,
+                    str(strategy),
+                    str(Reason.IMPORT),
+                    batch_id,
+                    start,
+                    min(start + step - 1, high),
+                ],
+            )
+            assigned += cursor.rowcount
+    if assigned:
+        transaction.on_commit(lambda: metrics.leads_assigned(strategy, assigned))
+        invalidate_dashboard()
+    return assigned
+
+
 @transaction.atomic
 def preview_counts(*, n_leads, strategy=None, now=None):
     """Who would get how many of ``n_leads`` new leads, writing nothing.

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from config.renderers import ORJSONRenderer
 from leads.api.serializers import LeadOutput
+from leads.dashboard import invalidate_dashboard
 from leads.models import Lead
 
 pytestmark = pytest.mark.django_db
@@ -33,7 +34,7 @@ def test_lean_list_renders_datetimes_like_drf(auth, agent, make_lead, settings, 
     assert row["updated_at"] == expected["updated_at"]
 
 
-def test_agent_list_costs_three_queries_whatever_the_page(
+def test_agent_list_costs_three_queries_then_two_whatever_the_page(
     auth, agent, make_lead, django_assert_num_queries
 ):
     client = auth(agent)
@@ -41,11 +42,38 @@ def test_agent_list_costs_three_queries_whatever_the_page(
         make_lead(agent=agent)
     # auth (user + agent profile), count, page
     with django_assert_num_queries(3):
-        assert client.get("/api/v1/leads/").status_code == 200
+        assert client.get("/api/v1/leads/").json()["count"] == 3
     for _ in range(30):
         make_lead(agent=agent)
+    invalidate_dashboard()  # what every service that writes leads does
     with django_assert_num_queries(3):
-        assert len(client.get("/api/v1/leads/").json()["results"]) == 33
+        body = client.get("/api/v1/leads/").json()
+    assert body["count"] == 33 and len(body["results"]) == 33
+    # The total is now cached under the data version: auth and page only.
+    with django_assert_num_queries(2):
+        assert client.get("/api/v1/leads/").json()["count"] == 33
+
+
+def test_cached_total_follows_service_writes(auth, manager, agent, make_agent, make_lead):
+    from assignments import services
+
+    lead = make_lead(agent=agent)
+    client = auth(agent)
+    assert client.get("/api/v1/leads/").json()["count"] == 1
+    other = make_agent()
+    services.reassign(lead_ids=[lead.pk], agent=other, actor=manager)
+    assert client.get("/api/v1/leads/").json()["count"] == 0
+    assert auth(other).get("/api/v1/leads/").json()["count"] == 1
+    assert auth(manager).get("/api/v1/leads/").json()["count"] == 1
+
+
+def test_filtered_lists_always_count_afresh(auth, agent, make_lead, django_assert_num_queries):
+    client = auth(agent)
+    make_lead(agent=agent, status="new")
+    assert client.get("/api/v1/leads/?status=new").json()["count"] == 1
+    make_lead(agent=agent, status="new")
+    with django_assert_num_queries(3):
+        assert client.get("/api/v1/leads/?status=new").json()["count"] == 2
 
 
 def test_orjson_renderer_handles_lazy_strings_and_decimals():
@@ -56,3 +84,14 @@ def test_orjson_renderer_handles_lazy_strings_and_decimals():
     assert ORJSONRenderer().render({"m": gettext_lazy("Not found."), "d": Decimal("1.5")}) == (
         b'{"m":"Not found.","d":"1.5"}'
     )
+
+
+def test_page_past_the_end_is_404_with_a_cached_total(auth, agent, make_lead):
+    make_lead(agent=agent)
+    client = auth(agent)
+    assert client.get("/api/v1/leads/").json()["count"] == 1
+    response = client.get("/api/v1/leads/?page=9")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+    second = client.get("/api/v1/leads/?page_size=1&page=1").json()
+    assert second["count"] == 1 and second["next"] is None

@@ -1,3 +1,6 @@
+import time
+
+from django.core.cache import cache
 from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
@@ -12,6 +15,7 @@ from accounts.permissions import IsLeadOwnerOrManager
 from config.errors import DomainError
 from config.renderers import ORJSONRenderer
 from leads import services
+from leads.dashboard import VERSION_KEY
 from leads.selectors import leads_visible_to
 
 from .filters import LeadFilter, LeadSearchFilter
@@ -45,6 +49,56 @@ def _iso(value, tz):
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
+# A backstop: every write that changes who owns which lead bumps VERSION_KEY.
+COUNT_CACHE_SECONDS = 30
+
+
+class _Counted:
+    """A queryset whose ``count()`` is already known (Django's Paginator asks it)."""
+
+    ordered = True
+
+    def __init__(self, queryset, count):
+        self._queryset = queryset
+        self._count = count
+
+    def count(self):
+        return self._count
+
+    def __getitem__(self, key):
+        return self._queryset[key]
+
+
+def _count_scope(user):
+    if user.role in (Role.ADMIN, Role.MANAGER):
+        return "all"
+    agent = getattr(user, "agent_profile", None)
+    return f"agent:{agent.pk}" if agent is not None else None
+
+
+def _cached_count(queryset, scope):
+    """The unfiltered list's total, cached per scope under the dashboard's data version.
+
+    Counting an agent's thousand leads is the costliest part of the page (an index
+    scan in MariaDB on every request). ``invalidate_dashboard()``, called by every
+    write that creates, deletes or moves leads, bumps the version and so retires
+    the cached totals in every process at once. Without the cache, a plain count.
+    """
+    key = f"leads:count:{scope}"
+    cached = cache.get_many([VERSION_KEY, key])
+    version = cached.get(VERSION_KEY)
+    if version is None:
+        cache.add(VERSION_KEY, time.time_ns(), timeout=None)
+        version = cache.get(VERSION_KEY)
+    entry = cached.get(key)
+    if version is not None and entry is not None and entry[0] == version:
+        return entry[1]
+    count = queryset.count()
+    if version is not None:
+        cache.set(key, (version, count), COUNT_CACHE_SECONDS)
+    return count
+
+
 class LeadViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -72,14 +126,19 @@ class LeadViewSet(
         by orjson cost well under one (bench/api_bench.py measures it).
         """
         queryset = self.get_queryset()
+        total = None
         if set(request.query_params) - {"page", "page_size"}:
             queryset = self.filter_queryset(queryset)
         else:
             # No filter, search or ordering asked for: skip building the filter
-            # form (about a third of the request's Python time) and sort as
-            # OrderingFilter would by default.
+            # form, sort as OrderingFilter would by default, and take the total
+            # from the cache.
             queryset = queryset.order_by(*self.ordering)
-        page = self.paginate_queryset(queryset.values_list(*_LIST_FIELDS.values()))
+            scope = _count_scope(request.user)
+            if scope is not None:
+                total = _cached_count(queryset, scope)
+        rows = queryset.values_list(*_LIST_FIELDS.values())
+        page = self.paginate_queryset(rows if total is None else _Counted(rows, total))
         tz = timezone.get_current_timezone()
         names = tuple(_LIST_FIELDS)
         rows = []

@@ -25,7 +25,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from assignments.models import Reason
+from agents.models import Agent
 from leads.models import Lead, LeadActivity, LeadStatus
 
 from .columns import map_columns
@@ -122,10 +122,12 @@ def run(table, *, options, batch=None, actor=None, write=False, now=None, progre
     clock.lap("read")
 
     distributing = write and options.distribute
-    if distributing and not _any_eligible(now):
-        distributing = False
-        outcome.message = "No eligible agent: the new leads were left unassigned."
+    plan = None  # the distribution plan so far, carried from chunk to chunk
     writing = write
+    import sys
+
+    _old_interval = sys.getswitchinterval()
+    sys.setswitchinterval(float(__import__("os").environ.get("SWI", "0.0005")))
     with _Producer(rows, cleaner, options, chunk_rows, report_limit) as producer:
         for part in producer:
             clock.lap("writer_idle")  # waiting for the reader thread
@@ -137,24 +139,31 @@ def run(table, *, options, batch=None, actor=None, write=False, now=None, progre
                 writing = False
             outcome.created += len(fresh)
             if writing:
-                lead_ids = _insert(fresh, batch=batch, actor=actor, now=now)
+                agents = None
+                if distributing and fresh:
+                    plan = _distribute(len(fresh), previous=plan, options=options, now=now)
+                    if plan is None:
+                        distributing = False
+                        outcome.message = "No eligible agent: the new leads were left unassigned."
+                    else:
+                        agents = plan.agents
+                        _count_plan(plan, fresh, outcome)
+                    clock.lap("distribute")
+                floor = _insert(fresh, agents, batch=batch, now=now)
                 clock.lap("insert")
+                if fresh:
+                    _log_created(batch=batch, actor=actor, now=now, after_id=floor)
+                    clock.lap("activity")
+                if agents is not None:
+                    _record(plan, batch=batch, actor=actor, now=now, after_id=floor)
+                    clock.lap("assignments")
                 outcome.updated += _update(updates, batch=batch, actor=actor, now=now)
                 clock.lap("update")
-                if distributing and lead_ids:
-                    _distribute(
-                        lead_ids,
-                        batch=batch,
-                        actor=actor,
-                        options=options,
-                        now=now,
-                        outcome=outcome,
-                    )
-                    clock.lap("distribute")
             else:
                 outcome.updated += len(updates)
             if progress:
                 progress(table.progress(), outcome)
+    sys.setswitchinterval(_old_interval)
     for stage, seconds in producer.timings.items():
         outcome.timings[stage] += seconds
     if not write:
@@ -403,77 +412,107 @@ def _apply(lead, row):
     return changed
 
 
-def _insert(rows, *, batch, actor, now):
-    """Insert ``rows`` as new leads of ``batch`` 1,000 at a time; return their ids.
+def _insert(rows, agents, *, batch, now):
+    """Insert ``rows`` as new leads of ``batch``, 1,000 a statement; return the id floor.
 
-    A multi-row ``INSERT`` through the cursor costs a third of ``bulk_create``
-    per row (no model instances); the ids come back with one indexed query
-    per chunk, and the "created" activity is one ``INSERT … SELECT``.
+    ``agents`` holds each row's agent as ``assignments.services.plan_new_leads``
+    chose it (or is None): the leads are written already assigned, so there is
+    no second pass over them. A multi-row ``INSERT`` through the cursor costs a
+    third of ``bulk_create`` per row (no model instances). Every new lead gets
+    one "created" activity (``_log_created``). The leads inserted here are
+    those of ``batch`` with an id above the returned floor.
     """
-    if not rows:
-        return []
     meta = Lead._meta
     quote = connection.ops.quote_name
-    columns = [
-        "first_name",
-        "last_name",
-        "phone",
-        "email",
-        "notes",
-        "extra",
-        "status",
-        "batch_id",
-        "created_at",
-        "updated_at",
-    ]
-    stamp = str(connection.ops.adapt_datetimefield_value(now))
-    if not _STAMP.match(stamp):
-        raise ValueError(f"unexpected timestamp literal {stamp!r}")
-    # The same for every row: written once as literals (status is ours, the id an
-    # int, the stamp checked above) so only the file's values go through escaping.
-    constants = f"'{LeadStatus.NEW.value}', {int(batch.pk)}, '{stamp}', '{stamp}'"
-    row_marks = "(%s, %s, %s, %s, %s, %s, " + constants + ")"
-    names = ", ".join(quote(meta.get_field(c.removesuffix("_id")).column) for c in columns)
+    table = quote(meta.db_table)
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT COALESCE(MAX({quote('id')}), 0) FROM {quote(meta.db_table)}"  # noqa: S608
-        )
+        cursor.execute(f"SELECT COALESCE(MAX({quote('id')}), 0) FROM {table}")  # noqa: S608
         floor = cursor.fetchone()[0]
+        if not rows:
+            return floor
+        columns = [
+            "first_name",
+            "last_name",
+            "phone",
+            "email",
+            "notes",
+            "extra",
+            "agent_id",
+            "status",
+            "batch_id",
+            "created_at",
+            "updated_at",
+        ]
+        stamp = str(connection.ops.adapt_datetimefield_value(now))
+        if not _STAMP.match(stamp):
+            raise ValueError(f"unexpected timestamp literal {stamp!r}")
+        # The same for every row: written once as literals (status is ours, the id an
+        # int, the stamp checked above) so only the file's values go through escaping.
+        constants = f"'{LeadStatus.NEW.value}', {int(batch.pk)}, '{stamp}', '{stamp}'"
+        row_marks = "(%s, %s, %s, %s, %s, %s, %s, " + constants + ")"
+        names = ", ".join(quote(meta.get_field(c.removesuffix("_id")).column) for c in columns)
+        if agents is None:
+            agents = [None] * len(rows)
         for start in range(0, len(rows), INSERT_BATCH):
             part = rows[start : start + INSERT_BATCH]
             placeholders = ", ".join([row_marks] * len(part))
             params = []
-            for row in part:
+            for row, agent_id in zip(part, agents[start : start + INSERT_BATCH], strict=True):
                 params.extend(
-                    (row.first_name, row.last_name, row.phone, row.email, row.notes, row.extra_json)
+                    (
+                        row.first_name,
+                        row.last_name,
+                        row.phone,
+                        row.email,
+                        row.notes,
+                        row.extra_json,
+                        agent_id,
+                    )
                 )
             cursor.execute(
-                f"INSERT INTO {quote(meta.db_table)} ({names}) VALUES {placeholders}",  # noqa: S608
+                f"INSERT INTO {table} ({names}) VALUES {placeholders}",  # noqa: S608
                 params,
             )
+    return floor
+
+
+def _log_created(*, batch, actor, now, after_id):
+    """One "created" timeline row per lead of ``batch`` above ``after_id``.
+
+    It says "import #N", and names the lead's agent if it has one: one row
+    per lead instead of a "created" and an "assigned" one, built by the
+    database with one ``INSERT … SELECT``.
+    """
+    quote = connection.ops.quote_name
+    lead = quote(Lead._meta.db_table)
+    agent = quote(Agent._meta.db_table)
+    email = quote(Agent._meta.get_field("email").column)
+    label = f"import #{batch.pk}"
+    with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {quote('id')} FROM {quote(meta.db_table)} "  # noqa: S608
-            f"WHERE {quote('batch_id')} = %s AND {quote('id')} > %s ORDER BY {quote('id')}",
-            [batch.pk, floor],
-        )
-        ids = [lead_id for (lead_id,) in cursor.fetchall()]
-        activity = LeadActivity._meta
-        cursor.execute(
-            f"INSERT INTO {quote(activity.db_table)} "  # noqa: S608
+            f"INSERT INTO {quote(LeadActivity._meta.db_table)} "  # noqa: S608
             f"({quote('lead_id')}, {quote('actor_id')}, {quote('kind')}, {quote('old_value')}, "
             f"{quote('new_value')}, {quote('created_at')}) "
-            f"SELECT {quote('id')}, %s, %s, '', %s, %s FROM {quote(meta.db_table)} "
-            f"WHERE {quote('batch_id')} = %s AND {quote('id')} > %s",
+            f"SELECT l.{quote('id')}, %s, %s, '', "
+            f"CASE WHEN a.{email} IS NULL THEN %s ELSE {_concat('%s', f'a.{email}')} END, %s "
+            f"FROM {lead} l LEFT JOIN {agent} a ON a.{quote('id')} = l.{quote('agent_id')} "
+            f"WHERE l.{quote('batch_id')} = %s AND l.{quote('id')} > %s",
             [
                 getattr(actor, "pk", None),
                 LeadActivity.Kind.CREATED,
-                f"import #{batch.pk}",
-                stamp,
+                label,
+                f"{label}, assigned to ",
+                connection.ops.adapt_datetimefield_value(now),
                 batch.pk,
-                floor,
+                after_id,
             ],
         )
-    return ids
+
+
+def _concat(*parts):
+    if connection.vendor == "mysql":  # || is OR there
+        return f"CONCAT({', '.join(parts)})"
+    return " || ".join(parts)
 
 
 def _update(leads, *, batch, actor, now):
@@ -497,24 +536,29 @@ def _update(leads, *, batch, actor, now):
     return len(leads)
 
 
-def _any_eligible(now):
-    from agents.models import Agent
+def _distribute(count, *, previous, options, now):
+    """Agents for the chunk's ``count`` new leads (None: nobody is eligible)."""
+    from assignments.services import NoEligibleAgent, plan_new_leads
 
-    return Agent.objects.eligible(now).exists()
+    try:
+        return plan_new_leads(count=count, strategy=options.strategy, now=now, previous=previous)
+    except NoEligibleAgent:
+        if previous is not None:
+            raise
+        return None
 
 
-def _distribute(lead_ids, *, batch, actor, options, now, outcome):
-    from assignments.services import distribute
-
-    result = distribute(
-        lead_ids=lead_ids,
-        batch=batch,
-        strategy=options.strategy,
-        actor=actor,
-        reason=Reason.IMPORT,
-        now=now,
-    )
-    outcome.assigned += result.assigned
-    outcome.unassigned.extend(result.unassigned)
-    for agent_id, count in result.per_agent.items():
+def _count_plan(plan, rows, outcome):
+    outcome.assigned += plan.assigned
+    # The report names rows by their line in the file (the leads have no id yet).
+    outcome.unassigned.extend(rows[position].line for position in plan.unassigned)
+    for agent_id, count in plan.per_agent.items():
         outcome.per_agent[agent_id] += count
+
+
+def _record(plan, *, batch, actor, now, after_id):
+    from assignments.services import record_import_assignments
+
+    record_import_assignments(
+        batch=batch, strategy=plan.strategy, actor=actor, now=now, after_id=after_id
+    )

@@ -283,6 +283,12 @@ def _commit(*, batch_id, table, actor, options, now=None, progress=None):
             f"Batch #{batch.pk} is {batch.state}; only a preview can be committed.",
             code="batch_not_in_preview",
         )
+    if options.distribute:
+        # The rotation lock before any lead is written: the lock order of every
+        # distribution (rotation, then leads), so an import cannot deadlock with one.
+        from assignments.services import lock_for_distribution
+
+        lock_for_distribution()
     outcome = pipeline.run(
         table,
         options=options,
