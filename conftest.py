@@ -80,7 +80,7 @@ def api_client():
 
 @pytest.fixture
 def auth():
-    """``auth(user_or_agent)`` → an APIClient carrying a fresh access token."""
+    """``auth(user_or_agent)`` returns an APIClient carrying a fresh access token."""
 
     def make(who):
         user = getattr(who, "user", who)

@@ -45,9 +45,7 @@ def test_agent_login_works_after_create(auth, manager):
     assert login.status_code == 200
 
 
-@pytest.mark.parametrize(
-    "mobile", ["12345", "+1 555", "not a phone", "", "+91 98765 4321099999"]
-)
+@pytest.mark.parametrize("mobile", ["12345", "+1 555", "not a phone", "", "+91 98765 4321099999"])
 def test_invalid_mobile_is_400_naming_the_field(auth, manager, mobile):
     response = auth(manager).post(URL, payload(mobile=mobile), format="json")
     assert response.status_code == 400

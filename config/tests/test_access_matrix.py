@@ -1,4 +1,4 @@
-"""Every role × endpoint × method: who gets in, and who is refused how.
+"""Every role, endpoint and method: who gets in, and who is refused how.
 
 Status codes only; the behaviour behind each door is tested per app. 403 means
 "you may not do this at all"; 404 means "not in your scope" (no existence leak).
