@@ -10,7 +10,8 @@ Environment (all optional):
 ``WEB_CONCURRENCY``          worker processes, default ``cores + 1`` capped at
                              ``GUNICORN_MAX_WORKERS`` (default 8)
 ``GUNICORN_THREADS``         threads per worker, default 4; > 1 switches to ``gthread``
-``GUNICORN_TIMEOUT``         seconds a request may run before its worker is killed (60)
+``GUNICORN_TIMEOUT``         seconds a request may run before its worker is killed (120:
+                            the largest upload, 10 MiB of XLSX, must import inside it)
 ``GUNICORN_GRACEFUL_TIMEOUT``  seconds to finish in-flight requests on shutdown (30)
 ``GUNICORN_KEEPALIVE``       idle keep-alive seconds (5)
 ``GUNICORN_MAX_REQUESTS``    recycle a worker after this many requests (1000; 0 = never)
@@ -76,7 +77,7 @@ worker_class = "gthread" if threads > 1 else "sync"
 
 # Long enough for a 10 MB import upload to be parsed; anything slower belongs in a
 # management command, and a stuck worker is better killed than left holding a slot.
-timeout = _env_int("GUNICORN_TIMEOUT", 60)
+timeout = _env_int("GUNICORN_TIMEOUT", 120)
 # Kubernetes waits terminationGracePeriodSeconds (45 in deploy/k8s) after SIGTERM;
 # finishing in-flight requests must fit inside it.
 graceful_timeout = _env_int("GUNICORN_GRACEFUL_TIMEOUT", 30)

@@ -18,6 +18,28 @@ logger = logging.getLogger(__name__)
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
+class ProbeMiddleware:
+    """Answer ``/healthz`` and ``/readyz`` before anything reads the Host header.
+
+    Kubernetes and Docker probe a pod by its IP (``Host: 10.1.2.3:8000``), which
+    is rightly not in ``ALLOWED_HOSTS``; CommonMiddleware would answer 400 and
+    the pod would never become ready. The probes reveal nothing secret, so
+    they are served whatever the Host.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.method in ("GET", "HEAD"):
+            from . import health
+
+            view = {"/healthz": health.healthz, "/readyz": health.readyz}.get(request.path_info)
+            if view is not None:
+                return view(request)
+        return self.get_response(request)
+
+
 class RequestIdMiddleware:
     """Accept a safe ``X-Request-ID`` (or make one), log with it, return it."""
 

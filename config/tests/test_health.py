@@ -54,3 +54,13 @@ def test_health_has_the_seed_shape():
 
 def test_probes_reject_writes(db):
     assert Client().post("/healthz").status_code == 405
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+def test_probes_answer_whatever_the_host_header(client, settings, db, path):
+    # Kubernetes probes by pod IP; that host is not (and must not be) allowed.
+    settings.ALLOWED_HOSTS = ["leadline.example.com"]
+    response = client.get(path, HTTP_HOST="10.1.2.3:8000")
+    assert response.status_code == 200
+    refused = client.get("/api/v1/auth/me/", HTTP_HOST="10.1.2.3:8000")
+    assert refused.status_code == 400
