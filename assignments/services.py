@@ -10,9 +10,10 @@ being moved are locked next and re-checked under the lock.
 
 Retrying (deadlock, "record has changed") belongs around a whole call: every
 function re-reads what it needs inside its transaction and takes ``now``
-inside it, so calling it again after a rollback is safe. When the import
-pipeline calls ``assign_new_leads`` inside its own transaction, the retry has
-to go around that outer transaction instead.
+inside it, so calling it again after a rollback is safe. The import pipeline
+plans its new leads' agents with ``plan_new_leads`` before inserting them and
+records the history with ``record_import_assignments``, inside its own
+transaction; a retry has to go around that outer transaction instead.
 """
 
 from collections import defaultdict

@@ -6,6 +6,7 @@ processes on every core while the main process reads and writes the database.
 """
 
 import multiprocessing
+import operator
 import os
 import re
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -63,6 +64,7 @@ class RowCleaner:
         get = columns.fields.get
         # -1 reads the empty cell that ``_padded`` appends to every record.
         self.slots = tuple(get(name, -1) for name in _FIELDS)
+        self._pick = operator.itemgetter(*self.slots)
 
     def raw_phone(self, record):
         return _cell(record, self.phone_index).strip()
@@ -77,7 +79,9 @@ class RowCleaner:
         if len(record) != self.width:
             record = _padded(record, self.width)
         record.append("")
-        first, last, raw, email, notes = (record[i].strip() for i in self.slots)
+        first, last, raw, email, notes = self._pick(record)
+        first, last, raw = first.strip(), last.strip(), raw.strip()
+        email, notes = email.strip(), notes.strip()
         phone = phones.get(raw)
         if (
             first

@@ -6,8 +6,11 @@ phone numbers normalised in worker processes (one chunk ahead) and validates
 it, dropping repeats of a phone seen earlier in the file (an in-memory SQLite
 table keyed by the E.164 digits). Meanwhile the calling thread, which owns the database
 connection and the caller's transaction, deduplicates the previous chunk
-against the database (one ``IN`` query per 1,000 phones), inserts it and has it
-distributed. Stage timings are kept for the summary and the benchmark.
+against the database (one ``IN`` query per 1,000 phones), has
+``assignments.services.plan_new_leads`` choose the new leads' agents, inserts
+them already assigned with one "created" activity each, and has the service
+record their assignments set-based. Stage timings are kept for the summary
+and the benchmark.
 """
 
 import contextlib
@@ -124,10 +127,6 @@ def run(table, *, options, batch=None, actor=None, write=False, now=None, progre
     distributing = write and options.distribute
     plan = None  # the distribution plan so far, carried from chunk to chunk
     writing = write
-    import sys
-
-    _old_interval = sys.getswitchinterval()
-    sys.setswitchinterval(float(__import__("os").environ.get("SWI", "0.0005")))
     with _Producer(rows, cleaner, options, chunk_rows, report_limit) as producer:
         for part in producer:
             clock.lap("writer_idle")  # waiting for the reader thread
@@ -163,7 +162,6 @@ def run(table, *, options, batch=None, actor=None, write=False, now=None, progre
                 outcome.updated += len(updates)
             if progress:
                 progress(table.progress(), outcome)
-    sys.setswitchinterval(_old_interval)
     for stage, seconds in producer.timings.items():
         outcome.timings[stage] += seconds
     if not write:
@@ -264,13 +262,17 @@ class _Producer:
 def _with_phones(rows, phones, raw_phone, chunk_rows, clock):
     """Yield ``(chunk, future)`` one chunk ahead, so workers parse phones meanwhile."""
     pending = None
+    # A short first chunk: the database side waits for it, so it starts sooner.
+    size, seen = max(chunk_rows // 4, 1), 0
     while True:
-        chunk = list(islice(rows, chunk_rows))
+        chunk = list(islice(rows, size))
+        size = chunk_rows
         clock.lap("read")
         if not chunk:
             break
-        if pending is None and len(chunk) >= _setting("IMPORT_PARALLEL_MIN_ROWS", 10_000):
-            phones.start(PhoneNormaliser.worker_count())
+        seen += len(chunk)
+        if seen >= _setting("IMPORT_PARALLEL_MIN_ROWS", 10_000):
+            phones.start(PhoneNormaliser.worker_count())  # once; a no-op afterwards
         raws = {raw_phone(record) for _line, record in chunk}
         raws.discard("")
         future = phones.submit(raws)
@@ -308,13 +310,28 @@ def _validate(chunk, cleaner, good, bad, seen, report_limit):
         if first is not None:
             _duplicate(part, row.line, row.phone, f"line {first}", report_limit)
         else:
-            row.extra_json = json.dumps(row.extra, ensure_ascii=False) if row.extra else "{}"
+            row.extra_json = _extra_json(row.extra) if row.extra else "{}"
             part.fresh.append(row)
     seen.add((key, line) for key, line in here.items() if key not in earlier)
     part.duplicate_rows.sort(key=lambda entry: entry["line"])
     part.rows = len(chunk)
     part.phones = [row.phone for row in part.fresh]
     return part
+
+
+_encode_json = json.JSONEncoder(ensure_ascii=False).encode
+_JSON_CACHE_SIZE = 4096
+
+
+def _extra_json(extra, cache={}):  # noqa: B006 (a deliberate, bounded memo)
+    """``extra`` as JSON; the same few values (a city, a source) repeat down a list."""
+    key = tuple(extra.items())
+    text = cache.get(key)
+    if text is None:
+        text = _encode_json(extra)
+        if len(text) <= 256 and len(cache) < _JSON_CACHE_SIZE:  # small, so memory stays flat
+            cache[key] = text
+    return text
 
 
 def _duplicate(part, line, phone, original, report_limit):
