@@ -50,7 +50,7 @@ def test_request_id_is_accepted_returned_and_logged(log_lines, manager):
 
 @pytest.mark.parametrize("bad", ["a" * 65, "x\ny", "<script>", "a b", ""])
 def test_unsafe_request_ids_are_replaced(bad, db):
-    response = APIClient().get("/healthz", HTTP_X_REQUEST_ID=bad)
+    response = APIClient().get("/health", HTTP_X_REQUEST_ID=bad)
     returned = response["X-Request-ID"]
     assert returned != bad
     assert len(returned) == 32 and returned.isalnum()
