@@ -20,3 +20,12 @@ def check_token_blacklist(app_configs, **kwargs):
             )
         ]
     return []
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def check_secrets(app_configs, **kwargs):
+    """Missing or weak signing keys (see ``SECRET_PROBLEMS`` in config/settings.py)."""
+    return [
+        checks.Error(problem, hint="Set it in the environment.", id="accounts.E002")
+        for problem in getattr(settings, "SECRET_PROBLEMS", [])
+    ]

@@ -7,6 +7,7 @@ and Redis.
 """
 
 import os
+import secrets
 from datetime import timedelta
 from pathlib import Path
 
@@ -50,16 +51,25 @@ def env_list(name, default=""):
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
 
+# Problems with the secrets, found while reading them. Settings still load, so
+# offline commands (makemigrations, collectstatic) work without secrets; serving
+# does not: config/wsgi.py and asgi.py refuse to start and `check --deploy`
+# fails (accounts.E002) while this list is not empty. A missing key is replaced
+# by a random one per process, so nothing is ever signed with a known value.
+SECRET_PROBLEMS = []
 SECRET_KEY = env("DJANGO_SECRET_KEY")
 if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("DJANGO_SECRET_KEY is required unless DJANGO_DEBUG=true.")
-    SECRET_KEY = "insecure-development-key-do-not-use-in-production"  # noqa: S105
+    if DEBUG:
+        SECRET_KEY = "insecure-development-key-do-not-use-in-production"  # noqa: S105
+    else:
+        SECRET_PROBLEMS.append("DJANGO_SECRET_KEY is required unless DJANGO_DEBUG=true.")
 elif not DEBUG and (
     len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY.startswith("django-insecure")
 ):
-    # The same bar as `check --deploy` (security.W009), but refusing to start.
-    raise ImproperlyConfigured("DJANGO_SECRET_KEY must be 50+ random characters in production.")
+    # The same bar as `check --deploy` (security.W009).
+    SECRET_PROBLEMS.append("DJANGO_SECRET_KEY must be 50+ random characters in production.")
+if not SECRET_KEY or SECRET_PROBLEMS:
+    SECRET_KEY = secrets.token_urlsafe(50)
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
@@ -313,13 +323,17 @@ SIMPLE_JWT = {
 # Seconds during which presenting a just-rotated refresh token counts as a
 # concurrent duplicate (refused) rather than theft (refused + all tokens revoked).
 JWT_REFRESH_REUSE_GRACE_SECONDS = env_int("JWT_REFRESH_REUSE_GRACE_SECONDS", 0)
+_jwt_problems = []
 if not SIMPLE_JWT["SIGNING_KEY"]:
-    raise ImproperlyConfigured("JWT_SIGNING_KEY is required unless DJANGO_DEBUG=true.")
-if not DEBUG and len(SIMPLE_JWT["SIGNING_KEY"]) < 32:
+    _jwt_problems.append("JWT_SIGNING_KEY is required unless DJANGO_DEBUG=true.")
+elif not DEBUG and len(SIMPLE_JWT["SIGNING_KEY"]) < 32:
     # HS256 keys shorter than the hash can be brute-forced offline from one token.
-    raise ImproperlyConfigured("JWT_SIGNING_KEY must be 32+ random characters in production.")
-if SIMPLE_JWT["SIGNING_KEY"] == SECRET_KEY:
-    raise ImproperlyConfigured("JWT_SIGNING_KEY must differ from DJANGO_SECRET_KEY.")
+    _jwt_problems.append("JWT_SIGNING_KEY must be 32+ random characters in production.")
+elif SIMPLE_JWT["SIGNING_KEY"] == env("DJANGO_SECRET_KEY", SECRET_KEY):
+    _jwt_problems.append("JWT_SIGNING_KEY must differ from DJANGO_SECRET_KEY.")
+if _jwt_problems:
+    SECRET_PROBLEMS.extend(_jwt_problems)
+    SIMPLE_JWT["SIGNING_KEY"] = secrets.token_urlsafe(50)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Leadline API",
