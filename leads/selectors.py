@@ -1,12 +1,70 @@
 from datetime import timedelta
 
+import orjson
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from accounts.models import Role
+from config.compiled import CompiledQuery
 
 from .models import Lead, LeadActivity
 from .phones import InvalidPhone, normalize_phone
+
+# The lead list's output, name -> values() path: exactly LeadOutput's fields.
+LEAD_LIST_FIELDS = {
+    "id": "id",
+    "first_name": "first_name",
+    "last_name": "last_name",
+    "phone": "phone",
+    "email": "email",
+    "notes": "notes",
+    "status": "status",
+    "next_follow_up": "next_follow_up",
+    "agent": "agent_id",
+    "agent_name": "agent__name",
+    "batch": "batch_id",
+    "extra": "extra",
+    "created_at": "created_at",
+    "updated_at": "updated_at",
+}
+LEAD_LIST_ORDERING = ("-id",)
+
+_AGENT_PAGE = CompiledQuery(
+    lambda: (
+        Lead.objects.filter(agent_id=0)
+        .order_by(*LEAD_LIST_ORDERING)
+        .values_list(*LEAD_LIST_FIELDS.values())
+    ),
+    paged=True,
+)
+_ALL_PAGE = CompiledQuery(
+    lambda: Lead.objects.order_by(*LEAD_LIST_ORDERING).values_list(*LEAD_LIST_FIELDS.values()),
+    paged=True,
+)
+_EXTRA = tuple(LEAD_LIST_FIELDS).index("extra")
+
+
+def lead_list_page(*, agent_id, offset, limit):
+    """One page of the unfiltered lead list, newest first, as ``LEAD_LIST_FIELDS`` rows.
+
+    ``agent_id=None`` is every lead (managers), otherwise that agent's leads.
+    The agents' hot path: the SQL is compiled once (``CompiledQuery``) and only
+    ``extra`` is converted (JSON text to a dict); datetimes come as the driver
+    returns them, naive UTC under ``USE_TZ``, which the caller formats directly
+    instead of attaching and converting a time zone for every value.
+    """
+    if agent_id is None:
+        rows = _ALL_PAGE.rows(limit=limit, offset=offset)
+    else:
+        rows = _AGENT_PAGE.rows((agent_id,), limit=limit, offset=offset)
+    page = []
+    for row in rows:
+        row = list(row)
+        extra = row[_EXTRA]
+        if isinstance(extra, (str, bytes)):
+            row[_EXTRA] = orjson.loads(extra)
+        page.append(row)
+    return page
 
 
 def leads_visible_to(user):

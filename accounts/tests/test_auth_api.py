@@ -164,3 +164,51 @@ def test_tokens_carry_role_and_revocation_stamp(manager):
     token = RefreshToken(refresh)
     assert token["role"] == "manager"
     assert token["tva"] == manager.tokens_valid_after.timestamp()
+
+
+@pytest.mark.parametrize(
+    "user_id", ["abc", "12abc", 10**30, -1, 0, 1.5, True, None, [1], {"id": 1}, "", " "]
+)
+def test_signed_token_with_a_strange_user_id_is_401(manager, user_id):
+    # Only someone holding the signing key could mint these; still never a 500.
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    token = AccessToken.for_user(manager)
+    token["user_id"] = user_id
+    token["tva"] = manager.tokens_valid_after.timestamp()
+    response = bearer(str(token)).get(ME)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] in ("user_not_found", "token_not_valid")
+
+
+def test_signed_token_with_the_user_id_as_a_string_works(manager):
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    token = AccessToken.for_user(manager)
+    token["user_id"] = str(manager.pk)
+    token["tva"] = manager.tokens_valid_after.timestamp()
+    response = bearer(str(token)).get(ME)
+    assert response.status_code == 200
+    assert response.json()["email"] == manager.email
+
+
+def test_authenticated_user_carries_its_agent_profile_without_another_query(
+    agent, manager, django_assert_num_queries
+):
+    from accounts.authentication import user_with_agent
+
+    stored = User.objects.get(pk=agent.user_id)
+    with django_assert_num_queries(1):
+        user = user_with_agent(agent.user_id)
+        assert user.agent_profile == agent
+        assert user.agent_profile.name == agent.name
+        assert user.agent_profile.user is user
+        assert user.role == Role.AGENT and user.is_active is True
+        assert user.tokens_valid_after == stored.tokens_valid_after
+        assert user.password == stored.password and user.last_login == stored.last_login
+    with django_assert_num_queries(1):
+        boss = user_with_agent(manager.pk)
+        assert getattr(boss, "agent_profile", None) is None
+        assert boss.email == manager.email
+    with pytest.raises(User.DoesNotExist):
+        user_with_agent(manager.pk + 1000)

@@ -1,4 +1,5 @@
 import time
+from datetime import UTC
 
 from django.core.cache import cache
 from django.utils import timezone
@@ -16,35 +17,30 @@ from config.errors import DomainError
 from config.renderers import ORJSONRenderer
 from leads import services
 from leads.dashboard import VERSION_KEY
-from leads.selectors import leads_visible_to
+from leads.selectors import LEAD_LIST_FIELDS, LEAD_LIST_ORDERING, lead_list_page, leads_visible_to
 
 from .filters import LeadFilter, LeadSearchFilter
 from .serializers import LeadActivityOutput, LeadCreateInput, LeadOutput, LeadUpdateInput
 
-# The list's output, name -> values() path: exactly LeadOutput's fields.
-_LIST_FIELDS = {
-    "id": "id",
-    "first_name": "first_name",
-    "last_name": "last_name",
-    "phone": "phone",
-    "email": "email",
-    "notes": "notes",
-    "status": "status",
-    "next_follow_up": "next_follow_up",
-    "agent": "agent_id",
-    "agent_name": "agent__name",
-    "batch": "batch_id",
-    "extra": "extra",
-    "created_at": "created_at",
-    "updated_at": "updated_at",
-}
 _DATETIMES = ("next_follow_up", "created_at", "updated_at")
 
 
-def _iso(value, tz):
-    # What DRF's DateTimeField renders: current time zone, "Z" for UTC.
+def _is_utc(tz):
+    return tz is UTC or getattr(tz, "key", None) in ("UTC", "Etc/UTC")
+
+
+def _iso(value, tz, utc=False):
+    """What DRF's DateTimeField renders: current time zone, "Z" for UTC.
+
+    Aware values come from the ORM; naive ones from ``lead_list_page``, in UTC
+    (``USE_TZ`` is always on).
+    """
     if value is None:
         return None
+    if value.tzinfo is None:
+        if utc:
+            return value.isoformat() + "Z"
+        value = value.replace(tzinfo=UTC)
     text = value.astimezone(tz).isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
@@ -53,27 +49,35 @@ def _iso(value, tz):
 COUNT_CACHE_SECONDS = 30
 
 
-class _Counted:
-    """A queryset whose ``count()`` is already known (Django's Paginator asks it)."""
+class _DefaultPage:
+    """The unfiltered list as Django's Paginator sees it.
+
+    The total is known (cached), and the paginator's one slice becomes one
+    ``lead_list_page`` query: no queryset is built or compiled on the hot path.
+    """
 
     ordered = True
 
-    def __init__(self, queryset, count):
-        self._queryset = queryset
+    def __init__(self, agent_id, count):
+        self._agent_id = agent_id
         self._count = count
 
     def count(self):
         return self._count
 
     def __getitem__(self, key):
-        return self._queryset[key]
+        # Paginator.page() only ever asks for object_list[bottom:top].
+        return lead_list_page(
+            agent_id=self._agent_id, offset=key.start, limit=max(0, key.stop - key.start)
+        )
 
 
-def _count_scope(user):
+def _list_scope(user):
+    """``(cache scope, agent id)`` of the user's unfiltered list; None sees nothing."""
     if user.role in (Role.ADMIN, Role.MANAGER):
-        return "all"
+        return "all", None
     agent = getattr(user, "agent_profile", None)
-    return f"agent:{agent.pk}" if agent is not None else None
+    return (f"agent:{agent.pk}", agent.pk) if agent is not None else None
 
 
 def _cached_count(queryset, scope):
@@ -113,7 +117,7 @@ class LeadViewSet(
     filterset_class = LeadFilter
     search_fields = ["first_name", "last_name", "email"]
     ordering_fields = ["id", "created_at", "updated_at", "next_follow_up", "first_name", "status"]
-    ordering = ["-id"]
+    ordering = list(LEAD_LIST_ORDERING)
     renderer_classes = [ORJSONRenderer]
 
     def get_queryset(self):
@@ -126,26 +130,25 @@ class LeadViewSet(
         by orjson cost well under one (bench/api_bench.py measures it).
         """
         queryset = self.get_queryset()
-        total = None
-        if set(request.query_params) - {"page", "page_size"}:
+        scope = _list_scope(request.user)
+        if set(request.query_params) - {"page", "page_size"} or scope is None:
             queryset = self.filter_queryset(queryset)
+            page = self.paginate_queryset(queryset.values_list(*LEAD_LIST_FIELDS.values()))
         else:
-            # No filter, search or ordering asked for: skip building the filter
-            # form, sort as OrderingFilter would by default, and take the total
-            # from the cache.
-            queryset = queryset.order_by(*self.ordering)
-            scope = _count_scope(request.user)
-            if scope is not None:
-                total = _cached_count(queryset, scope)
-        rows = queryset.values_list(*_LIST_FIELDS.values())
-        page = self.paginate_queryset(rows if total is None else _Counted(rows, total))
+            # No filter, search or ordering asked for: the default order (what
+            # OrderingFilter would apply), the total from the cache, the page
+            # from the compiled query.
+            key, agent_id = scope
+            total = _cached_count(queryset.order_by(*LEAD_LIST_ORDERING), key)
+            page = self.paginate_queryset(_DefaultPage(agent_id, total))
         tz = timezone.get_current_timezone()
-        names = tuple(_LIST_FIELDS)
+        utc = _is_utc(tz)
+        names = tuple(LEAD_LIST_FIELDS)
         rows = []
         for values in page:
             row = dict(zip(names, values, strict=True))
             for name in _DATETIMES:
-                row[name] = _iso(row[name], tz)
+                row[name] = _iso(row[name], tz, utc)
             rows.append(row)
         return self.get_paginated_response(rows)
 

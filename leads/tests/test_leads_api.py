@@ -216,3 +216,80 @@ def test_manager_updates_any_field_but_not_owner(auth, manager, agent, make_lead
     assert (lead.first_name, lead.phone) == ("Renamed", "+442079460958")
     response = auth(manager).patch(f"{URL}{lead.pk}/", {"agent": None}, format="json")
     assert response.status_code == 400
+
+
+def _as_serializer_renders(lead):
+    import json
+
+    from rest_framework.renderers import JSONRenderer
+
+    from leads.api.serializers import LeadOutput
+
+    lead = Lead.objects.select_related("agent").get(pk=lead.pk)
+    return json.loads(JSONRenderer().render(LeadOutput(lead).data))
+
+
+@pytest.mark.parametrize("time_zone", ["UTC", "Asia/Kolkata", "America/New_York"])
+@pytest.mark.parametrize("query", ["", "?status=new", "?page=1&page_size=10"])
+def test_list_rows_are_exactly_what_the_serializer_renders(
+    auth, agent, manager, make_lead, settings, time_zone, query
+):
+    settings.TIME_ZONE = time_zone
+    soon = timezone.now() + timedelta(days=2, microseconds=123456)
+    leads = [
+        make_lead(agent=agent, next_follow_up=soon, extra={"city": "Pune", "nested": [1, "ü"]}),
+        make_lead(agent=agent, notes='=HYPERLINK("x")', extra={}),
+        make_lead(),  # unassigned: agent and agent_name null for the manager
+    ]
+    expected = {lead.pk: _as_serializer_renders(lead) for lead in leads}
+    for user, visible in ((agent, leads[:2]), (manager, leads)):
+        response = auth(user).get(URL + query)
+        assert response.status_code == 200
+        rows = {row["id"]: row for row in response.json()["results"]}
+        assert rows == {lead.pk: expected[lead.pk] for lead in visible}
+    assert expected[leads[0].pk]["next_follow_up"] != expected[leads[1].pk]["created_at"]
+
+
+def test_default_list_pages_in_order_with_links(auth, agent, other_agent, make_lead):
+    mine = [make_lead(agent=agent).pk for _ in range(23)]
+    make_lead(agent=other_agent)
+    client = auth(agent)
+    newest_first = sorted(mine, reverse=True)
+    seen = []
+    url = URL + "?page_size=10"
+    while url:
+        response = client.get(url)
+        assert response.status_code == 200
+        body = response.json()
+        assert body["count"] == 23
+        seen += [row["id"] for row in body["results"]]
+        url = body["next"]
+    assert seen == newest_first
+    response = client.get(URL + "?page=3&page_size=10")
+    assert [row["id"] for row in response.json()["results"]] == newest_first[20:]
+    assert response.json()["previous"].endswith("page=2&page_size=10")
+    response = client.get(URL + "?page=4&page_size=10")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_default_list_of_an_agent_without_leads_is_empty(auth, agent):
+    response = auth(agent).get(URL)
+    assert response.status_code == 200
+    assert response.json() == {"count": 0, "next": None, "previous": None, "results": []}
+
+
+def test_default_list_sees_a_reassignment_at_once(auth, agent, other_agent, manager, make_lead):
+    lead = make_lead(agent=agent)
+    assert auth(agent).get(URL).json()["count"] == 1
+    response = auth(manager).post(
+        "/api/v1/reassign/", {"lead_ids": [lead.pk], "agent": other_agent.pk}, format="json"
+    )
+    assert response.status_code == 200, response.json()
+    assert auth(agent).get(URL).json() == {
+        "count": 0,
+        "next": None,
+        "previous": None,
+        "results": [],
+    }
+    assert [row["id"] for row in auth(other_agent).get(URL).json()["results"]] == [lead.pk]
