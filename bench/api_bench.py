@@ -2,13 +2,14 @@
 
     make bench-api   # or: DATABASE_URL=mysql://root@127.0.0.1:3306/leadline_bench_api \\
                      #     REDIS_URL=redis://127.0.0.1:6379/9 python bench/api_bench.py
-        [--connections 16] [--duration 10] [--workers N --threads N] [--sweep]
+        [--connections 16] [--duration 10] [--rounds 5] [--workers N --threads N] [--sweep]
 
 Seeds 10,000 leads across 10 agents, starts gunicorn with config/gunicorn.conf.py
 on loopback (production settings: DEBUG off, JWT auth, throttles, middleware),
-then drives it with wrk from the same box: first the API's lead list
-(``GET /api/v1/leads/`` as an agent, JWT, page of 50), then, in the same run and
-server, a bare Django view returning the same 50 rows with one raw query.
+then drives it with wrk from the same box: the API's lead list
+(``GET /api/v1/leads/`` as an agent, JWT, page of 50) and, in the same run and
+server, a bare Django view returning the same 50 rows with one raw query, in
+alternating slices so that noise on the shared box falls on both alike.
 Login is not in the mix (a password hash costs ~0.5 s by design).
 ``--sweep`` tries several worker/thread shapes and reports each.
 The last line is ``api_rps=… bare_rps=… ratio=… p99_ms=…``.
@@ -224,8 +225,18 @@ def wrk(url, connections, duration, headers=()):
     return rps, float(value) * _UNITS[unit]
 
 
-def measure(workers, threads, agent_id, access, connections, duration):
+def measure(workers, threads, agent_id, access, connections, duration, rounds):
+    """Requests per second and p99 of the API and the bare view, interleaved.
+
+    The two run in alternating slices (API, bare, API, bare, …) so that a noisy
+    neighbour or a CPU frequency change hits both alike instead of whichever
+    happened to run during it. Rates are averaged over the slices (equal
+    lengths); the p99 reported is the worst slice's, an upper bound on the
+    whole run's.
+    """
     port = free_port()
+    api_rps, bare_rps, p99, bare_p99 = [], [], [], []
+    slice_seconds = max(1, round(duration / rounds))
     with tempfile.TemporaryDirectory() as metrics_dir:
         proc = start_gunicorn(port, workers, threads, metrics_dir)
         try:
@@ -235,17 +246,28 @@ def measure(workers, threads, agent_id, access, connections, duration):
             auth = [f"Authorization: Bearer {access}"]
             wrk(api_url, connections, 2, auth)  # warm up connections and caches
             wrk(bare_url, connections, 2)
-            api_rps, p99 = wrk(api_url, connections, duration, auth)
-            bare_rps, bare_p99 = wrk(bare_url, connections, duration)
+            for _ in range(rounds):
+                rps, latency = wrk(api_url, connections, slice_seconds, auth)
+                api_rps.append(rps)
+                p99.append(latency)
+                rps, latency = wrk(bare_url, connections, slice_seconds)
+                bare_rps.append(rps)
+                bare_p99.append(latency)
         finally:
             stop(proc)
-    return api_rps, bare_rps, p99, bare_p99
+    return (
+        sum(api_rps) / rounds,
+        sum(bare_rps) / rounds,
+        max(p99),
+        max(bare_p99),
+    )
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per endpoint")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating slices per endpoint")
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--sweep", action="store_true")
@@ -263,7 +285,13 @@ def main():
     best = None
     for workers, threads in shapes:
         api_rps, bare_rps, p99, bare_p99 = measure(
-            workers, threads, agent_id, access, options.connections, options.duration
+            workers,
+            threads,
+            agent_id,
+            access,
+            options.connections,
+            options.duration,
+            max(1, options.rounds),
         )
         ratio = api_rps / bare_rps
         print(

@@ -9,7 +9,8 @@ Environment (all optional):
 ``GUNICORN_BIND``            listen address, default ``0.0.0.0:8000``
 ``WEB_CONCURRENCY``          worker processes, default ``cores + 1`` capped at
                              ``GUNICORN_MAX_WORKERS`` (default 8)
-``GUNICORN_THREADS``         threads per worker, default 4; > 1 switches to ``gthread``
+``GUNICORN_THREADS``         threads per worker, default 1 (the sync worker); > 1
+                             switches to ``gthread``
 ``GUNICORN_TIMEOUT``         seconds a request may run before its worker is killed (120:
                             the largest upload, 10 MiB of XLSX, must import inside it)
 ``GUNICORN_GRACEFUL_TIMEOUT``  seconds to finish in-flight requests on shutdown (30)
@@ -64,14 +65,19 @@ def _cpu_count():
 bind = _env("GUNICORN_BIND", "0.0.0.0:8000")
 backlog = _env_int("GUNICORN_BACKLOG", 2048)
 
-# cores + 1 processes of 4 threads (gthread): the threads overlap the waits on
-# MariaDB and Redis, and gthread keeps client connections alive, which the sync
-# worker cannot. bench/api_bench.py --sweep on 2 cores: sync 2-5 workers served the
-# lead list at ~100-135 req/s, gthread 2x4 / 3x4 / 4x2 at ~200-215 (a shared, busy
-# box; the ranking held across runs). The cap keeps a big node from opening more DB
-# connections per pod than max_connections allows (workers x threads x pods).
+# cores + 1 single-threaded (sync) processes. The work is CPU-bound Python with
+# sub-millisecond database and Redis round trips, so threads in one process mostly
+# wait for the GIL: bench/api_bench.py --sweep on 2 cores (29 Nov 2026, slices
+# interleaved with the bare view) served the agents' lead list at p99 41-46 ms with
+# 2-5 sync workers against 110-230 ms with gthread 2x2, 2x4, 3x2, 4x2, and at the
+# same or better rates (540-620 req/s against 350-580). Sync workers need a
+# buffering proxy in front (ingress-nginx, nginx), which holds slow clients and
+# uploads so a worker is busy only while Django runs; where clients reach gunicorn
+# directly, set GUNICORN_THREADS=4 (gthread) instead. The cap keeps a big node
+# from opening more DB connections per pod than max_connections allows
+# (workers x threads x pods).
 workers = _env_int("WEB_CONCURRENCY", min(_cpu_count() + 1, _env_int("GUNICORN_MAX_WORKERS", 8)))
-threads = _env_int("GUNICORN_THREADS", 4)
+threads = _env_int("GUNICORN_THREADS", 1)
 # Threads only help with the gthread worker; the sync worker ignores them.
 worker_class = "gthread" if threads > 1 else "sync"
 
@@ -81,7 +87,8 @@ timeout = _env_int("GUNICORN_TIMEOUT", 120)
 # Kubernetes waits terminationGracePeriodSeconds (45 in deploy/k8s) after SIGTERM;
 # finishing in-flight requests must fit inside it.
 graceful_timeout = _env_int("GUNICORN_GRACEFUL_TIMEOUT", 30)
-# Behind a load balancer the upstream keep-alive avoids a TCP handshake per request.
+# Behind a load balancer the upstream keep-alive avoids a TCP handshake per request
+# (gthread only: the sync worker closes the connection after each response).
 keepalive = _env_int("GUNICORN_KEEPALIVE", 5)
 
 # Recycling workers bounds slow memory growth (caches, fragmentation); the jitter

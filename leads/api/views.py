@@ -80,13 +80,14 @@ def _list_scope(user):
     return (f"agent:{agent.pk}", agent.pk) if agent is not None else None
 
 
-def _cached_count(queryset, scope):
+def _cached_count(count_rows, scope):
     """The unfiltered list's total, cached per scope under the dashboard's data version.
 
     Counting an agent's thousand leads is the costliest part of the page (an index
     scan in MariaDB on every request). ``invalidate_dashboard()``, called by every
     write that creates, deletes or moves leads, bumps the version and so retires
-    the cached totals in every process at once. Without the cache, a plain count.
+    the cached totals in every process at once. Without the cache, a plain count
+    (``count_rows()``).
     """
     key = f"leads:count:{scope}"
     cached = cache.get_many([VERSION_KEY, key])
@@ -97,7 +98,7 @@ def _cached_count(queryset, scope):
     entry = cached.get(key)
     if version is not None and entry is not None and entry[0] == version:
         return entry[1]
-    count = queryset.count()
+    count = count_rows()
     if version is not None:
         cache.set(key, (version, count), COUNT_CACHE_SECONDS)
     return count
@@ -129,17 +130,16 @@ class LeadViewSet(
         A ModelSerializer page of 50 costs ~10 ms of Python; plain dicts rendered
         by orjson cost well under one (bench/api_bench.py measures it).
         """
-        queryset = self.get_queryset()
         scope = _list_scope(request.user)
         if set(request.query_params) - {"page", "page_size"} or scope is None:
-            queryset = self.filter_queryset(queryset)
+            queryset = self.filter_queryset(self.get_queryset())
             page = self.paginate_queryset(queryset.values_list(*LEAD_LIST_FIELDS.values()))
         else:
             # No filter, search or ordering asked for: the default order (what
             # OrderingFilter would apply), the total from the cache, the page
             # from the compiled query.
             key, agent_id = scope
-            total = _cached_count(queryset.order_by(*LEAD_LIST_ORDERING), key)
+            total = _cached_count(lambda: self.get_queryset().count(), key)
             page = self.paginate_queryset(_DefaultPage(agent_id, total))
         tz = timezone.get_current_timezone()
         utc = _is_utc(tz)
