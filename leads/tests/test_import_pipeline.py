@@ -1,16 +1,19 @@
 """The import services on the real database, with real files written here."""
 
+import csv
 import io
 from collections import Counter
 
 import openpyxl
 import pytest
+from django.db import connection
 
 from accounts.models import AuditLog
 from agents.models import Agent
 from assignments.models import Assignment, Reason, RotationState
 from leads import services as lead_services
 from leads.importing import pipeline
+from leads.importing.normalise import CleanRow
 from leads.importing.readers import InvalidFile
 from leads.importing.services import (
     DuplicateFile,
@@ -385,3 +388,66 @@ def test_reader_errors_in_a_later_chunk_roll_everything_back(manager, agents, se
     assert Lead.objects.count() == 0
     assert Assignment.objects.count() == 0
     assert ImportBatch.objects.get().state == ImportBatch.State.FAILED
+
+
+TRICKY = [
+    "O'Brien",
+    'Say "hi"',
+    "back\\slash\\",
+    "50% off; DROP TABLE leads_lead; --",
+    '=HYPERLINK("http://x")',
+    "Zoë 😀 漢字",
+    "tab\tinside",
+    "\\'; --",
+]
+
+
+@pytest.mark.parametrize("small_statements", [False, True])
+def test_values_are_stored_exactly_whatever_the_statement_size(
+    manager, agents, monkeypatch, small_statements
+):
+    if small_statements:
+        # Many statements: by row count and by bytes (one long row goes alone).
+        monkeypatch.setattr(pipeline, "LITERAL_BATCH", 3)
+        monkeypatch.setattr(pipeline, "STATEMENT_BYTES", 600)
+    with connection.cursor() as cursor:
+        # MariaDB takes the driver-escaped path, other databases the parameters.
+        assert (pipeline._literal_function(cursor) is not None) == (connection.vendor == "mysql")
+    rows = [(text, phone(n), text) for n, text in enumerate(TRICKY)]
+    rows.append(("Long", phone(50), "n" * 5000))
+    header = ("FirstName", "Phone", "Notes")
+    data = io.StringIO()
+    csv.writer(data).writerow(header)
+    csv.writer(data).writerows(rows)
+    batch = run_import(data.getvalue().encode(), manager).batch
+    assert (batch.rows, batch.created, batch.invalid, batch.assigned) == (9, 9, 0, 9)
+    stored = {lead.phone: (lead.first_name, lead.notes) for lead in Lead.objects.all()}
+    for n, text in enumerate(TRICKY):
+        assert stored[f"+91{phone(n)}"] == (text, text)
+    assert stored[f"+91{phone(50)}"] == ("Long", "n" * 5000)
+    assert Lead.objects.filter(agent__isnull=True).count() == 0
+    assert per_agent_counts() == [2, 2, 2, 2, 1]
+    assert Assignment.objects.filter(ended_at__isnull=True).count() == 9
+
+
+def test_insert_statements_respect_both_bounds(monkeypatch):
+    monkeypatch.setattr(pipeline, "LITERAL_BATCH", 4)
+    monkeypatch.setattr(pipeline, "STATEMENT_BYTES", 400)
+    row = CleanRow(1, "A", "B", "+919800000001", "", "", {})
+    big = CleanRow(2, "A" * 500, "B", "+919800000002", "", "", {})
+
+    def literal(text):
+        return ("'" + text.replace("'", "''") + "'").encode()
+
+    statements = list(
+        pipeline._insert_statements(
+            "t", "a", "'new', 1, 'x', 'x'", [row] * 6 + [big, row], [1] * 8, literal
+        )
+    )
+    counts = [sql.count(b"+9198") for sql in statements]
+    assert sum(counts) == 8
+    assert all(count <= 4 for count in counts)
+    # The long row is alone; every statement with two or more rows fits the bound.
+    pairs = list(zip(statements, counts, strict=True))
+    assert any(b"A" * 500 in sql and count == 1 for sql, count in pairs)
+    assert all(len(sql) <= 400 for sql, count in pairs if count > 1)
