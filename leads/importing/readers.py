@@ -180,7 +180,9 @@ class Table:
                     code="malformed_csv",
                 ) from exc
             line, start = start, reader.line_num + 1
-            if any(cell.strip() for cell in record):
+            # Most rows start with a filled cell; only the others need the full look.
+            first = record[0] if record else ""
+            if (first and not first.isspace()) or any(cell.strip() for cell in record):
                 yield line, record
 
     # --- XLSX / XLS -----------------------------------------------------------
@@ -202,7 +204,7 @@ class Table:
         # iter_rows starts at the sheet's first row, so the index is the row number.
         for index, cells in enumerate(rows, start=1):
             self._position = index
-            record = [_cell_text(cell) for cell in cells]
+            record = [cell if cell.__class__ is str else _cell_text(cell) for cell in cells]
             if any(record):
                 yield index, record
 
