@@ -1,6 +1,8 @@
 """Sentry, when ``SENTRY_DSN`` is set: no personal data, secrets scrubbed.
 
-``send_default_pii=False`` already keeps cookies, user emails and IPs out;
+The SDK's default (no personal data: ``send_default_pii`` left unset, which
+sentry-sdk 2.75 deprecates setting explicitly) keeps cookies, user emails and
+IPs out, and its event scrubber stays on;
 ``before_send`` is the second belt: it masks the Authorization header, and any
 password or token in request bodies, query strings and local variables, which
 the SDK would otherwise ship with an exception.
@@ -83,7 +85,6 @@ def init(*, dsn, environment, release, traces_sample_rate, transport=None):
         "environment": environment,
         "release": release or None,
         "traces_sample_rate": traces_sample_rate,
-        "send_default_pii": False,
         "before_send": before_send,
         "integrations": [DjangoIntegration()],
     }

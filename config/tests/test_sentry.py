@@ -60,7 +60,9 @@ def test_options_come_from_the_arguments(transport):
     assert options["environment"] == "staging"
     assert options["release"] == "leadline@1.2.3"
     assert options["traces_sample_rate"] == 0.25
-    assert options["send_default_pii"] is False
+    # Personal data stays off by the SDK's default, and its scrubber is on.
+    assert sentry_sdk.get_client().should_send_default_pii() is False
+    assert options["event_scrubber"] is not None
 
 
 def _wsgi_post(path, query, body, headers):
