@@ -39,7 +39,8 @@ INSERT_BATCH = 1000
 # Rows (or phones) per statement when values are escaped by the driver directly
 # (MariaDB): fewer, bigger statements mean fewer waits for the GIL after each one.
 LITERAL_BATCH = 5000
-STATEMENT_BYTES = 4 * 1024 * 1024
+# Well under max_allowed_packet (16 MiB by default, 4 MiB on older servers).
+STATEMENT_BYTES = 2 * 1024 * 1024
 _STAMP = re.compile(r"^[0-9][0-9: .+-]*$")
 UPDATE_FIELDS = ("first_name", "last_name", "email", "notes", "extra")
 
@@ -452,9 +453,9 @@ def _insert(rows, agents, *, batch, now):
     chose it (or is None): the leads are written already assigned, so there is
     no second pass over them. A multi-row ``INSERT`` through the cursor costs a
     third of ``bulk_create`` per row (no model instances): 1,000 rows a
-    statement, or on MariaDB up to 5,000 escaped by the driver directly. Every new lead gets
-    one "created" activity (``_log_created``). The leads inserted here are
-    those of ``batch`` with an id above the returned floor.
+    statement, or on MariaDB up to 5,000 escaped by the driver directly. Every
+    new lead gets one "created" activity (``_log_created``). The leads inserted
+    here are those of ``batch`` with an id above the returned floor.
     """
     meta = Lead._meta
     quote = connection.ops.quote_name
@@ -519,8 +520,8 @@ def _literal_function(cursor):
     """mysqlclient's own escaping (C, connection charset and SQL mode), or None.
 
     ``cursor.execute(sql, params)`` runs a Python ``literal()`` per value,
-    about a microsecond each: with seven values a row it was a fifth of the
-    database thread's time, holding the GIL the reader thread needs. Calling
+    about a microsecond each: with seven values a row it was a quarter of the
+    database thread's samples, holding the GIL the reader thread needs. Calling
     the driver's ``string_literal`` directly escapes exactly as ``literal()``
     does for text, without the per-value dispatch. Other databases take the
     parameter path.
@@ -541,8 +542,8 @@ def _insert_statements(table, names, constants, rows, agents, literal):
     """Multi-row ``INSERT`` statements with every value escaped by ``literal``.
 
     Up to ``LITERAL_BATCH`` rows each, and no bigger than ``STATEMENT_BYTES``
-    (MariaDB refuses a statement over ``max_allowed_packet``, 16 MiB by
-    default; notes and extra columns make some rows long).
+    unless one row alone is (MariaDB refuses a statement over
+    ``max_allowed_packet``; notes and extra columns make some rows long).
     """
     head = f"INSERT INTO {table} ({names}) VALUES ".encode()  # noqa: S608 (names only)
     tail = b", " + constants.encode() + b")"
