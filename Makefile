@@ -26,6 +26,7 @@ run: migrate
 	$(DEV_ENV) $(BIN)/python manage.py runserver 127.0.0.1:8000
 
 test: install
+	./scripts/test-deps.sh
 	$(BIN)/pytest
 
 lint: install
