@@ -498,22 +498,18 @@ def _insert(rows, agents, *, batch, now):
             placeholders = ", ".join([row_marks] * len(part))
             params = []
             for row, agent_id in zip(part, agents[start : start + INSERT_BATCH], strict=True):
-                params.extend(
-                    (
-                        row.first_name,
-                        row.last_name,
-                        row.phone,
-                        row.email,
-                        row.notes,
-                        row.extra_json,
-                        agent_id,
-                    )
-                )
+                params.extend(_file_values(row))
+                params.append(agent_id)
             cursor.execute(
                 f"INSERT INTO {table} ({names}) VALUES {placeholders}",  # noqa: S608
                 params,
             )
     return floor
+
+
+def _file_values(row):
+    """The inserted values that come from the file, in the order of ``_insert``'s columns."""
+    return (row.first_name, row.last_name, row.phone, row.email, row.notes, row.extra_json)
 
 
 def _literal_function(cursor):
@@ -549,21 +545,9 @@ def _insert_statements(table, names, constants, rows, agents, literal):
     tail = b", " + constants.encode() + b")"
     values, size = [], len(head)
     for row, agent_id in zip(rows, agents, strict=True):
-        value = (
-            b"("
-            + b", ".join(
-                (
-                    literal(row.first_name),
-                    literal(row.last_name),
-                    literal(row.phone),
-                    literal(row.email),
-                    literal(row.notes),
-                    literal(row.extra_json),
-                    b"NULL" if agent_id is None else str(int(agent_id)).encode(),
-                )
-            )
-            + tail
-        )
+        escaped = [literal(text) for text in _file_values(row)]
+        escaped.append(b"NULL" if agent_id is None else str(int(agent_id)).encode())
+        value = b"(" + b", ".join(escaped) + tail
         if values and (len(values) >= LITERAL_BATCH or size + len(value) > STATEMENT_BYTES):
             yield head + b", ".join(values)
             values, size = [], len(head)
