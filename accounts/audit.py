@@ -1,7 +1,7 @@
 """The audit trail: one call per security-relevant event.
 
-``record("login_failed", target=email, request=request)``,
-``record("import_committed", actor=user, target=f"batch:{batch.pk}", rows=120)``.
+``record(Action.LOGIN_FAILED, target=email, request=request)``,
+``record(Action.IMPORT_COMMITTED, actor=user, target=f"batch:{batch.pk}", rows=120)``.
 Rows are written in the caller's transaction, so an import that rolls back
 leaves no "imported" entry behind. Each entry is also logged (JSON, with the
 request id) for the log pipeline.
@@ -11,13 +11,19 @@ import json
 import logging
 
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
 
-from config.logging import request_id_var
+from common.clientip import client_ip
+from common.logging import request_id_var
+
+from .models import AuditLog
 
 logger = logging.getLogger("leadline.audit")
 
 
-class Action:
+class Action(models.TextChoices):
+    """Every kind of audit entry; ``AuditLog.action`` holds one of these."""
+
     LOGIN_SUCCEEDED = "login_succeeded"
     LOGIN_FAILED = "login_failed"
     LOGOUT = "logout"
@@ -30,6 +36,10 @@ class Action:
     REASSIGNMENT = "reassignment"
     BACKUP = "backup"
     RESTORE = "restore"
+    AGENT_CREATED = "agent_created"
+    AGENT_UPDATED = "agent_updated"
+    AGENT_DEACTIVATED = "agent_deactivated"
+    AGENT_ACTIVATED = "agent_activated"
 
 
 # Keys that must never be stored, whatever a caller passes.
@@ -49,12 +59,9 @@ def record(action, *, actor=None, target="", request=None, **data):
     login attempt); ``target`` names what was acted on; ``request`` supplies
     the client IP; everything else is stored as JSON ``data``.
     """
-    from config.ratelimit import client_ip
-
-    from .models import AuditLog
-
     if actor is not None and not getattr(actor, "is_authenticated", False):
         actor = None
+    action = Action(action)  # an unknown action is a programming error: ValueError
     entry = AuditLog.objects.create(
         action=action,
         actor=actor,

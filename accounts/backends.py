@@ -1,6 +1,6 @@
 from django.contrib.auth.backends import ModelBackend
 
-from .models import normalize_email
+from common.emails import normalize_email
 
 
 class EmailBackend(ModelBackend):

@@ -2,20 +2,13 @@ from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models
 from django.utils import timezone
 
+from common.emails import normalize_email
+
 
 class Role(models.TextChoices):
     ADMIN = "admin", "Admin"
     MANAGER = "manager", "Manager"
     AGENT = "agent", "Agent"
-
-
-def normalize_email(email):
-    """Emails are compared case-insensitively, so they are stored lower-case.
-
-    MariaDB's default collation would compare case-insensitively but SQLite's
-    would not; storing one form keeps the unique index honest on both.
-    """
-    return (email or "").strip().lower()
 
 
 class UserManager(BaseUserManager):
@@ -45,7 +38,8 @@ class User(AbstractUser):
     """A Leadline login. ``role`` is the one source of truth for API and admin.
 
     ``is_staff`` and ``is_superuser`` are derived from the role on save, so the
-    admin and the API can never disagree about who someone is.
+    admin and the API can never disagree about who someone is; the managers'
+    group follows the role through ``accounts.signals.keep_role_group``.
     """
 
     username = None
@@ -74,14 +68,7 @@ class User(AbstractUser):
         update_fields = kwargs.get("update_fields")
         if update_fields is not None and "role" in update_fields:
             kwargs["update_fields"] = set(update_fields) | {"is_staff", "is_superuser"}
-        adding = self._state.adding
         super().save(*args, **kwargs)
-        if self.role == Role.MANAGER or (
-            not adding and (update_fields is None or "role" in update_fields)
-        ):
-            from .roles import sync_role_group  # roles imports this module
-
-            sync_role_group(self)
 
     @property
     def is_admin(self):

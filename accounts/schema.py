@@ -4,5 +4,5 @@ from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 
 
 class LeadlineJWTScheme(SimpleJWTScheme):
-    target_class = "accounts.authentication.JWTAuthentication"
+    target_class = "accounts.api.authentication.JWTAuthentication"
     name = "jwtAuth"

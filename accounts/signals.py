@@ -12,7 +12,9 @@ from django.db.models.signals import post_save, pre_save
 from django.dispatch import receiver
 
 from . import audit
-from .models import User
+from .models import Role, User
+from .roles import sync_role_group
+from .tokens import revoke_user_tokens
 
 
 @receiver(pre_save, sender=User, dispatch_uid="accounts.detect_security_changes")
@@ -46,8 +48,6 @@ def revoke_on_security_changes(sender, instance, created=False, raw=False, **kwa
     instance._security_changes = []
     actor = getattr(instance, "_audit_actor", None)
     instance._audit_actor = None
-    from .tokens import revoke_user_tokens
-
     with transaction.atomic():
         revoke_user_tokens(instance)
         for kind, old, new in changes:
@@ -57,3 +57,14 @@ def revoke_on_security_changes(sender, instance, created=False, raw=False, **kwa
                 )
             else:
                 audit.record(audit.Action.PASSWORD_CHANGED, actor=actor, target=instance.email)
+
+
+@receiver(post_save, sender=User, dispatch_uid="accounts.keep_role_group")
+def keep_role_group(sender, instance, created=False, raw=False, update_fields=None, **kwargs):
+    """A manager is in the "Managers" group, nobody else is (``accounts.roles``)."""
+    if raw:
+        return
+    if instance.role == Role.MANAGER or (
+        not created and (update_fields is None or "role" in update_fields)
+    ):
+        sync_role_group(instance)

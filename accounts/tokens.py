@@ -118,7 +118,7 @@ def _within_reuse_grace(jti):
     client that fired two refreshes at once keep the pair the winner got; the
     duplicate itself is still refused.
     """
-    grace = getattr(settings, "JWT_REFRESH_REUSE_GRACE_SECONDS", 0)
+    grace = settings.JWT_REFRESH_REUSE_GRACE_SECONDS
     if grace <= 0:
         return False
     since = timezone.now() - timedelta(seconds=grace)

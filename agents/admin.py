@@ -4,16 +4,26 @@ from django.db.models import Q
 from django.utils import timezone
 
 from agents import services
-from assignments.services import redistribute_agent
-from config.errors import DomainError
-from leads.admin_views import AwayUntilForm, domain_errors, intermediate_page
-from leads.phones import InvalidPhone, normalize_phone
+from assignments.services import agent_deactivate, redistribute_agent
+from common.admin import domain_errors, intermediate_page
+from common.errors import DomainError
+from common.phones import InvalidPhone, normalize_phone
+from leads.selectors import agents_with_open_counts
 
 from .models import Agent
-from .selectors import agents_with_open_counts
 
 # Fields the service may change (is_active moves only through the actions).
 _EDITABLE = ["name", "email", "mobile", "accepts_leads", "away_until", "weight", "capacity"]
+
+
+class AwayUntilForm(forms.Form):
+    away_until = forms.DateTimeField(
+        required=False,
+        label="Away until",
+        help_text="Leave empty to mark them back now. Format: 2026-12-24 18:00.",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"],
+    )
 
 
 class AgentForm(forms.ModelForm):
@@ -118,7 +128,7 @@ class AgentAdmin(admin.ModelAdmin):
     def deactivate_and_redistribute(self, request, queryset):
         for agent in queryset:
             with domain_errors(self, request):
-                result = services.agent_deactivate(agent=agent, actor=request.user)
+                result = agent_deactivate(agent=agent, actor=request.user)
                 self.message_user(
                     request,
                     f"{agent.name} deactivated: {result.assigned} leads moved to other agents, "

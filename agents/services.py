@@ -1,12 +1,16 @@
-"""Writes to agents. The API, the admin and the commands all call these."""
+"""Writes to agent profiles. The API, the admin and the commands all call these.
+
+Deactivation hands the agent's open leads to the others, so it is a
+distribution use case: ``assignments.services.agent_deactivate``.
+"""
 
 from django.db import transaction
 
-from accounts.models import Role, User, normalize_email
-from accounts.tokens import revoke_user_tokens
-from config.errors import DomainError
-from leads.dashboard import invalidate_dashboard
-from leads.phones import InvalidPhone, normalize_phone
+from accounts.models import Role, User
+from common import dataversion
+from common.emails import normalize_email
+from common.errors import DomainError
+from common.phones import InvalidPhone, normalize_phone
 
 from .models import Agent
 
@@ -68,7 +72,7 @@ def agent_create(
         weight=weight,
         capacity=capacity,
     )
-    invalidate_dashboard()
+    dataversion.bump()
     return agent
 
 
@@ -91,30 +95,8 @@ def agent_update(*, agent, actor=None, **changes):
     for field, value in changes.items():
         setattr(agent, field, value)
     agent.save()
-    invalidate_dashboard()
+    dataversion.bump()
     return agent
-
-
-@transaction.atomic
-def agent_deactivate(*, agent, actor=None):
-    """Deactivate an agent: no more leads, no more logins, history kept.
-
-    The agent's open leads go back to the other agents through the
-    distribution service (whatever cannot be placed stays unassigned and is
-    reported in the returned result).
-    """
-    from assignments.services import redistribute_agent
-
-    agent = Agent.objects.select_for_update().select_related("user").get(pk=agent.pk)
-    agent.is_active = False
-    agent.save(update_fields=["is_active", "updated_at"])
-    user = agent.user
-    user.is_active = False
-    user.save(update_fields=["is_active"])
-    revoke_user_tokens(user)
-    result = redistribute_agent(agent=agent, actor=actor, allow_none=True)
-    invalidate_dashboard()
-    return result
 
 
 @transaction.atomic
@@ -124,5 +106,5 @@ def agent_activate(*, agent, actor=None):
     agent.save(update_fields=["is_active", "updated_at"])
     agent.user.is_active = True
     agent.user.save(update_fields=["is_active"])
-    invalidate_dashboard()
+    dataversion.bump()
     return agent

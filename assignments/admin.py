@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from leads.admin_views import CappedCountPaginator
+from common.admin import CappedCountPaginator
 
 from .models import Assignment, RotationState
 

@@ -25,14 +25,14 @@ from django.db.models import Count
 from django.utils import timezone
 
 from accounts import audit
+from accounts.tokens import revoke_user_tokens
 from agents.models import Agent
-from config import metrics
-from config.db import retry_on_deadlock
-from config.errors import Conflict, DomainError
-from leads.dashboard import invalidate_dashboard
+from common import dataversion
+from common.db import retry_on_deadlock
+from common.errors import Conflict, DomainError
 from leads.models import OPEN_STATUSES, Lead, LeadActivity
 
-from . import distribution
+from . import distribution, metrics
 from .distribution import Cursor, Slot
 from .models import Assignment, Reason, RotationState, Strategy
 
@@ -320,7 +320,7 @@ def distribute(
             now=now,
         )
         _save_cursor(state, result.cursor)
-        invalidate_dashboard()
+        dataversion.bump()
         audit.record(
             audit.Action.DISTRIBUTION,
             actor=actor,
@@ -482,7 +482,7 @@ def record_import_assignments(*, batch, strategy, actor=None, now=None, after_id
             assigned += cursor.rowcount
     if assigned:
         transaction.on_commit(lambda: metrics.leads_assigned(strategy, assigned))
-        invalidate_dashboard()
+        dataversion.bump()
     return assigned
 
 
@@ -563,7 +563,7 @@ def redistribute_agent(
     _log_assigned(result.unassigned, actor=actor, now=now, old_value=agent.email, unassigned=True)
     if slots:
         _save_cursor(state, result.cursor)
-    invalidate_dashboard()
+    dataversion.bump()
     return DistributionResult(
         assigned=len(result.assignments),
         unassigned=result.unassigned,
@@ -635,7 +635,7 @@ def reassign(*, lead_ids, agent, actor=None, reason=Reason.MANUAL, now=None):
         now=now,
         previous=previous,
     )
-    invalidate_dashboard()
+    dataversion.bump()
     audit.record(
         audit.Action.REASSIGNMENT,
         actor=actor,
@@ -721,7 +721,7 @@ def redistribute_leads(
             previous={lead_id: emails[owners[lead_id]] for lead_id in planned},
         )
         _save_cursor(state, cursor)
-        invalidate_dashboard()
+        dataversion.bump()
     skipped = [lead_id for lead_id in requested if lead_id not in owners]
     return DistributionResult(
         assigned=len(planned),
@@ -732,3 +732,23 @@ def redistribute_leads(
         skipped=tuple(skipped + sorted(kept)),
         assignments=planned,
     )
+
+
+@transaction.atomic
+def agent_deactivate(*, agent, actor=None):
+    """Deactivate an agent: no more leads, no more logins, history kept.
+
+    The agent's open leads go back to the other agents through the
+    distribution service (whatever cannot be placed stays unassigned and is
+    reported in the returned result).
+    """
+    agent = Agent.objects.select_for_update().select_related("user").get(pk=agent.pk)
+    agent.is_active = False
+    agent.save(update_fields=["is_active", "updated_at"])
+    user = agent.user
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    revoke_user_tokens(user)
+    result = redistribute_agent(agent=agent, actor=actor, allow_none=True)
+    dataversion.bump()
+    return result

@@ -279,7 +279,7 @@ def reset():
 
 
 def full_import(path, label):
-    from leads.importing.services import import_path
+    from imports.services import import_path
 
     reset()
     started = time.perf_counter()

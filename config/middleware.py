@@ -9,7 +9,9 @@ from django.db import InterfaceError, OperationalError
 from django.http import JsonResponse
 from django.middleware.gzip import GZipMiddleware
 
-from .logging import request_id_var
+from common.logging import request_id_var
+
+from . import health
 
 logger = logging.getLogger(__name__)
 
@@ -32,8 +34,6 @@ class ProbeMiddleware:
 
     def __call__(self, request):
         if request.method in ("GET", "HEAD"):
-            from . import health
-
             view = {"/healthz": health.healthz, "/readyz": health.readyz}.get(request.path_info)
             if view is not None:
                 return view(request)

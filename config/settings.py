@@ -92,6 +92,9 @@ INSTALLED_APPS = [
     "agents",
     "leads",
     "assignments",
+    "imports",
+    "reports",
+    "ops",
 ]
 
 MIDDLEWARE = [
@@ -284,7 +287,7 @@ if AWS_S3_BUCKET:
 
 # --- REST framework, JWT, OpenAPI ------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.JWTAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.api.authentication.JWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
@@ -296,12 +299,12 @@ REST_FRAMEWORK = {
         "rest_framework.filters.SearchFilter",
         "rest_framework.filters.OrderingFilter",
     ],
-    "DEFAULT_PAGINATION_CLASS": "config.api.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "common.api.PageNumberPagination",
     "PAGE_SIZE": 50,
-    "EXCEPTION_HANDLER": "config.api.exception_handler",
+    "EXCEPTION_HANDLER": "common.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
-    "DEFAULT_THROTTLE_CLASSES": ["config.ratelimit.AnonThrottle", "config.ratelimit.UserThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["common.ratelimit.AnonThrottle", "common.ratelimit.UserThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env("API_THROTTLE_ANON", "60/min"),
         "user": env("API_THROTTLE_USER", "1200/min"),
@@ -362,6 +365,18 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 DISTRIBUTION_STRATEGY = env("DISTRIBUTION_STRATEGY", "round_robin")
 LEAD_SLA_HOURS = env_int("LEAD_SLA_HOURS", 48)
+# A backstop only: every write that changes the numbers retires them at once.
+DASHBOARD_CACHE_SECONDS = env_int("DASHBOARD_CACHE_SECONDS", 300)
+# Imports (imports/): rows per pipeline chunk, errors/duplicates kept per batch,
+# from how many rows phones are parsed in worker processes and how many.
+IMPORT_CHUNK_ROWS = env_int("IMPORT_CHUNK_ROWS", 20_000)
+IMPORT_MAX_REPORTED_ROWS = env_int("IMPORT_MAX_REPORTED_ROWS", 10_000)
+IMPORT_PARALLEL_MIN_ROWS = env_int("IMPORT_PARALLEL_MIN_ROWS", 10_000)
+IMPORT_WORKERS = env_int("IMPORT_WORKERS", 0)  # 0: one per CPU
+# Zip-bomb guard for XLSX: members, unpacked bytes, and compression ratio.
+IMPORT_XLSX_MAX_ENTRIES = env_int("IMPORT_XLSX_MAX_ENTRIES", 1000)
+IMPORT_XLSX_MAX_UNPACKED = env_int("IMPORT_XLSX_MAX_UNPACKED", 1024 * 1024 * 1024)
+IMPORT_XLSX_MAX_RATIO = env_int("IMPORT_XLSX_MAX_RATIO", 100)
 
 # --- CORS -------------------------------------------------------------------
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
@@ -374,11 +389,11 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {
-        "request_id": {"()": "config.logging.RequestIdFilter"},
-        "cache_error": {"()": "config.logging.CacheErrorFilter"},
+        "request_id": {"()": "common.logging.RequestIdFilter"},
+        "cache_error": {"()": "common.logging.CacheErrorFilter"},
     },
     "formatters": {
-        "json": {"()": "config.logging.JsonFormatter"},
+        "json": {"()": "common.logging.JsonFormatter"},
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
     },
     "handlers": {
@@ -395,7 +410,7 @@ LOGGING = {
 
 # --- Rate limits (django-ratelimit on the shared "ratelimit" cache) ---------
 RATELIMIT_USE_CACHE = "ratelimit"
-RATELIMIT_IP_META_KEY = "config.ratelimit.client_ip"
+RATELIMIT_IP_META_KEY = "common.clientip.client_ip"
 RATELIMIT_LOGIN_IP = env("RATELIMIT_LOGIN_IP", "20/m")
 RATELIMIT_LOGIN_EMAIL = env("RATELIMIT_LOGIN_EMAIL", "10/m")
 RATELIMIT_REFRESH = env("RATELIMIT_REFRESH", "30/m")
@@ -405,8 +420,6 @@ RATELIMIT_UNAVAILABLE_RETRY_AFTER = env_int("RATELIMIT_UNAVAILABLE_RETRY_AFTER",
 TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
 DB_UNAVAILABLE_RETRY_AFTER = env_int("DB_UNAVAILABLE_RETRY_AFTER", 5)
 
-# Benchmark only (bench/api_bench.py): mounts an unauthenticated raw-SQL view.
-BENCH_BARE_VIEW = env_bool("BENCH_BARE_VIEW", False)
 
 # --- Metrics ----------------------------------------------------------------
 METRICS_TOKEN = env("METRICS_TOKEN", "")

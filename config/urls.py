@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import (
@@ -14,8 +13,8 @@ api_v1 = [
     path("", include("agents.api.urls")),
     path("", include("leads.api.export_urls")),
     path("", include("leads.api.urls")),
-    path("", include("leads.api.dashboard_urls")),
-    path("", include("leads.api.import_urls")),
+    path("", include("reports.api.urls")),
+    path("", include("imports.api.urls")),
     path("", include("assignments.api.urls")),
     path("", include("assignments.api.operation_urls")),
 ]
@@ -34,10 +33,5 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
 ]
 
-if settings.BENCH_BARE_VIEW:
-    from config.bench_views import bare_leads
-
-    urlpatterns.append(path("bench/bare-leads/<int:agent_id>/", bare_leads))
-
-handler404 = "config.api.json_404"
-handler500 = "config.api.json_500"
+handler404 = "common.api.json_404"
+handler500 = "common.api.json_500"

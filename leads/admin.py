@@ -9,17 +9,24 @@ from django.utils import timezone
 from agents.models import Agent
 from assignments.models import Assignment
 from assignments.services import distribute, reassign
-from config.errors import DomainError
+from common.admin import CappedCountPaginator, domain_errors, intermediate_page
+from common.errors import DomainError
+from common.phones import InvalidPhone, normalize_phone
 from leads import services
-from leads.admin_views import CappedCountPaginator, ReassignForm, domain_errors, intermediate_page
 from leads.exporting import stream_csv
-from leads.phones import InvalidPhone, normalize_phone
 from leads.selectors import search_leads
 
-from .admin_imports import ImportBatchAdmin  # noqa: F401 - registers the imports admin
-from .models import Lead, LeadActivity
+from .models import ImportBatch, Lead, LeadActivity
 
 _FORM_FIELDS = ["first_name", "last_name", "phone", "email", "status", "next_follow_up", "notes"]
+
+
+class ReassignForm(forms.Form):
+    def __init__(self, *args, agents, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["agent"] = forms.ModelChoiceField(
+            queryset=agents, label="Give the selected leads to", empty_label="— choose —"
+        )
 
 
 class LeadForm(forms.ModelForm):
@@ -77,8 +84,6 @@ class BatchFilter(admin.SimpleListFilter):
     SHOWN = 10
 
     def lookups(self, request, model_admin):
-        from .models import ImportBatch
-
         batches = ImportBatch.objects.order_by("-id").only("id", "file_name")[: self.SHOWN]
         return [(str(b.pk), f"#{b.pk} {b.file_name}") for b in batches]
 

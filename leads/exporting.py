@@ -11,7 +11,7 @@ import re
 
 from django.http import HttpResponse
 
-from .phones import looks_like_e164
+from common.phones import looks_like_e164
 
 CHUNK_SIZE = 2000
 HEADER = [

@@ -1,13 +1,13 @@
-"""Writes to single leads. Imports live in ``leads.importing``; ownership in
+"""Writes to single leads. Imports live in ``imports``; ownership in
 ``assignments.services``."""
 
 from django.db import IntegrityError, transaction
 
-from config.errors import DomainError
+from common import dataversion
+from common.errors import DomainError
+from common.phones import InvalidPhone, normalize_phone
 
-from .dashboard import invalidate_dashboard
 from .models import Lead, LeadActivity
-from .phones import InvalidPhone, normalize_phone
 
 NOTES_MAX_LENGTH = 5000
 _TRACKED = {
@@ -64,7 +64,7 @@ def lead_create(*, actor=None, **fields):
     except IntegrityError as exc:  # a concurrent create won the race for the phone
         raise _phone_taken() from exc
     LeadActivity.objects.create(lead=lead, actor=actor, kind=LeadActivity.Kind.CREATED)
-    invalidate_dashboard()
+    dataversion.bump()
     return lead
 
 
@@ -106,5 +106,5 @@ def lead_update(*, lead, actor, allowed=MANAGER_FIELDS, **changes):
         setattr(lead, field, value)
     lead.save()
     LeadActivity.objects.bulk_create(activities)
-    invalidate_dashboard()
+    dataversion.bump()
     return lead

@@ -6,9 +6,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import audit, tokens
-from accounts.models import normalize_email
-from config.api import envelope
-from config.ratelimit import rate_limit
+from common.api import envelope
+from common.emails import normalize_email
+from common.ratelimit import rate_limit
 
 from .serializers import MeOutput, RefreshInput, TokenObtainInput, TokenPairOutput
 

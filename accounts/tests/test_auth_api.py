@@ -195,7 +195,7 @@ def test_signed_token_with_the_user_id_as_a_string_works(manager):
 def test_authenticated_user_carries_its_agent_profile_without_another_query(
     agent, manager, django_assert_num_queries
 ):
-    from accounts.authentication import user_with_agent
+    from accounts.api.authentication import user_with_agent
 
     stored = User.objects.get(pk=agent.user_id)
     with django_assert_num_queries(1):

@@ -5,7 +5,7 @@ from django.core.cache import caches
 from django.test import RequestFactory, override_settings
 from rest_framework.test import APIClient
 
-from config.ratelimit import client_ip
+from common.clientip import client_ip
 
 TOKEN = "/api/v1/auth/token/"
 REFRESH = "/api/v1/auth/token/refresh/"

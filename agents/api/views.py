@@ -4,7 +4,8 @@ from rest_framework.response import Response
 
 from accounts.permissions import IsManagerOrAdmin
 from agents import services
-from agents.selectors import agents_with_open_counts
+from assignments.services import agent_deactivate
+from leads.selectors import agents_with_open_counts
 
 from .serializers import AgentCreateInput, AgentOutput, AgentUpdateInput
 
@@ -51,5 +52,5 @@ class AgentViewSet(
 
     @extend_schema(responses={204: None})
     def destroy(self, request, pk=None):
-        services.agent_deactivate(agent=self.get_object(), actor=request.user)
+        agent_deactivate(agent=self.get_object(), actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -2,7 +2,7 @@
 
 Thin on purpose: parse, call ``assignments.services``, serialise the result.
 Domain errors (``no_eligible_agent``, ``over_capacity``, ...) become the error
-envelope in ``config.api``.
+envelope in ``common.api``.
 """
 
 from django.shortcuts import get_object_or_404

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from assignments import services
 from assignments.models import Assignment, Reason, RotationState
-from leads.importing.services import import_file
+from imports.services import import_file
 from leads.models import ImportBatch, Lead, LeadActivity
 
 from .helpers import assert_assignment_invariants

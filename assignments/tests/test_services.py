@@ -6,10 +6,10 @@ import pytest
 from django.utils import timezone
 
 from agents.models import Agent
-from agents.services import agent_deactivate
 from assignments import services
 from assignments.models import Assignment, Reason, RotationState, Strategy
-from config.errors import DomainError
+from assignments.services import agent_deactivate
+from common.errors import DomainError
 from leads.models import ImportBatch, Lead, LeadActivity, LeadStatus
 
 from .helpers import assert_assignment_invariants, open_counts

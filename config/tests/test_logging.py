@@ -6,7 +6,7 @@ import logging
 import pytest
 from rest_framework.test import APIClient
 
-from config.logging import JsonFormatter, RequestIdFilter, request_id_var
+from common.logging import JsonFormatter, RequestIdFilter, request_id_var
 
 
 @pytest.fixture

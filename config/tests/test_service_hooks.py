@@ -58,7 +58,7 @@ def test_distribution_entry_points_retry_deadlocks():
 
 
 # The upload view mounted on its own, whether or not config/urls.py has it yet.
-urlpatterns = [path("api/v1/", include("leads.api.import_urls"))]
+urlpatterns = [path("api/v1/", include("imports.api.urls"))]
 
 
 @override_settings(RATELIMIT_UPLOAD="2/d")

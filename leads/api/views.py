@@ -1,7 +1,5 @@
-import time
 from datetime import UTC
 
-from django.core.cache import cache
 from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
@@ -13,10 +11,10 @@ from rest_framework.response import Response
 
 from accounts.models import Role
 from accounts.permissions import IsLeadOwnerOrManager
-from config.errors import DomainError
-from config.renderers import ORJSONRenderer
+from common import dataversion
+from common.errors import DomainError
+from common.renderers import ORJSONRenderer
 from leads import services
-from leads.dashboard import VERSION_KEY
 from leads.selectors import LEAD_LIST_FIELDS, LEAD_LIST_ORDERING, lead_list_page, leads_visible_to
 
 from .filters import LeadFilter, LeadSearchFilter
@@ -45,7 +43,7 @@ def _iso(value, tz, utc=False):
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
-# A backstop: every write that changes who owns which lead bumps VERSION_KEY.
+# A backstop: every write that changes who owns which lead bumps the data version.
 COUNT_CACHE_SECONDS = 30
 
 
@@ -78,30 +76,6 @@ def _list_scope(user):
         return "all", None
     agent = getattr(user, "agent_profile", None)
     return (f"agent:{agent.pk}", agent.pk) if agent is not None else None
-
-
-def _cached_count(count_rows, scope):
-    """The unfiltered list's total, cached per scope under the dashboard's data version.
-
-    Counting an agent's thousand leads is the costliest part of the page (an index
-    scan in MariaDB on every request). ``invalidate_dashboard()``, called by every
-    write that creates, deletes or moves leads, bumps the version and so retires
-    the cached totals in every process at once. Without the cache, a plain count
-    (``count_rows()``).
-    """
-    key = f"leads:count:{scope}"
-    cached = cache.get_many([VERSION_KEY, key])
-    version = cached.get(VERSION_KEY)
-    if version is None:
-        cache.add(VERSION_KEY, time.time_ns(), timeout=None)
-        version = cache.get(VERSION_KEY)
-    entry = cached.get(key)
-    if version is not None and entry is not None and entry[0] == version:
-        return entry[1]
-    count = count_rows()
-    if version is not None:
-        cache.set(key, (version, count), COUNT_CACHE_SECONDS)
-    return count
 
 
 class LeadViewSet(
@@ -139,7 +113,14 @@ class LeadViewSet(
             # OrderingFilter would apply), the total from the cache, the page
             # from the compiled query.
             key, agent_id = scope
-            total = _cached_count(lambda: self.get_queryset().count(), key)
+            # Counting an agent's thousand leads is the costliest part of the
+            # page; every write that creates, deletes or moves leads bumps the
+            # data version, which retires the cached totals in every process.
+            total = dataversion.cached(
+                f"leads:count:{key}",
+                lambda: self.get_queryset().count(),
+                timeout=COUNT_CACHE_SECONDS,
+            )
             page = self.paginate_queryset(_DefaultPage(agent_id, total))
         tz = timezone.get_current_timezone()
         utc = _is_utc(tz)

@@ -5,7 +5,7 @@ import pytest
 from django.contrib.messages import get_messages
 
 from assignments.models import Assignment, Reason
-from leads.admin_views import CappedCountPaginator
+from common.admin import CappedCountPaginator
 from leads.models import ImportBatch, Lead, LeadActivity, LeadStatus
 
 CHANGELIST = "/admin/leads/lead/"

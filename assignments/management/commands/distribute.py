@@ -1,9 +1,9 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from agents.models import Agent
 from assignments import services
 from assignments.distribution import STRATEGIES
-from config.errors import DomainError
+from common.commands import ServiceCommand
 from leads.models import ImportBatch
 
 
@@ -25,7 +25,7 @@ def write_summary(command, result):
         )
 
 
-class Command(BaseCommand):
+class Command(ServiceCommand):
     help = (
         "Hand every unassigned open lead (or one import's, with --batch) to the eligible "
         "agents: active, accepting leads and not away, never above their capacity. "
@@ -45,10 +45,7 @@ class Command(BaseCommand):
     def handle(self, *args, strategy, dry_run, batch, **options):
         if batch is not None and not ImportBatch.objects.filter(pk=batch).exists():
             raise CommandError(f"No import batch with id {batch}.")
-        try:
-            result = services.distribute(strategy=strategy, dry_run=dry_run, batch=batch)
-        except DomainError as exc:
-            raise CommandError(exc.message) from exc
+        result = services.distribute(strategy=strategy, dry_run=dry_run, batch=batch)
         if not result.assigned and not result.unassigned:
             self.stdout.write("Nothing to distribute: no unassigned open leads.")
             return

@@ -1,15 +1,15 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
-from accounts.models import normalize_email
 from agents.models import Agent
 from assignments import services
 from assignments.distribution import STRATEGIES
-from config.errors import DomainError
+from common.commands import ServiceCommand
+from common.emails import normalize_email
 
 from .distribute import write_summary
 
 
-class Command(BaseCommand):
+class Command(ServiceCommand):
     help = (
         "Move the open leads of one agent (--agent EMAIL) to the other eligible agents. "
         "Leads that fit nowhere (the others at capacity) are left unassigned and reported; "
@@ -34,12 +34,9 @@ class Command(BaseCommand):
         found = Agent.objects.filter(email=normalize_email(agent)).first()
         if found is None:
             raise CommandError(f"No agent with email {agent!r}.")
-        try:
-            result = services.redistribute_agent(
-                agent=found, strategy=strategy, allow_none=leave_unassigned
-            )
-        except DomainError as exc:
-            raise CommandError(exc.message) from exc
+        result = services.redistribute_agent(
+            agent=found, strategy=strategy, allow_none=leave_unassigned
+        )
         if not result.assigned and not result.unassigned:
             self.stdout.write(f"{found.email} has no open leads; nothing to move.")
             return

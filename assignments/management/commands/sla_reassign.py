@@ -1,15 +1,15 @@
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from agents.models import Agent
 from assignments import services
 from assignments.distribution import STRATEGIES
 from assignments.models import Reason
-from config.errors import DomainError
+from common.commands import ServiceCommand
 from leads.selectors import overdue_open_leads
 
 
-class Command(BaseCommand):
+class Command(ServiceCommand):
     help = (
         "Redistribute open leads nobody has touched (no update, no activity) for --hours "
         "(default LEAD_SLA_HOURS, 48) to other eligible agents, never back to the same one; "
@@ -39,12 +39,9 @@ class Command(BaseCommand):
         if not overdue:
             self.stdout.write(f"No open lead has been untouched for {hours} hours.")
             return
-        try:
-            result = services.redistribute_leads(
-                lead_ids=overdue, reason=Reason.SLA, strategy=strategy, dry_run=dry_run
-            )
-        except DomainError as exc:
-            raise CommandError(exc.message) from exc
+        result = services.redistribute_leads(
+            lead_ids=overdue, reason=Reason.SLA, strategy=strategy, dry_run=dry_run
+        )
         prefix = "[dry run] would move" if dry_run else "Moved"
         self.stdout.write(
             self.style.SUCCESS(

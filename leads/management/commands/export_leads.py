@@ -2,8 +2,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.models import normalize_email
 from agents.models import Agent
+from common.emails import normalize_email
 from leads.exporting import write_csv, write_xlsx
 from leads.models import ImportBatch, Lead, LeadStatus
 

@@ -1,0 +1,220 @@
+"""Row validation: from a record of text to the fields of a lead, or to errors.
+
+Phone numbers are the slow part (``phonenumbers`` costs ~20-60 µs each), so
+they are normalised once per distinct raw string and, for big files, in worker
+processes on every core while the main process reads and writes the database.
+"""
+
+import multiprocessing
+import operator
+import os
+import re
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import EmailValidator
+
+from leads.models import Lead
+from leads.services import NOTES_MAX_LENGTH
+
+from .phoneworker import normalise_many
+
+VALUE_IN_REPORT = 200
+_validate_email = EmailValidator()
+_MAX = {
+    "first_name": Lead._meta.get_field("first_name").max_length,
+    "last_name": Lead._meta.get_field("last_name").max_length,
+    "email": Lead._meta.get_field("email").max_length,
+    "notes": NOTES_MAX_LENGTH,
+}
+_LABEL = {"first_name": "First name", "last_name": "Last name", "email": "Email", "notes": "Notes"}
+
+
+@dataclass(slots=True)
+class CleanRow:
+    line: int
+    first_name: str
+    last_name: str
+    phone: str
+    email: str
+    notes: str
+    extra: dict
+    extra_json: str = "{}"  # filled by the reader thread, off the database thread
+
+
+def error(line, column, value, message):
+    """One entry of a batch's error report."""
+    value = "" if value is None else str(value)
+    if len(value) > VALUE_IN_REPORT:
+        value = value[:VALUE_IN_REPORT] + "…"
+    return {"line": line, "column": column, "value": value, "message": message}
+
+
+class RowCleaner:
+    """Validates records of one file against its column map."""
+
+    def __init__(self, columns):
+        self.columns = columns
+        self.index = columns.fields
+        self.phone_index = columns.fields["phone"]
+        self.extra = _unique_names(columns.extra)
+        self.width = len(columns.headers)
+        get = columns.fields.get
+        # -1 reads the empty cell that ``_padded`` appends to every record.
+        self.slots = tuple(get(name, -1) for name in _FIELDS)
+        self._pick = operator.itemgetter(*self.slots)
+
+    def raw_phone(self, record):
+        return _cell(record, self.phone_index).strip()
+
+    def clean(self, line, record, phones, bad_phones):
+        """Return ``(CleanRow, [])`` or ``(None, [error, ...])``.
+
+        Text is kept verbatim apart from surrounding spaces: a name that starts
+        with ``=`` is a name, neutralised only where it is exported to CSV.
+        This runs once per row of files of a million rows, hence the plain code.
+        """
+        if len(record) != self.width:
+            record = _padded(record, self.width)
+        record.append("")
+        first, last, raw, email, notes = self._pick(record)
+        first, last, raw = first.strip(), last.strip(), raw.strip()
+        email, notes = email.strip(), notes.strip()
+        phone = phones.get(raw)
+        if (
+            first
+            and phone is not None
+            and len(first) <= _MAX["first_name"]
+            and len(last) <= _MAX["last_name"]
+            and len(notes) <= _MAX["notes"]
+            and (not email or _email_ok(email))
+        ):
+            extra = {}
+            for index, name in self.extra:
+                value = record[index]
+                if value and not value.isspace():
+                    extra[name] = value
+            return CleanRow(line, first, last, phone, email, notes, extra), []
+        return None, self._errors(line, first, last, raw, phone, email, notes, bad_phones)
+
+    def _errors(self, line, first, last, raw, phone, email, notes, bad_phones):
+        header = self.columns.header
+        errors = []
+        if not first:
+            errors.append(error(line, header("first_name"), "", "First name is required."))
+        if not raw:
+            errors.append(error(line, header("phone"), "", "Phone number is required."))
+        elif phone is None:
+            message = bad_phones.get(raw, "Not a valid phone number.")
+            errors.append(error(line, header("phone"), raw, message))
+        for name, value in (("first_name", first), ("last_name", last), ("notes", notes)):
+            if len(value) > _MAX[name]:
+                limit = _MAX[name]
+                errors.append(
+                    error(line, header(name), value, f"{_LABEL[name]} is longer than {limit}.")
+                )
+        if email and not _email_ok(email):
+            errors.append(error(line, header("email"), email, "Not a valid email address."))
+        return errors
+
+
+_FIELDS = ("first_name", "last_name", "phone", "email", "notes")
+# Most addresses pass this; the rest (IDN, quoted parts) get Django's full validator.
+_SIMPLE_EMAIL = re.compile(r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
+
+
+def _email_ok(email):
+    if len(email) > _MAX["email"]:
+        return False
+    if _SIMPLE_EMAIL.match(email):
+        return True
+    try:
+        _validate_email(email)
+    except ValidationError:
+        return False
+    return True
+
+
+def _padded(record, width):
+    return list(record[:width]) + [""] * (width - len(record))
+
+
+def _cell(record, index):
+    return record[index] if index < len(record) else ""
+
+
+def _unique_names(extra):
+    seen, out = {}, []
+    for index, name in extra:
+        count = seen.get(name, 0) + 1
+        seen[name] = count
+        out.append((index, name if count == 1 else f"{name} ({count})"))
+    return out
+
+
+class PhoneNormaliser:
+    """Normalise distinct raw phone strings, in worker processes when it pays.
+
+    ``submit`` returns a future so the caller can read and write the next chunk
+    while the workers parse phones. Workers start with ``forkserver``: forking a
+    threaded web worker that holds database connections is not safe.
+    """
+
+    def __init__(self, *, region=None, workers=0):
+        self.region = (region or settings.PHONE_DEFAULT_REGION).upper()
+        self.workers = workers
+        self._pool = None
+
+    @staticmethod
+    def worker_count():
+        if settings.IMPORT_WORKERS:
+            return settings.IMPORT_WORKERS
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+
+    def start(self, workers):
+        if workers > 1 and self._pool is None:
+            self.workers = workers
+            context = multiprocessing.get_context("forkserver")
+            # Preload only the worker's module: the default would re-import
+            # ``__main__`` in the fork server, running whatever script started us.
+            context.set_forkserver_preload(["imports.phoneworker"])
+            self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+
+    def submit(self, raws):
+        raws = list(raws)
+        if self._pool is None or len(raws) < 2 * self.workers:
+            done = Future()
+            done.set_result(normalise_many(raws, self.region))
+            return done
+        size = -(-len(raws) // self.workers)
+        parts = [
+            self._pool.submit(normalise_many, raws[i : i + size], self.region)
+            for i in range(0, len(raws), size)
+        ]
+        return _Merged(parts)
+
+    def close(self):
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class _Merged:
+    def __init__(self, parts):
+        self.parts = parts
+
+    def result(self):
+        good, bad = {}, {}
+        for part in self.parts:
+            part_good, part_bad = part.result()
+            good.update(part_good)
+            bad.update(part_bad)
+        return good, bad

@@ -1,0 +1,300 @@
+"""Turn an uploaded file into rows of text, whatever wrote it.
+
+The type is judged by the first bytes, never by the name: a ZIP that holds a
+workbook is XLSX, an OLE2 compound file is XLS, anything else must be text.
+Spreadsheets are read with python-calamine (Rust, ~20x openpyxl); an XLSX is a
+ZIP, so its directory is checked for a zip bomb before calamine inflates it.
+CSV is streamed: memory stays flat however long the file is.
+"""
+
+import codecs
+import csv
+import datetime
+import hashlib
+import io
+import zipfile
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from common.errors import DomainError
+
+CSV, XLSX, XLS = "csv", "xlsx", "xls"
+
+_OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_ZIP = (b"PK\x03\x04", b"PK\x05\x06")
+_BINARY_MAGIC = {
+    b"MZ": "a Windows executable",
+    b"\x7fELF": "an ELF executable",
+    b"\xcf\xfa\xed\xfe": "a Mach-O executable",
+    b"%PDF": "a PDF document",
+    b"\x89PNG": "a PNG image",
+    b"\xff\xd8\xff": "a JPEG image",
+    b"GIF8": "a GIF image",
+    b"\x1f\x8b": "a gzip archive",
+    b"Rar!": "a RAR archive",
+    b"7z\xbc\xaf": "a 7-Zip archive",
+}
+_HEAD = 64 * 1024
+_CHUNK = 1024 * 1024
+
+
+class InvalidFile(DomainError):
+    status = 400
+    code = "invalid_file"
+
+
+class UnsupportedFile(DomainError):
+    status = 415
+    code = "unsupported_file_type"
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    sha256: str
+    size: int
+    kind: str
+    encoding: str = ""
+
+
+def inspect(fileobj):
+    """Hash the file and judge its type and (for text) its encoding in one pass.
+
+    Reading the whole file once is cheap next to parsing it, and it lets a CSV
+    that is not valid UTF-8 fall back to cp1252 before a single row is read.
+    """
+    fileobj.seek(0)
+    head = fileobj.read(_HEAD)
+    kind = detect_kind(head)
+    digest = hashlib.sha256(head)
+    size = len(head)
+    encoding = _bom_encoding(head) if kind == CSV else ""
+    utf8 = codecs.getincrementaldecoder("utf-8")() if kind == CSV and not encoding else None
+    try:
+        if utf8:
+            utf8.decode(head)
+        while chunk := fileobj.read(_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+            if utf8:
+                utf8.decode(chunk)
+        if utf8:
+            utf8.decode(b"", final=True)
+    except UnicodeDecodeError:
+        utf8 = None
+        encoding = "cp1252"
+        while chunk := fileobj.read(_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    if kind == CSV and not encoding:
+        encoding = "utf-8"
+    fileobj.seek(0)
+    return FileInfo(digest.hexdigest(), size, kind, encoding)
+
+
+def detect_kind(head):
+    if head.startswith(_OLE2):
+        return XLS
+    if head.startswith(_ZIP):
+        return XLSX
+    for magic, what in _BINARY_MAGIC.items():
+        if head.startswith(magic):
+            raise UnsupportedFile(
+                f"This is {what}, not a CSV, XLSX or XLS file.", code="unsupported_file_type"
+            )
+    if not head.strip():
+        raise InvalidFile("The file is empty.", code="empty_file")
+    if b"\x00" in head and not _bom_encoding(head):
+        raise UnsupportedFile(
+            "This is a binary file, not a CSV, XLSX or XLS file.", code="unsupported_file_type"
+        )
+    return CSV
+
+
+def _bom_encoding(head):
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"  # the codec reads the BOM and picks the byte order
+    return ""
+
+
+class Table:
+    """Rows of a file as ``(line, [text, ...])``, the header included.
+
+    ``line`` is what a person sees: the physical line where a CSV record starts,
+    the row number of a spreadsheet. Blank rows are skipped.
+    """
+
+    def __init__(self, fileobj, info):
+        self.fileobj = fileobj
+        self.info = info
+        self.kind = info.kind
+        self.delimiter = ""
+        self._position = 0
+        self._total = info.size
+
+    def progress(self):
+        """Share of the file read so far, 0..1 (for progress bars)."""
+        if self.kind == CSV:
+            try:
+                return min(1.0, self.fileobj.tell() / max(self._total, 1))
+            except (OSError, ValueError):
+                return 0.0
+        return min(1.0, self._position / max(self._total, 1))
+
+    def __iter__(self):
+        if self.kind == CSV:
+            return self._csv_rows()
+        return self._sheet_rows()
+
+    # --- CSV ----------------------------------------------------------------
+    def _csv_rows(self):
+        self.fileobj.seek(0)
+        head = self.fileobj.read(_HEAD)
+        self.fileobj.seek(0)
+        self.delimiter = sniff_delimiter(head.decode(self.info.encoding, errors="ignore"))
+        errors = "replace" if self.info.encoding == "cp1252" else "strict"
+        text = io.TextIOWrapper(
+            io.BufferedReader(_Unclosable(self.fileobj), _CHUNK),
+            encoding=self.info.encoding,
+            errors=errors,
+            newline="",
+        )
+        reader = csv.reader(text, delimiter=self.delimiter, strict=True)
+        start = 1
+        while True:
+            try:
+                record = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise InvalidFile(_csv_message(exc, start), code="malformed_csv") from exc
+            except UnicodeDecodeError as exc:
+                raise InvalidFile(
+                    f"Line {start}: the text is not valid {self.info.encoding}.",
+                    code="malformed_csv",
+                ) from exc
+            line, start = start, reader.line_num + 1
+            # Most rows start with a filled cell; only the others need the full look.
+            first = record[0] if record else ""
+            if (first and not first.isspace()) or any(cell.strip() for cell in record):
+                yield line, record
+
+    # --- XLSX / XLS -----------------------------------------------------------
+    def _sheet_rows(self):
+        from python_calamine import CalamineError, CalamineWorkbook
+
+        if self.kind == XLSX:
+            check_zip(self.fileobj)
+        self.fileobj.seek(0)
+        try:
+            workbook = CalamineWorkbook.from_filelike(self.fileobj)
+            sheet = workbook.get_sheet_by_index(0)
+            rows = sheet.iter_rows()
+        except (CalamineError, ValueError, OSError) as exc:
+            raise InvalidFile(
+                f"This {self.kind.upper()} file cannot be read: {exc}", code="unreadable_file"
+            ) from exc
+        self._total = max(sheet.height, 1)
+        # iter_rows starts at the sheet's first row, so the index is the row number.
+        for index, cells in enumerate(rows, start=1):
+            self._position = index
+            record = [cell if cell.__class__ is str else _cell_text(cell) for cell in cells]
+            if any(record):
+                yield index, record
+
+
+class _Unclosable(io.RawIOBase):
+    """Lets a TextIOWrapper read a file it must not close when it is collected."""
+
+    def __init__(self, fileobj):
+        self._f = fileobj
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        data = self._f.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _csv_message(exc, line):
+    text = str(exc)
+    if "unexpected end of data" in text or "field larger than field limit" in text:
+        return (
+            f"Line {line}: a quoted field is never closed (unclosed quote). "
+            "Close the quote or remove it and upload again."
+        )
+    return f"Line {line}: malformed CSV ({text})."
+
+
+def sniff_delimiter(text):
+    """Pick ``,``, ``;`` or tab: the one the header line uses most, outside quotes."""
+    first = ""
+    for line in text.splitlines():
+        if line.strip():
+            first = line
+            break
+    counts = dict.fromkeys((",", ";", "\t"), 0)
+    quoted = False
+    for char in first:
+        if char == '"':
+            quoted = not quoted
+        elif not quoted and char in counts:
+            counts[char] += 1
+    best = max(counts, key=lambda d: (counts[d], d == ","))
+    return best if counts[best] else ","
+
+
+def check_zip(fileobj):
+    """Refuse an XLSX whose directory promises a zip bomb, before anything inflates it."""
+    max_entries = settings.IMPORT_XLSX_MAX_ENTRIES
+    max_unpacked = settings.IMPORT_XLSX_MAX_UNPACKED
+    max_ratio = settings.IMPORT_XLSX_MAX_RATIO
+    fileobj.seek(0)
+    try:
+        with zipfile.ZipFile(fileobj) as archive:
+            entries = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise InvalidFile("This XLSX file is damaged (not a readable ZIP).") from exc
+    if not any(entry.filename == "xl/workbook.xml" for entry in entries):
+        raise UnsupportedFile("This ZIP archive is not an XLSX workbook.")
+    if len(entries) > max_entries:
+        raise _bomb(f"it has {len(entries)} parts (at most {max_entries} allowed)")
+    unpacked = sum(entry.file_size for entry in entries)
+    packed = sum(entry.compress_size for entry in entries)
+    if unpacked > max_unpacked:
+        raise _bomb(f"it unpacks to {unpacked} bytes (at most {max_unpacked} allowed)")
+    if unpacked > 1024 * 1024 and unpacked > max_ratio * max(packed, 1):
+        raise _bomb(f"it unpacks {unpacked // max(packed, 1)}x (at most {max_ratio}x allowed)")
+    for entry in entries:
+        if entry.file_size > 1024 * 1024 and entry.file_size > max_ratio * max(
+            entry.compress_size, 1
+        ):
+            raise _bomb(f"{entry.filename} unpacks more than {max_ratio}x")
+
+
+def _bomb(why):
+    return InvalidFile(f"This XLSX file was refused as a zip bomb: {why}.", code="zip_bomb")
+
+
+def _cell_text(value):
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float):
+        # Spreadsheets keep phone numbers as floats: 9876543210.0 is "9876543210".
+        if value.is_integer() and abs(value) < 1e16:
+            return str(int(value))
+        return repr(value)
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    return "" if value is None else str(value)
+
+
+def open_table(fileobj, info=None):
+    """Inspect ``fileobj`` (binary, seekable) and return its :class:`Table`."""
+    return Table(fileobj, info or inspect(fileobj))

@@ -1,0 +1,424 @@
+"""Imports as the API, the admin and ``manage.py import_leads`` start them.
+
+- ``import_file``: an uploaded file → a batch in ``preview`` (plan only) or
+  ``committed`` state;
+- ``import_path``: the same for a file on disk, streamed, no size limit;
+- ``commit_batch``: apply a preview batch by re-reading its stored file (the
+  database may have changed since the preview, so duplicates are re-checked);
+- ``undo_batch``: remove a committed batch's leads, keeping worked ones.
+"""
+
+import logging
+import os
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.core.files import File
+from django.db import transaction
+from django.utils import timezone
+
+from accounts import audit
+from assignments.distribution import STRATEGIES
+from common import dataversion
+from common.errors import Conflict, DomainError
+from leads.models import ImportBatch, Lead, LeadActivity, LeadStatus
+
+from . import metrics, pipeline
+from .readers import inspect, open_table
+
+logger = logging.getLogger(__name__)
+_CHUNK = 1000
+_ERRORS_IN_MESSAGE = 20
+
+
+class DuplicateFile(Conflict):
+    code = "duplicate_file"
+
+
+class FileTooLarge(DomainError):
+    status = 413
+    code = "file_too_large"
+
+    @classmethod
+    def for_size(cls, size):
+        limit = settings.MAX_UPLOAD_SIZE
+        return cls(
+            f"The file is {size:,} bytes; uploads are limited to {limit:,} bytes "
+            f"({limit / 1024 / 1024:.0f} MiB). Split it, or import it with "
+            "`manage.py import_leads`, which has no size limit."
+        )
+
+
+class InvalidRows(DomainError):
+    """``strict`` mode: one bad row rejects the file."""
+
+    status = 400
+    code = "invalid_rows"
+
+
+@dataclass
+class ImportResult:
+    batch: ImportBatch | None
+    outcome: pipeline.Outcome | None = None
+    kept: list = field(default_factory=list)
+    removed: int = 0
+
+    @property
+    def timings(self):
+        return self.outcome.timing_report() if self.outcome else {}
+
+
+def _options(*, strategy, dedupe, distribute, strict):
+    if strategy and strategy not in STRATEGIES:
+        message = f"Unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}."
+        raise DomainError(message, code="validation_error", fields={"strategy": [message]})
+    if dedupe not in ImportBatch.Dedupe.values:
+        message = f"Unknown dedupe policy {dedupe!r}; choose skip or update."
+        raise DomainError(message, code="validation_error", fields={"dedupe": [message]})
+    return pipeline.Options(
+        dedupe=dedupe, strict=bool(strict), distribute=bool(distribute), strategy=strategy or None
+    )
+
+
+def find_duplicate(sha256):
+    """The first live batch of the same file; failed and undone ones do not count."""
+    return (
+        ImportBatch.objects.filter(
+            sha256=sha256, state__in=[ImportBatch.State.PREVIEW, ImportBatch.State.COMMITTED]
+        )
+        .order_by("id")
+        .first()
+    )
+
+
+def _refuse_duplicate(sha256):
+    first = find_duplicate(sha256)
+    if first is not None:
+        raise DuplicateFile(
+            f"This file was already imported as batch #{first.pk} ({first.state}, "
+            f"{first.created_at:%Y-%m-%d %H:%M} UTC). Use force=true to import it again.",
+            extra={"batch": first.pk},
+        )
+
+
+def _new_batch(*, name, info, actor, options, source):
+    return ImportBatch(
+        file_name=name[:255],
+        sha256=info.sha256,
+        created_by=actor if getattr(actor, "pk", None) else None,
+        source=source,
+        strategy=options.strategy or "",
+        dedupe=options.dedupe,
+        distribute=options.distribute,
+        strict=options.strict,
+    )
+
+
+def _copy_counts(batch, outcome):
+    for name in ("rows", "created", "updated", "duplicates", "invalid", "assigned"):
+        setattr(batch, name, getattr(outcome, name))
+    batch.unassigned = len(outcome.unassigned)
+    batch.per_agent = {str(agent_id): n for agent_id, n in sorted(outcome.per_agent.items())}
+    batch.errors = outcome.errors
+    batch.duplicate_rows = outcome.duplicate_rows
+    notes = [outcome.message] if outcome.message else []
+    if outcome.errors_truncated:
+        notes.append(f"The error report lists the first {len(outcome.errors)} errors.")
+    batch.message = " ".join(notes)
+
+
+def _strict_error(batch, outcome):
+    shown = outcome.errors[:_ERRORS_IN_MESSAGE]
+    return InvalidRows(
+        f"Strict mode: {outcome.invalid} of {outcome.rows} rows are invalid, "
+        "so nothing was imported. Fix them or upload without strict.",
+        extra={"batch": getattr(batch, "pk", None), "errors": shown},
+    )
+
+
+def _plan_distribution(outcome, options):
+    """Fill a preview's per-agent counts from the planner without writing."""
+    if not options.distribute or not outcome.created:
+        return
+    from assignments.services import NoEligibleAgent, preview_counts
+
+    try:
+        planned = preview_counts(n_leads=outcome.created, strategy=options.strategy)
+    except NoEligibleAgent as exc:
+        outcome.message = f"{exc.message} The leads would be left unassigned."
+        outcome.unassigned = list(range(outcome.created))
+        return
+    outcome.assigned = planned.assigned
+    outcome.unassigned = list(planned.unassigned)
+    outcome.per_agent.update(planned.per_agent)
+
+
+def import_file(
+    *,
+    file,
+    actor,
+    file_name=None,
+    strategy=None,
+    dedupe=ImportBatch.Dedupe.SKIP,
+    preview=False,
+    distribute=True,
+    strict=False,
+    force=False,
+    source="api",
+    now=None,
+):
+    """Import an uploaded lead list (binary file object, any supported type).
+
+    The file is stored with its batch. ``preview`` parses, validates and
+    deduplicates, plans the distribution and writes only the batch; otherwise
+    the batch is committed at once. The same file (sha256) as a live batch is
+    refused with ``duplicate_file`` (409, ``batch`` = the first one) unless
+    ``force``. Files over ``MAX_UPLOAD_SIZE`` are refused (413,
+    ``file_too_large``). Not one transaction on purpose: when the commit fails, its
+    transaction leaves nothing, and the batch survives as ``failed`` to say why.
+    """
+    options = _options(strategy=strategy, dedupe=dedupe, distribute=distribute, strict=strict)
+    size = getattr(file, "size", None)
+    if size is not None and size > settings.MAX_UPLOAD_SIZE:
+        raise FileTooLarge.for_size(size)
+    info = inspect(file)
+    if info.size > settings.MAX_UPLOAD_SIZE:
+        raise FileTooLarge.for_size(info.size)
+    if not force:
+        _refuse_duplicate(info.sha256)
+    name = os.path.basename(file_name or getattr(file, "name", "") or "upload")
+    batch = _new_batch(name=name, info=info, actor=actor, options=options, source=source)
+    batch.file.save(name, File(file, name=name), save=False)
+    file.seek(0)
+    table = open_table(file, info)
+    if preview:
+        try:
+            outcome = pipeline.run(table, options=options, now=now)
+        except Exception:
+            batch.file.delete(save=False)  # no batch row will point at it
+            raise
+        _copy_counts(batch, outcome)
+        if options.strict and outcome.invalid:
+            batch.state = ImportBatch.State.FAILED
+            batch.save()
+            raise _strict_error(batch, outcome)
+        _plan_distribution(outcome, options)
+        _copy_counts(batch, outcome)
+        batch.save()
+        return ImportResult(batch, outcome)
+    batch.save()
+    return _commit_or_fail(batch=batch, table=table, actor=actor, options=options, now=now)
+
+
+def import_path(
+    *,
+    path,
+    actor=None,
+    strategy=None,
+    dedupe=ImportBatch.Dedupe.SKIP,
+    dry_run=False,
+    distribute=True,
+    strict=False,
+    force=False,
+    progress=None,
+    now=None,
+):
+    """Import a file on disk (``manage.py import_leads``): streamed, no size limit.
+
+    The file is not copied into storage. ``dry_run`` writes nothing at all
+    (not even a batch) and returns the plan with ``batch`` None.
+    """
+    options = _options(strategy=strategy, dedupe=dedupe, distribute=distribute, strict=strict)
+    with open(path, "rb") as file:
+        info = inspect(file)
+        if not force:
+            _refuse_duplicate(info.sha256)
+        table = open_table(file, info)
+        if dry_run:
+            outcome = pipeline.run(table, options=options, now=now, progress=progress)
+            if options.strict and outcome.invalid:
+                raise _strict_error(None, outcome)
+            _plan_distribution(outcome, options)
+            return ImportResult(None, outcome)
+        batch = _new_batch(
+            name=os.path.basename(path), info=info, actor=actor, options=options, source="command"
+        )
+        batch.save()
+        return _commit_or_fail(
+            batch=batch, table=table, actor=actor, options=options, now=now, progress=progress
+        )
+
+
+def _commit_or_fail(*, batch, table, actor, options, now=None, progress=None):
+    try:
+        outcome = _commit(
+            batch_id=batch.pk, table=table, actor=actor, options=options, now=now, progress=progress
+        )
+    except Exception as exc:
+        # The commit's transaction has rolled back; record why, outside it.
+        outcome = getattr(exc, "outcome", None)
+        fields = {"state": ImportBatch.State.FAILED, "message": _failure_message(exc)}
+        if isinstance(exc, InvalidRows) and outcome is not None:
+            fields.update(rows=outcome.rows, invalid=outcome.invalid, errors=outcome.errors)
+        ImportBatch.objects.filter(pk=batch.pk).update(**fields)
+        logger.warning("import batch %s failed: %s", batch.pk, fields["message"])
+        raise
+    batch.refresh_from_db()
+    return ImportResult(batch, outcome)
+
+
+def _failure_message(exc):
+    if isinstance(exc, DomainError):
+        return exc.message
+    return f"The import failed and nothing was written ({type(exc).__name__})."
+
+
+@transaction.atomic
+def _commit(*, batch_id, table, actor, options, now=None, progress=None):
+    now = now or timezone.now()
+    batch = ImportBatch.objects.select_for_update().get(pk=batch_id)
+    if batch.state != ImportBatch.State.PREVIEW:
+        raise Conflict(
+            f"Batch #{batch.pk} is {batch.state}; only a preview can be committed.",
+            code="batch_not_in_preview",
+        )
+    if options.distribute:
+        # The rotation lock before any lead is written: the lock order of every
+        # distribution (rotation, then leads), so an import cannot deadlock with one.
+        from assignments.services import lock_for_distribution
+
+        lock_for_distribution()
+    outcome = pipeline.run(
+        table,
+        options=options,
+        batch=batch,
+        actor=actor if getattr(actor, "pk", None) else None,
+        write=True,
+        now=now,
+        progress=progress,
+    )
+    if options.strict and outcome.invalid:
+        exc = _strict_error(batch, outcome)
+        exc.outcome = outcome
+        raise exc
+    _copy_counts(batch, outcome)
+    batch.state = ImportBatch.State.COMMITTED
+    batch.committed_at = now
+    batch.save()
+    audit.record(
+        audit.Action.IMPORT_COMMITTED,
+        actor=actor,
+        target=f"batch:{batch.pk}",
+        file_name=batch.file_name,
+        rows=outcome.rows,
+        created=outcome.created,
+        updated=outcome.updated,
+        duplicates=outcome.duplicates,
+        invalid=outcome.invalid,
+        assigned=outcome.assigned,
+    )
+    seconds = outcome.timings["total"]
+    transaction.on_commit(
+        lambda: (metrics.leads_imported(outcome.created), metrics.import_duration(seconds))
+    )
+    logger.info(
+        "import batch %s committed: %s rows, %s created, %s assigned in %.2fs",
+        batch.pk,
+        outcome.rows,
+        outcome.created,
+        outcome.assigned,
+        outcome.timings["total"],
+    )
+    dataversion.bump()
+    return outcome
+
+
+def commit_batch(*, batch, actor, now=None):
+    """Apply a preview batch: re-read its stored file and write it in one transaction.
+
+    Raises ``batch_not_in_preview`` (409) for any other state. On failure
+    nothing of the import is left and the batch is marked ``failed``.
+    """
+    options = pipeline.Options(
+        dedupe=batch.dedupe,
+        strict=batch.strict,
+        distribute=batch.distribute,
+        strategy=batch.strategy or None,
+    )
+    if batch.state != ImportBatch.State.PREVIEW:
+        raise Conflict(
+            f"Batch #{batch.pk} is {batch.state}; only a preview can be committed.",
+            code="batch_not_in_preview",
+        )
+    if not batch.file:
+        raise DomainError(f"Batch #{batch.pk} has no stored file.", code="file_missing")
+    with batch.file.open("rb") as file:
+        table = open_table(file)
+        return _commit_or_fail(batch=batch, table=table, actor=actor, options=options, now=now)
+
+
+def _worked(lead_ids):
+    """Leads an agent has touched: status moved on, follow-up set, or any own activity."""
+    worked = set()
+    for start in range(0, len(lead_ids), _CHUNK):
+        part = lead_ids[start : start + _CHUNK]
+        worked.update(
+            Lead.objects.filter(pk__in=part)
+            .exclude(status=LeadStatus.NEW, next_follow_up__isnull=True)
+            .values_list("id", flat=True)
+        )
+        worked.update(
+            LeadActivity.objects.filter(lead_id__in=part)
+            .exclude(kind__in=[LeadActivity.Kind.CREATED, LeadActivity.Kind.ASSIGNED])
+            .values_list("lead_id", flat=True)
+        )
+    return worked
+
+
+@transaction.atomic
+def undo_batch(*, batch, actor, now=None):
+    """Remove a committed batch's leads with their assignments and activity.
+
+    Leads an agent has already worked (status changed, follow-up set, notes
+    or any other activity than created/assigned) are kept, still pointing at
+    the batch, and listed in ``kept``. Leads the batch updated
+    (``dedupe=update``) keep their new values. Raises ``batch_not_committed``.
+    """
+    now = now or timezone.now()
+    batch = ImportBatch.objects.select_for_update().get(pk=batch.pk)
+    if batch.state != ImportBatch.State.COMMITTED:
+        raise Conflict(
+            f"Batch #{batch.pk} is {batch.state}; only a committed import can be undone.",
+            code="batch_not_committed",
+        )
+    lead_ids = list(
+        Lead.objects.select_for_update()
+        .filter(batch=batch)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    kept = sorted(_worked(lead_ids))
+    keep = set(kept)
+    doomed = [lead_id for lead_id in lead_ids if lead_id not in keep]
+    for start in range(0, len(doomed), _CHUNK):
+        # Assignments and activity go with their leads (on_delete=CASCADE).
+        Lead.objects.filter(pk__in=doomed[start : start + _CHUNK]).delete()
+    batch.state = ImportBatch.State.UNDONE
+    batch.undone_at = now
+    batch.message = f"Undone by {actor or 'system'}: {len(doomed)} leads removed" + (
+        f"; {len(kept)} already worked and kept: {', '.join(map(str, kept[:50]))}"
+        + (" …" if len(kept) > 50 else "")
+        if kept
+        else ""
+    )
+    batch.save(update_fields=["state", "undone_at", "message"])
+    audit.record(
+        audit.Action.IMPORT_UNDONE,
+        actor=actor,
+        target=f"batch:{batch.pk}",
+        removed=len(doomed),
+        kept=len(kept),
+    )
+    logger.info("import batch %s undone: %s removed, %s kept", batch.pk, len(doomed), len(kept))
+    dataversion.bump()
+    return ImportResult(batch, kept=kept, removed=len(doomed))
