@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 from django.test import Client, override_settings
 
-from config import metrics
+from assignments import metrics as assignment_metrics
+from common import ratelimit
+from imports import metrics as import_metrics
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
@@ -51,10 +53,10 @@ def test_metrics_open_with_token_or_from_allowed_network():
 def test_business_metrics_are_exposed_and_pass_promtool(make_lead, agent, tmp_path):
     make_lead(agent=agent)
     make_lead()
-    metrics.leads_imported(5)
-    metrics.leads_assigned("round_robin", 3)
-    metrics.import_duration(1.5)
-    metrics.rate_limit_refused("login-ip", reason="limit")
+    import_metrics.leads_imported(5)
+    assignment_metrics.leads_assigned("round_robin", 3)
+    import_metrics.import_duration(1.5)
+    ratelimit.REFUSALS.labels(group="login-ip", reason="limit").inc()
     body = Client().get("/metrics", HTTP_AUTHORIZATION="Bearer t").content.decode()
     for name in (
         "leadline_leads_imported_total",
@@ -74,10 +76,11 @@ _CHILD = textwrap.dedent(
     import sys
     import django
     django.setup()
-    from config import metrics
+    from assignments.metrics import leads_assigned
+    from imports.metrics import leads_imported
     if sys.argv[1] == "count":
-        metrics.leads_imported(int(sys.argv[2]))
-        metrics.leads_assigned("balanced", 1)
+        leads_imported(int(sys.argv[2]))
+        leads_assigned("balanced", 1)
     else:
         from django.test import Client
         from django.test.utils import setup_test_environment
