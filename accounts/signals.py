@@ -1,15 +1,14 @@
 """Role and password changes end the user's tokens, whoever saves them.
 
-The services, the admin's change form and ``changepassword`` all end in
-``User.save``; hooking it means no entry point can forget. A hash that changes
-only because Django upgraded the hasher parameters on login, or a new password
-equal to the old one, is not a password change and keeps the sessions.
+Connected in ``AccountsConfig.ready``. The services, the admin's change form
+and ``changepassword`` all end in ``User.save``; hooking it means no entry
+point can forget. A hash that changes only because Django upgraded the hasher
+parameters on login, or a new password equal to the old one, is not a
+password change and keeps the sessions.
 """
 
 from django.contrib.auth.hashers import check_password
 from django.db import transaction
-from django.db.models.signals import post_save, pre_save
-from django.dispatch import receiver
 
 from . import audit
 from .models import Role, User
@@ -17,7 +16,6 @@ from .roles import sync_role_group
 from .tokens import revoke_user_tokens
 
 
-@receiver(pre_save, sender=User, dispatch_uid="accounts.detect_security_changes")
 def detect_security_changes(sender, instance, raw=False, update_fields=None, **kwargs):
     instance._security_changes = []
     if raw or instance._state.adding or instance.pk is None:
@@ -40,7 +38,6 @@ def detect_security_changes(sender, instance, raw=False, update_fields=None, **k
         instance._security_changes.append(("password", None, None))
 
 
-@receiver(post_save, sender=User, dispatch_uid="accounts.revoke_on_security_changes")
 def revoke_on_security_changes(sender, instance, created=False, raw=False, **kwargs):
     changes = getattr(instance, "_security_changes", None)
     if raw or created or not changes:
@@ -59,7 +56,6 @@ def revoke_on_security_changes(sender, instance, created=False, raw=False, **kwa
                 audit.record(audit.Action.PASSWORD_CHANGED, actor=actor, target=instance.email)
 
 
-@receiver(post_save, sender=User, dispatch_uid="accounts.keep_role_group")
 def keep_role_group(sender, instance, created=False, raw=False, update_fields=None, **kwargs):
     """A manager is in the "Managers" group, nobody else is (``accounts.roles``)."""
     if raw:
