@@ -1,6 +1,9 @@
 """The audit log: logins (success and failure, with IP), never a password."""
 
+import datetime
+
 import pytest
+from django.contrib.auth.models import AnonymousUser
 from rest_framework.test import APIClient
 
 from accounts import audit
@@ -48,8 +51,6 @@ def test_reuse_of_a_rotated_refresh_token_is_audited(manager, password):
 
 
 def test_record_drops_secret_keys_and_stores_json(admin_user):
-    import datetime
-
     entry = audit.record(
         audit.Action.DISTRIBUTION,
         actor=admin_user,
@@ -66,7 +67,5 @@ def test_record_drops_secret_keys_and_stores_json(admin_user):
 
 
 def test_anonymous_actor_is_stored_as_none():
-    from django.contrib.auth.models import AnonymousUser
-
     entry = audit.record(audit.Action.BACKUP, actor=AnonymousUser(), target="s3://b/k")
     assert entry.actor is None and entry.actor_email == ""

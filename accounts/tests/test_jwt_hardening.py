@@ -6,8 +6,10 @@ from datetime import timedelta
 
 import jwt
 import pytest
+from django.apps import apps
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.core import checks
+from django.core.checks.registry import registry
 from django.core.management import call_command
 from django.db import connection
 from django.test import override_settings
@@ -16,7 +18,7 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from accounts.audit import Action
-from accounts.checks import check_token_blacklist
+from accounts.checks import check_secrets, check_token_blacklist
 from accounts.models import AuditLog, Role, User
 
 TOKEN = "/api/v1/auth/token/"
@@ -245,8 +247,6 @@ def test_other_edits_and_hasher_upgrades_keep_sessions(make_user, password):
 
 
 def test_startup_check_fails_when_rotating_without_the_blacklist_app():
-    from django.apps import apps
-
     assert check_token_blacklist(None) == []
     installed = [a.name for a in apps.get_app_configs()]
     without = [name for name in installed if name != "rest_framework_simplejwt.token_blacklist"]
@@ -256,10 +256,10 @@ def test_startup_check_fails_when_rotating_without_the_blacklist_app():
     assert errors[0].level == checks.ERROR
 
 
-def test_check_is_registered():
-    from django.core.checks.registry import registry
-
-    assert check_token_blacklist in registry.get_checks(include_deployment_checks=True)
+def test_checks_are_registered():
+    assert check_token_blacklist in registry.get_checks()
+    assert check_secrets in registry.get_checks(include_deployment_checks=True)
+    assert check_secrets not in registry.get_checks()  # a deploy check only
 
 
 @pytest.mark.django_db

@@ -1,4 +1,5 @@
 import pytest
+from rest_framework.test import APIClient
 
 from accounts.audit import Action
 from accounts.models import AuditLog, Role, User
@@ -35,8 +36,6 @@ def test_manager_creates_agent_with_login_user(auth, manager):
 
 
 def test_agent_login_works_after_create(auth, manager):
-    from rest_framework.test import APIClient
-
     auth(manager).post(URL, payload(), format="json")
     login = APIClient().post(
         "/api/v1/auth/token/",
