@@ -163,3 +163,20 @@ def test_setup_roles_command_reports(make_user, capsys):
 def test_setup_roles_command_refuses_an_unknown_database(db):
     with pytest.raises(CommandError, match="Unknown database"):
         call_command("setup_roles", "--database", "nope")
+
+
+def test_admin_adds_a_manager_who_joins_the_group(browser, admin_user):
+    response = browser(admin_user).post(
+        "/admin/accounts/user/add/",
+        {
+            "email": "New.Manager@Example.com",
+            "role": Role.MANAGER,
+            "usable_password": "true",
+            "password1": "a-long-enough-passphrase-31",
+            "password2": "a-long-enough-passphrase-31",
+        },
+    )
+    assert response.status_code == 302, response.content[:2000]
+    user = User.objects.get(email="new.manager@example.com")
+    assert user.is_staff and user.check_password("a-long-enough-passphrase-31")
+    assert user.groups.filter(name=MANAGER_GROUP).exists()
