@@ -277,3 +277,15 @@ def test_flushexpiredtokens_removes_only_expired_tokens(manager, password):
     call_command("flushexpiredtokens")
     assert OutstandingToken.objects.filter(pk=expired.pk).exists()
     assert not OutstandingToken.objects.filter(pk=stale.pk).exists()
+
+
+@pytest.mark.django_db
+def test_admin_password_page_can_disable_password_login(client, admin_user, manager):
+    client.force_login(admin_user)
+    response = client.post(
+        f"/admin/accounts/user/{manager.pk}/password/",
+        {"usable_password": "false", "unset-password": "1"},
+    )
+    assert response.status_code == 302, response.content[:2000]
+    manager.refresh_from_db()
+    assert not manager.has_usable_password()
