@@ -1,8 +1,13 @@
+import copy
+from functools import partial
+
 from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.forms import AdminPasswordChangeForm
 from django.contrib.auth.models import Group
 
+from . import services
 from .models import AuditLog, User
 
 
@@ -29,9 +34,29 @@ class SuperuserOnly:
         return self.has_module_permission(request)
 
 
+class PasswordChangeForm(AdminPasswordChangeForm):
+    """Django's admin password form, saved through ``accounts.services`` as ``actor``."""
+
+    def __init__(self, user, *args, actor, **kwargs):
+        super().__init__(user, *args, **kwargs)
+        self.actor = actor
+
+    def save(self, commit=True):
+        if not commit:
+            return super().save(commit=False)
+        password = (
+            self.cleaned_data["password1"] if self.cleaned_data["set_usable_password"] else None
+        )
+        return services.user_change_password(user=self.user, password=password, actor=self.actor)
+
+
 @admin.register(User)
 class UserAdmin(SuperuserOnly, BaseUserAdmin):
-    """Role changes end the user's tokens (accounts.signals) and are audited."""
+    """Edits and password changes go through ``accounts.services``.
+
+    A role or password change ends the user's tokens and is audited with the
+    acting admin as its actor.
+    """
 
     ordering = ["email"]
     list_display = ["email", "first_name", "last_name", "role", "is_active", "last_login"]
@@ -48,6 +73,21 @@ class UserAdmin(SuperuserOnly, BaseUserAdmin):
         (None, {"classes": ["wide"], "fields": ["email", "role", "password1", "password2"]}),
     ]
     filter_horizontal = []
+    change_password_form = PasswordChangeForm  # needs the actor: see user_change_password
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            super().save_model(request, obj, form, change)
+            return
+        edits = {name: form.cleaned_data[name] for name in form.changed_data}
+        services.user_update(user=obj, actor=request.user, **edits)
+
+    def user_change_password(self, request, id, form_url=""):
+        # Django's view builds ``self.change_password_form(user, data)``: a copy
+        # of this admin for the one request hands the form the acting admin.
+        view = copy.copy(self)
+        view.change_password_form = partial(PasswordChangeForm, actor=request.user)
+        return super(UserAdmin, view).user_change_password(request, id, form_url)
 
 
 admin.site.unregister(Group)

@@ -1,14 +1,32 @@
 from django.apps import AppConfig
+from django.core import checks as django_checks
+from django.db.models.signals import post_migrate, post_save, pre_save
 
 
 class AccountsConfig(AppConfig):
     name = "accounts"
 
     def ready(self):
-        from django.db.models.signals import post_migrate
-
+        """Connect every hook of the app here, where they can be read in one place."""
+        from . import checks, schema, signals  # noqa: F401 - schema registers the OpenAPI scheme
+        from .models import User
         from .roles import setup_roles_after_migrate
 
-        post_migrate.connect(setup_roles_after_migrate, sender=self)
-
-        from . import checks, schema, signals  # noqa: F401 - registers the check, hooks, schema
+        post_migrate.connect(
+            setup_roles_after_migrate, sender=self, dispatch_uid="accounts.setup_roles"
+        )
+        pre_save.connect(
+            signals.detect_security_changes,
+            sender=User,
+            dispatch_uid="accounts.detect_security_changes",
+        )
+        post_save.connect(
+            signals.revoke_on_security_changes,
+            sender=User,
+            dispatch_uid="accounts.revoke_on_security_changes",
+        )
+        post_save.connect(
+            signals.keep_role_group, sender=User, dispatch_uid="accounts.keep_role_group"
+        )
+        django_checks.register(checks.check_token_blacklist, django_checks.Tags.security)
+        django_checks.register(checks.check_secrets, django_checks.Tags.security, deploy=True)

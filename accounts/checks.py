@@ -1,11 +1,13 @@
-"""Startup checks for token settings that would silently weaken security."""
+"""Startup checks for token settings that would silently weaken security.
+
+Registered in ``AccountsConfig.ready``.
+"""
 
 from django.apps import apps
 from django.conf import settings
 from django.core import checks
 
 
-@checks.register(checks.Tags.security)
 def check_token_blacklist(app_configs, **kwargs):
     """Rotation without the blacklist app would leave every rotated token usable."""
     jwt = getattr(settings, "SIMPLE_JWT", {})
@@ -22,7 +24,6 @@ def check_token_blacklist(app_configs, **kwargs):
     return []
 
 
-@checks.register(checks.Tags.security, deploy=True)
 def check_secrets(app_configs, **kwargs):
     """Missing or weak signing keys (see ``SECRET_PROBLEMS`` in config/settings.py)."""
     return [

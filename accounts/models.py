@@ -71,16 +71,8 @@ class User(AbstractUser):
         super().save(*args, **kwargs)
 
     @property
-    def is_admin(self):
-        return self.role == Role.ADMIN
-
-    @property
     def is_manager_or_admin(self):
         return self.role in (Role.ADMIN, Role.MANAGER)
-
-    @property
-    def is_agent(self):
-        return self.role == Role.AGENT
 
 
 class AuditLog(models.Model):

@@ -1,41 +1,52 @@
-"""Writes to users that touch security: role and password changes.
+"""Writes to users made by someone: the admin's user form and password page.
 
-Both end every token the user holds (``revoke_user_tokens``) and leave an
-audit entry. Admin edits go through the same revocation via the ``pre_save`` /
-``post_save`` hooks in ``accounts.signals``; these functions are what the API,
-commands and tests call.
+A role or password change ends every token the user holds (the ``User``
+receivers, ``accounts.signals``, whoever saves) and is audited here with the
+``actor`` who made it. Saves made outside these functions (``manage.py
+changepassword``, a shell) end the tokens the same way and are audited with
+no actor.
 """
 
-from django.contrib.auth.password_validation import validate_password
 from django.db import transaction
 
-from .models import Role, User
+from . import security
+from .models import Role
+
+# What the admin's user form edits; the password has its own page.
+_EDITABLE = {"email", "first_name", "last_name", "role", "is_active"}
+
+
+def _save(user, *, actor, update_fields):
+    with security.audited_by_caller(user) as changes:
+        user.save(update_fields=update_fields)
+    security.record_changes(user, changes, actor=actor)
+    return user
 
 
 @transaction.atomic
-def user_set_role(*, user, role, actor=None):
-    """Give ``user`` a new role; their tokens end at once (the role is in them)."""
-    if role not in Role.values:
-        raise ValueError(f"Unknown role {role!r}.")
-    if user.role == role:
+def user_update(*, user, actor, **changes):
+    """Save ``changes`` to ``user``; a new role ends their tokens and is audited as ``actor``'s."""
+    unknown = set(changes) - _EDITABLE
+    if unknown:
+        raise ValueError(f"Cannot change {', '.join(sorted(unknown))} here.")
+    if "role" in changes and changes["role"] not in Role.values:
+        raise ValueError(f"Unknown role {changes['role']!r}.")
+    if not changes:
         return user
-    user.role = role
-    user._audit_actor = actor
-    user.save(update_fields=["role"])
-    return user
+    for name, value in changes.items():
+        setattr(user, name, value)
+    return _save(user, actor=actor, update_fields=list(changes))
 
 
 @transaction.atomic
-def user_set_password(*, user, password, actor=None):
-    """Validate and set ``password``; every session of ``user`` ends.
+def user_change_password(*, user, password, actor):
+    """Set ``password`` (None: no password login) for ``user``; their tokens end.
 
-    Raises ``django.core.exceptions.ValidationError`` when a validator refuses it.
+    The caller has run the password validators (the admin's form does, to show
+    their messages). The change is audited as ``actor``'s.
     """
-    validate_password(password, user=user)
-    user.set_password(password)
-    user._audit_actor = actor
-    user.save(update_fields=["password"])
-    return user
-
-
-__all__ = ["User", "user_set_password", "user_set_role"]
+    if password is None:
+        user.set_unusable_password()
+    else:
+        user.set_password(password)
+    return _save(user, actor=actor, update_fields=["password"])

@@ -1,11 +1,13 @@
 """Writes to agent profiles. The API, the admin and the commands all call these.
 
-Deactivation hands the agent's open leads to the others, so it is a
+Each write is audited with its ``actor`` (None for the system, e.g. the demo
+seed). Deactivation hands the agent's open leads to the others, so it is a
 distribution use case: ``assignments.services.agent_deactivate``.
 """
 
 from django.db import transaction
 
+from accounts import audit
 from accounts.models import Role, User
 from common import dataversion
 from common.emails import normalize_email
@@ -22,6 +24,11 @@ def _clean_mobile(mobile):
         return normalize_phone(mobile)
     except InvalidPhone as exc:
         raise DomainError(str(exc), code="validation_error", fields={"mobile": [str(exc)]}) from exc
+
+
+def _target(agent):
+    """How audit entries name an agent (as ``assignments`` names it in reassignments)."""
+    return f"agent:{agent.pk}"
 
 
 def _check_email_free(email, *, exclude_user=None):
@@ -72,6 +79,7 @@ def agent_create(
         weight=weight,
         capacity=capacity,
     )
+    audit.record(audit.Action.AGENT_CREATED, actor=actor, target=_target(agent), email=agent.email)
     dataversion.bump()
     return agent
 
@@ -80,6 +88,7 @@ def agent_create(
 def agent_update(*, agent, actor=None, **changes):
     """Change an agent's profile; the email change follows to the login user."""
     agent = Agent.objects.select_for_update().select_related("user").get(pk=agent.pk)
+    changed = {}
     if "email" in changes:
         email = normalize_email(changes.pop("email"))
         if email != agent.email:
@@ -87,24 +96,30 @@ def agent_update(*, agent, actor=None, **changes):
             agent.email = email
             agent.user.email = email
             agent.user.save(update_fields=["email"])
+            changed["email"] = email
     if "mobile" in changes:
         changes["mobile"] = _clean_mobile(changes["mobile"])
     unknown = set(changes) - _UPDATABLE
     if unknown:
         raise DomainError(f"Cannot change {', '.join(sorted(unknown))}.", code="validation_error")
     for field, value in changes.items():
+        if getattr(agent, field) != value:
+            changed[field] = value
         setattr(agent, field, value)
     agent.save()
+    audit.record(audit.Action.AGENT_UPDATED, actor=actor, target=_target(agent), changed=changed)
     dataversion.bump()
     return agent
 
 
 @transaction.atomic
 def agent_activate(*, agent, actor=None):
+    """Let a deactivated agent log in and take leads again."""
     agent = Agent.objects.select_for_update().select_related("user").get(pk=agent.pk)
     agent.is_active = True
     agent.save(update_fields=["is_active", "updated_at"])
     agent.user.is_active = True
     agent.user.save(update_fields=["is_active"])
+    audit.record(audit.Action.AGENT_ACTIVATED, actor=actor, target=_target(agent))
     dataversion.bump()
     return agent

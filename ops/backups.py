@@ -42,7 +42,7 @@ from django.db.migrations.recorder import MigrationRecorder
 from django.utils import timezone
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
-from accounts.audit import Action, record
+from accounts import audit
 from accounts.models import User
 from agents.models import Agent
 from common.errors import Conflict, DomainError
@@ -283,8 +283,13 @@ def create_backup(*, output=None, keep=None, actor=None, progress=_quiet, now=No
         raise BackupFailed(f"Backup {name} was written, but pruning failed: {exc}") from exc
     for old in pruned:
         progress(f"Pruned {old}")
-    _audit(
-        Action.BACKUP, actor, name, location=target.label, size=size, tables=len(manifest["tables"])
+    audit.record(
+        audit.Action.BACKUP,
+        actor=actor,
+        target=name,
+        location=target.label,
+        size=size,
+        tables=len(manifest["tables"]),
     )
     return BackupResult(
         name=name,
@@ -550,8 +555,12 @@ def restore_backup(*, source, force=False, actor=None, progress=_quiet, now=None
         cache.delete_pattern("*")
     else:
         cache.clear()
-    _audit(
-        Action.RESTORE, actor, Path(source).name, source=source, backup_of=manifest["created_at"]
+    audit.record(
+        audit.Action.RESTORE,
+        actor=actor,
+        target=Path(source).name,
+        source=source,
+        backup_of=manifest["created_at"],
     )
     return RestoreResult(
         source=source,
@@ -567,7 +576,3 @@ def _engine(error):
         return dumps.for_connection(connection)
     except dumps.ToolFailed as exc:
         raise error(str(exc)) from exc
-
-
-def _audit(action, actor, target, **data):
-    record(action, actor=actor, target=target, **data)

@@ -119,7 +119,7 @@ def test_managers_group_has_exactly_the_role_permissions(db):
 
 
 def test_role_changes_move_users_in_and_out_of_the_group(make_user):
-    user = make_user(Role.MANAGER)
+    user = make_user(Role.MANAGER)  # created as a manager
     assert user.groups.filter(name=MANAGER_GROUP).exists()
     assert user.has_perm("leads.change_lead")
     assert not user.has_perm("accounts.change_user")
@@ -128,6 +128,14 @@ def test_role_changes_move_users_in_and_out_of_the_group(make_user):
     user = User.objects.get(pk=user.pk)  # fresh permission cache
     assert not user.groups.exists()
     assert not user.has_perm("leads.view_lead")
+    user.role = Role.MANAGER  # an existing user saved as a manager joins
+    user.save(update_fields=["role"])
+    user = User.objects.get(pk=user.pk)
+    assert list(user.groups.values_list("name", flat=True)) == [MANAGER_GROUP]
+    assert user.has_perm("leads.change_lead")
+    user.role = Role.ADMIN  # and leaves again for any other role
+    user.save()
+    assert not User.objects.get(pk=user.pk).groups.exists()
 
 
 def test_setup_roles_repairs_drift_and_is_idempotent(make_user):
@@ -155,3 +163,20 @@ def test_setup_roles_command_reports(make_user, capsys):
 def test_setup_roles_command_refuses_an_unknown_database(db):
     with pytest.raises(CommandError, match="Unknown database"):
         call_command("setup_roles", "--database", "nope")
+
+
+def test_admin_adds_a_manager_who_joins_the_group(browser, admin_user):
+    response = browser(admin_user).post(
+        "/admin/accounts/user/add/",
+        {
+            "email": "New.Manager@Example.com",
+            "role": Role.MANAGER,
+            "usable_password": "true",
+            "password1": "a-long-enough-passphrase-31",
+            "password2": "a-long-enough-passphrase-31",
+        },
+    )
+    assert response.status_code == 302, response.content[:2000]
+    user = User.objects.get(email="new.manager@example.com")
+    assert user.is_staff and user.check_password("a-long-enough-passphrase-31")
+    assert user.groups.filter(name=MANAGER_GROUP).exists()

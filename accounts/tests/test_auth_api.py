@@ -1,6 +1,8 @@
 import pytest
 from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
+from accounts.api.authentication import user_with_agent
 from accounts.models import Role, User
 from accounts.tokens import issue_tokens
 
@@ -159,8 +161,6 @@ def test_malformed_json_is_400_not_500(db):
 
 def test_tokens_carry_role_and_revocation_stamp(manager):
     refresh, _access = issue_tokens(manager)
-    from rest_framework_simplejwt.tokens import RefreshToken
-
     token = RefreshToken(refresh)
     assert token["role"] == "manager"
     assert token["tva"] == manager.tokens_valid_after.timestamp()
@@ -171,8 +171,6 @@ def test_tokens_carry_role_and_revocation_stamp(manager):
 )
 def test_signed_token_with_a_strange_user_id_is_401(manager, user_id):
     # Only someone holding the signing key could mint these; still never a 500.
-    from rest_framework_simplejwt.tokens import AccessToken
-
     token = AccessToken.for_user(manager)
     token["user_id"] = user_id
     token["tva"] = manager.tokens_valid_after.timestamp()
@@ -182,8 +180,6 @@ def test_signed_token_with_a_strange_user_id_is_401(manager, user_id):
 
 
 def test_signed_token_with_the_user_id_as_a_string_works(manager):
-    from rest_framework_simplejwt.tokens import AccessToken
-
     token = AccessToken.for_user(manager)
     token["user_id"] = str(manager.pk)
     token["tva"] = manager.tokens_valid_after.timestamp()
@@ -195,8 +191,6 @@ def test_signed_token_with_the_user_id_as_a_string_works(manager):
 def test_authenticated_user_carries_its_agent_profile_without_another_query(
     agent, manager, django_assert_num_queries
 ):
-    from accounts.api.authentication import user_with_agent
-
     stored = User.objects.get(pk=agent.user_id)
     with django_assert_num_queries(1):
         user = user_with_agent(agent.user_id)

@@ -1,12 +1,15 @@
-"""JWT races and revocations: rotation under concurrency, role/password changes."""
+"""JWT races and revocations: rotation under concurrency, role/password changes by every path."""
 
+import io
 import threading
 from datetime import timedelta
 
 import jwt
 import pytest
+from django.apps import apps
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.core import checks
+from django.core.checks.registry import registry
 from django.core.management import call_command
 from django.db import connection
 from django.test import override_settings
@@ -14,8 +17,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
-from accounts import services
-from accounts.checks import check_token_blacklist
+from accounts.audit import Action
+from accounts.checks import check_secrets, check_token_blacklist
 from accounts.models import AuditLog, Role, User
 
 TOKEN = "/api/v1/auth/token/"
@@ -109,62 +112,120 @@ def test_reuse_after_the_grace_revokes_everything(manager, password):
     assert refresh(second["refresh"]).status_code == 401
 
 
-@pytest.mark.django_db
-def test_role_change_ends_access_and_refresh_tokens(manager, admin_user, password):
-    tokens = login("manager@example.com", password)
-    services.user_set_role(user=manager, role=Role.AGENT, actor=admin_user)
-    assert me(tokens["access"]).status_code == 401
-    assert refresh(tokens["refresh"]).status_code == 401
-    fresh = login("manager@example.com", password)
-    assert me(fresh["access"]).json()["role"] == "agent"
-    entry = AuditLog.objects.get(action="role_changed")
-    assert entry.actor == admin_user
-    assert entry.target == "manager@example.com"
-    assert entry.data == {"old": "manager", "new": "agent"}
+def _admin_change_form(client, user, **over):
+    data = {
+        "email": user.email,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "role": user.role,
+        "is_active": "on",
+        **over,
+    }
+    return client.post(f"/admin/accounts/user/{user.pk}/change/", data)
+
+
+def _admin_password_form(client, user, new_password):
+    return client.post(
+        f"/admin/accounts/user/{user.pk}/password/",
+        {"password1": new_password, "password2": new_password},
+    )
 
 
 @pytest.mark.django_db
-def test_password_change_ends_tokens_and_is_audited(manager, password):
-    tokens = login("manager@example.com", password)
-    services.user_set_password(user=manager, password="a-new-long-passphrase-42", actor=manager)
-    assert me(tokens["access"]).status_code == 401
-    assert refresh(tokens["refresh"]).status_code == 401
-    assert me(login("manager@example.com", "a-new-long-passphrase-42")["access"]).status_code == 200
-    assert AuditLog.objects.filter(action="password_changed", actor=manager).count() == 1
-    assert "a-new-long-passphrase-42" not in str(list(AuditLog.objects.values()))
-
-
-@pytest.mark.django_db
-def test_password_change_runs_the_validators(manager):
-    from django.core.exceptions import ValidationError
-
-    with pytest.raises(ValidationError):
-        services.user_set_password(user=manager, password="12345678")
-    manager.refresh_from_db()
-    assert manager.check_password("correct-horse-battery-staple")
-
-
-@pytest.mark.django_db
-def test_admin_role_edit_also_revokes(client, admin_user, manager, password):
+def test_role_change_in_the_admin_ends_tokens_and_is_audited_as_the_admin(
+    client, admin_user, manager, password
+):
     tokens = login("manager@example.com", password)
     client.force_login(admin_user)
-    page = client.get(f"/admin/accounts/user/{manager.pk}/change/")
-    assert page.status_code == 200
-    response = client.post(
-        f"/admin/accounts/user/{manager.pk}/change/",
-        {
-            "email": manager.email,
-            "first_name": "",
-            "last_name": "",
-            "role": "agent",
-            "is_active": "on",
-        },
-    )
+    assert client.get(f"/admin/accounts/user/{manager.pk}/change/").status_code == 200
+    response = _admin_change_form(client, manager, role=Role.AGENT)
     assert response.status_code == 302, response.content[:2000]
     manager.refresh_from_db()
     assert manager.role == Role.AGENT
     assert me(tokens["access"]).status_code == 401
     assert refresh(tokens["refresh"]).status_code == 401
+    fresh = login("manager@example.com", password)
+    assert me(fresh["access"]).json()["role"] == "agent"
+    entry = AuditLog.objects.get(action=Action.ROLE_CHANGED)  # exactly one
+    assert entry.actor == admin_user
+    assert entry.actor_email == "admin@example.com"
+    assert entry.target == "manager@example.com"
+    assert entry.data == {"old": "manager", "new": "agent"}
+
+
+@pytest.mark.django_db
+def test_password_change_in_the_admin_ends_tokens_and_is_audited_as_the_admin(
+    client, admin_user, manager, password
+):
+    tokens = login("manager@example.com", password)
+    client.force_login(admin_user)
+    assert client.get(f"/admin/accounts/user/{manager.pk}/password/").status_code == 200
+    response = _admin_password_form(client, manager, "brand-new-passphrase-77")
+    assert response.status_code == 302, response.content[:2000]
+    assert me(tokens["access"]).status_code == 401
+    assert refresh(tokens["refresh"]).status_code == 401
+    assert me(login("manager@example.com", "brand-new-passphrase-77")["access"]).status_code == 200
+    entry = AuditLog.objects.get(action=Action.PASSWORD_CHANGED)  # exactly one
+    assert entry.actor == admin_user
+    assert entry.target == "manager@example.com"
+    assert "brand-new-passphrase-77" not in str(list(AuditLog.objects.values()))
+
+
+@pytest.mark.django_db
+def test_admin_password_form_runs_the_validators(client, admin_user, manager, password):
+    tokens = login("manager@example.com", password)
+    client.force_login(admin_user)
+    response = _admin_password_form(client, manager, "12345678")
+    assert response.status_code == 200
+    assert response.context["form"].errors["password2"]
+    manager.refresh_from_db()
+    assert manager.check_password(password)
+    assert me(tokens["access"]).status_code == 200
+    assert not AuditLog.objects.filter(action=Action.PASSWORD_CHANGED).exists()
+
+
+@pytest.mark.django_db
+def test_admin_edit_without_a_role_change_keeps_sessions(client, admin_user, manager, password):
+    tokens = login("manager@example.com", password)
+    client.force_login(admin_user)
+    response = _admin_change_form(client, manager, first_name="Mona")
+    assert response.status_code == 302, response.content[:2000]
+    manager.refresh_from_db()
+    assert manager.first_name == "Mona"
+    assert me(tokens["access"]).status_code == 200
+    assert not AuditLog.objects.filter(
+        action__in=[Action.ROLE_CHANGED, Action.PASSWORD_CHANGED]
+    ).exists()
+
+
+@pytest.mark.django_db
+def test_changepassword_command_ends_tokens_and_is_audited_without_an_actor(
+    manager, password, monkeypatch
+):
+    tokens = login("manager@example.com", password)
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": "a-new-long-passphrase-42")
+    call_command("changepassword", "manager@example.com", stdout=io.StringIO())
+    assert me(tokens["access"]).status_code == 401
+    assert refresh(tokens["refresh"]).status_code == 401
+    assert me(login("manager@example.com", "a-new-long-passphrase-42")["access"]).status_code == 200
+    entry = AuditLog.objects.get(action=Action.PASSWORD_CHANGED)  # exactly one
+    assert entry.actor is None and entry.actor_email == ""
+    assert entry.target == "manager@example.com"
+
+
+@pytest.mark.django_db
+def test_a_role_saved_outside_any_service_ends_tokens_and_is_audited_without_an_actor(
+    manager, password
+):
+    tokens = login("manager@example.com", password)
+    user = User.objects.get(pk=manager.pk)  # as a shell would
+    user.role = Role.AGENT
+    user.save()
+    assert me(tokens["access"]).status_code == 401
+    assert refresh(tokens["refresh"]).status_code == 401
+    entry = AuditLog.objects.get(action=Action.ROLE_CHANGED)
+    assert entry.actor is None
+    assert entry.data == {"old": "manager", "new": "agent"}
 
 
 @pytest.mark.django_db
@@ -180,12 +241,12 @@ def test_other_edits_and_hasher_upgrades_keep_sessions(make_user, password):
     user.first_name = "Renamed"
     user.save()
     assert me(tokens["access"]).status_code == 200
-    assert not AuditLog.objects.filter(action__in=["role_changed", "password_changed"]).exists()
+    assert not AuditLog.objects.filter(
+        action__in=[Action.ROLE_CHANGED, Action.PASSWORD_CHANGED]
+    ).exists()
 
 
 def test_startup_check_fails_when_rotating_without_the_blacklist_app():
-    from django.apps import apps
-
     assert check_token_blacklist(None) == []
     installed = [a.name for a in apps.get_app_configs()]
     without = [name for name in installed if name != "rest_framework_simplejwt.token_blacklist"]
@@ -195,10 +256,10 @@ def test_startup_check_fails_when_rotating_without_the_blacklist_app():
     assert errors[0].level == checks.ERROR
 
 
-def test_check_is_registered():
-    from django.core.checks.registry import registry
-
-    assert check_token_blacklist in registry.get_checks(include_deployment_checks=True)
+def test_checks_are_registered():
+    assert check_token_blacklist in registry.get_checks()
+    assert check_secrets in registry.get_checks(include_deployment_checks=True)
+    assert check_secrets not in registry.get_checks()  # a deploy check only
 
 
 @pytest.mark.django_db
@@ -219,14 +280,12 @@ def test_flushexpiredtokens_removes_only_expired_tokens(manager, password):
 
 
 @pytest.mark.django_db
-def test_admin_password_change_also_revokes(client, admin_user, manager, password):
-    tokens = login("manager@example.com", password)
+def test_admin_password_page_can_disable_password_login(client, admin_user, manager):
     client.force_login(admin_user)
     response = client.post(
         f"/admin/accounts/user/{manager.pk}/password/",
-        {"password1": "brand-new-passphrase-77", "password2": "brand-new-passphrase-77"},
+        {"usable_password": "false", "unset-password": "1"},
     )
     assert response.status_code == 302, response.content[:2000]
-    assert me(tokens["access"]).status_code == 401
-    assert refresh(tokens["refresh"]).status_code == 401
-    assert AuditLog.objects.filter(action="password_changed", target=manager.email).count() == 1
+    manager.refresh_from_db()
+    assert not manager.has_usable_password()

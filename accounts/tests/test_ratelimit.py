@@ -3,7 +3,9 @@
 import pytest
 from django.core.cache import caches
 from django.test import RequestFactory, override_settings
+from rest_framework.settings import api_settings
 from rest_framework.test import APIClient
+from rest_framework.throttling import SimpleRateThrottle
 
 from common.clientip import client_ip
 
@@ -101,9 +103,6 @@ def test_refresh_is_limited(db):
 
 
 def test_api_reads_are_throttled_per_user_with_retry_after(auth, agent, settings):
-    from rest_framework.settings import api_settings
-    from rest_framework.throttling import SimpleRateThrottle
-
     rates = {"anon": "100/day", "user": "3/day"}
     framework = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
     original = SimpleRateThrottle.THROTTLE_RATES

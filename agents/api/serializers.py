@@ -1,3 +1,4 @@
+from django.contrib.auth import password_validation
 from rest_framework import serializers
 
 from agents.models import Agent
@@ -41,9 +42,7 @@ class AgentCreateInput(serializers.Serializer):
     )
 
     def validate_password(self, value):
-        from django.contrib.auth.password_validation import validate_password
-
-        validate_password(value)
+        password_validation.validate_password(value)
         return value
 
 

@@ -4,6 +4,8 @@ import pytest
 from django.contrib.messages import get_messages
 from django.utils import timezone
 
+from accounts.audit import Action
+from accounts.models import AuditLog
 from agents.models import Agent
 from assignments.models import Assignment, Reason
 from leads.models import Lead
@@ -51,7 +53,7 @@ def test_search_and_availability_filter(console, make_agent):
     assert here in console.get(CHANGELIST, {"away": "no"}).context["cl"].result_list
 
 
-def test_add_agent_goes_through_the_service(console):
+def test_add_agent_goes_through_the_service(console, manager):
     response = console.post(
         "/admin/agents/agent/add/",
         {
@@ -70,6 +72,8 @@ def test_add_agent_goes_through_the_service(console):
     assert agent.mobile == "+919810000077"
     assert agent.user.email == "nina@example.com"
     assert not agent.user.has_usable_password()
+    entry = AuditLog.objects.get(action=Action.AGENT_CREATED, target=f"agent:{agent.pk}")
+    assert entry.actor == manager
 
 
 def test_add_agent_refuses_a_bad_mobile(console):
@@ -92,15 +96,17 @@ def test_deactivate_and_redistribute_moves_open_leads(console, agent, other_agen
     assert Assignment.objects.filter(agent=other_agent, reason=Reason.REDISTRIBUTE).count() == 3
 
 
-def test_activate(console, agent):
+def test_activate(console, manager, agent):
     _act(console, "deactivate_and_redistribute", [agent])
     response = _act(console, "activate", [agent])
     assert "Activated: Asha Agent." in _messages(response)
     agent.refresh_from_db()
     assert agent.is_active and agent.user.is_active
+    entry = AuditLog.objects.get(action=Action.AGENT_ACTIVATED)
+    assert (entry.actor, entry.target) == (manager, f"agent:{agent.pk}")
 
 
-def test_mark_away_shows_a_form_then_applies_it(console, agent, other_agent):
+def test_mark_away_shows_a_form_then_applies_it(console, manager, agent, other_agent):
     page = _act(console, "mark_away", [agent, other_agent])
     assert page.status_code == 200
     assert b'name="away_until"' in page.content
@@ -111,6 +117,9 @@ def test_mark_away_shows_a_form_then_applies_it(console, agent, other_agent):
     other_agent.refresh_from_db()
     assert agent.away_until.year == 2030
     assert other_agent.away_until is None
+    entry = AuditLog.objects.get(action=Action.AGENT_UPDATED)
+    assert (entry.actor, entry.target) == (manager, f"agent:{agent.pk}")
+    assert list(entry.data["changed"]) == ["away_until"]
 
 
 def test_redistribute_action_reports_a_domain_error(console, agent, make_lead):

@@ -1,6 +1,8 @@
 import pytest
+from rest_framework.test import APIClient
 
-from accounts.models import Role, User
+from accounts.audit import Action
+from accounts.models import AuditLog, Role, User
 from agents.models import Agent
 
 pytestmark = pytest.mark.django_db
@@ -34,8 +36,6 @@ def test_manager_creates_agent_with_login_user(auth, manager):
 
 
 def test_agent_login_works_after_create(auth, manager):
-    from rest_framework.test import APIClient
-
     auth(manager).post(URL, payload(), format="json")
     login = APIClient().post(
         "/api/v1/auth/token/",
@@ -145,3 +145,28 @@ def test_agents_cannot_manage_agents(auth, agent, other_agent):
     assert client.get(f"{URL}{other_agent.pk}/").status_code == 403
     assert client.post(URL, payload(), format="json").status_code == 403
     assert client.delete(f"{URL}{other_agent.pk}/").status_code == 403
+
+
+def test_each_write_leaves_one_audit_entry_naming_the_manager(auth, manager):
+    client = auth(manager)
+    created = client.post(URL, payload(), format="json").json()
+    target = f"agent:{created['id']}"
+    assert client.patch(f"{URL}{created['id']}/", {"weight": 5}, format="json").status_code == 200
+    response = client.put(f"{URL}{created['id']}/", {"name": "Priya S."}, format="json")
+    assert response.status_code == 200
+    entries = list(AuditLog.objects.order_by("id"))
+    assert [(e.action, e.actor, e.target) for e in entries] == [
+        (Action.AGENT_CREATED, manager, target),
+        (Action.AGENT_UPDATED, manager, target),
+        (Action.AGENT_UPDATED, manager, target),
+    ]
+    assert entries[0].data == {"email": "priya@example.com"}
+    assert entries[1].data == {"changed": {"weight": 5}}
+    assert entries[2].data == {"changed": {"name": "Priya S."}}
+    assert "a-long-enough-passphrase" not in str(list(AuditLog.objects.values()))
+
+
+def test_a_refused_write_leaves_no_audit_entry(auth, manager, agent):
+    response = auth(manager).patch(f"{URL}{agent.pk}/", {"mobile": "12"}, format="json")
+    assert response.status_code == 400
+    assert not AuditLog.objects.filter(action=Action.AGENT_UPDATED).exists()

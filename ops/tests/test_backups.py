@@ -20,6 +20,7 @@ from django.core.files.storage import storages
 from django.core.management import CommandError, call_command
 from django.db import connection
 
+from accounts.audit import Action
 from accounts.models import AuditLog, User
 from accounts.tokens import issue_tokens
 from agents.models import Agent
@@ -103,7 +104,7 @@ def test_backup_wipe_restore_round_trip(desk, out, media, api_client):
     assert "media/imports/2026/11/list.csv" in manifest["members"]
     if before_counts is not None:
         assert manifest["tables"] == before_counts
-    assert AuditLog.objects.filter(action="backup", target=name).exists()
+    assert AuditLog.objects.filter(action=Action.BACKUP, target=name).exists()
 
     _wipe(media)
     assert not Lead.objects.exists() and not User.objects.exists()
@@ -122,7 +123,7 @@ def test_backup_wipe_restore_round_trip(desk, out, media, api_client):
     assert rows == manifest["tables"]
     assert "match the manifest, leads checksum verified" in printed
     assert (media / "imports/2026/11/list.csv").read_bytes() == b"name,phone\nA,+9198\n"
-    assert AuditLog.objects.filter(action="restore").exists()
+    assert AuditLog.objects.filter(action=Action.RESTORE).exists()
 
     # Tokens issued before the restore are refused; a fresh login works.
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {old_access}")
