@@ -1,7 +1,7 @@
 """Row validation: from a record of text to the fields of a lead, or to errors.
 
 Phone numbers are the slow part (``phonenumbers`` costs ~20-60 µs each), so
-they are normalised once per distinct raw string and, for big files, in worker
+they are normalized once per distinct raw string and, for big files, in worker
 processes on every core while the main process reads and writes the database.
 """
 
@@ -19,7 +19,7 @@ from django.core.validators import EmailValidator
 from leads.models import Lead
 from leads.services import NOTES_MAX_LENGTH
 
-from .phoneworker import normalise_many
+from .phoneworker import normalize_many
 
 VALUE_IN_REPORT = 200
 _validate_email = EmailValidator()
@@ -73,7 +73,7 @@ class RowCleaner:
         """Return ``(CleanRow, [])`` or ``(None, [error, ...])``.
 
         Text is kept verbatim apart from surrounding spaces: a name that starts
-        with ``=`` is a name, neutralised only where it is exported to CSV.
+        with ``=`` is a name, neutralized only where it is exported to CSV.
         This runs once per row of files of a million rows, hence the plain code.
         """
         if len(record) != self.width:
@@ -154,8 +154,8 @@ def _unique_names(extra):
     return out
 
 
-class PhoneNormaliser:
-    """Normalise distinct raw phone strings, in worker processes when it pays.
+class PhoneNormalizer:
+    """Normalize distinct raw phone strings, in worker processes when it pays.
 
     ``submit`` returns a future so the caller can read and write the next chunk
     while the workers parse phones. Workers start with ``forkserver``: forking a
@@ -186,11 +186,11 @@ class PhoneNormaliser:
         raws = list(raws)
         if self._pool is None or len(raws) < 2 * self.workers:
             done = Future()
-            done.set_result(normalise_many(raws, self.region))
+            done.set_result(normalize_many(raws, self.region))
             return done
         size = -(-len(raws) // self.workers)
         parts = [
-            self._pool.submit(normalise_many, raws[i : i + size], self.region)
+            self._pool.submit(normalize_many, raws[i : i + size], self.region)
             for i in range(0, len(raws), size)
         ]
         return _Merged(parts)

@@ -2,7 +2,7 @@
 
 One pass over the file in chunks of ``IMPORT_CHUNK_ROWS`` rows keeps memory
 flat however long the file is. The reader thread (:mod:`imports.readahead`)
-parses each chunk, has its phone numbers normalised in worker processes (one
+parses each chunk, has its phone numbers normalized in worker processes (one
 chunk ahead) and validates it, dropping repeats of a phone seen earlier in
 the file. Meanwhile :func:`run`, in the calling thread that owns the database
 connection and the caller's transaction, takes the previous chunk and, with

@@ -1,4 +1,4 @@
-"""The reader thread: a file's rows parsed, phones normalised and validated, a chunk ahead.
+"""The reader thread: a file's rows parsed, phones normalized and validated, a chunk ahead.
 
 The pipeline's calling thread owns the database connection and its
 transaction and spends most of its time waiting on the database (mysqlclient
@@ -22,7 +22,7 @@ from itertools import islice
 
 from django.conf import settings
 
-from .normalize import PhoneNormaliser
+from .normalize import PhoneNormalizer
 from .timing import Clock
 
 
@@ -53,7 +53,7 @@ class ReadAhead:
         self.cleaner = cleaner
         self.chunk_rows = chunk_rows
         self.report_limit = report_limit
-        self.phones = PhoneNormaliser(region=options.region)
+        self.phones = PhoneNormalizer(region=options.region)
         self.queue = queue.Queue(maxsize=1)
         self.stop = threading.Event()
         self.timings = defaultdict(float)
@@ -127,7 +127,7 @@ def _with_phones(rows, phones, raw_phone, chunk_rows, clock):
             break
         seen += len(chunk)
         if seen >= settings.IMPORT_PARALLEL_MIN_ROWS:
-            phones.start(PhoneNormaliser.worker_count())  # once; a no-op afterwards
+            phones.start(PhoneNormalizer.worker_count())  # once; a no-op afterwards
         raws = {raw_phone(record) for _line, record in chunk}
         raws.discard("")
         future = phones.submit(raws)

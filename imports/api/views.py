@@ -1,7 +1,7 @@
 """Imports over HTTP: upload (with preview), list, detail, error report, commit, undo.
 
 Thin: each view parses input, calls one service of ``imports.services``
-and serialises the batch. Manager and admin only.
+and serializes the batch. Manager and admin only.
 """
 
 from django.conf import settings

@@ -226,7 +226,7 @@ def test_strict_upload_is_400_and_imports_nothing(client, agents):
     assert ImportBatch.objects.get(pk=error["batch"]).state == "failed"
 
 
-def test_errors_csv_lists_errors_with_formulas_neutralised(client, agents):
+def test_errors_csv_lists_errors_with_formulas_neutralized(client, agents):
     body = post(client, csv_file(["=cmd(),123,x", "Ok,9876543210,"])).json()
     response = client.get(f"{URL}{body['id']}/errors.csv")
     assert response.status_code == 200
