@@ -6,8 +6,6 @@ reader's own refusals (``InvalidFile``, ``UnsupportedFile``) live with the
 readers.
 """
 
-from django.conf import settings
-
 from common.errors import Conflict, DomainError
 
 _ERRORS_IN_MESSAGE = 20
@@ -18,17 +16,10 @@ class DuplicateFile(Conflict):
 
 
 class FileTooLarge(DomainError):
+    """An upload over ``MAX_UPLOAD_SIZE``; raised by ``services.check_upload_size`` only."""
+
     status = 413
     code = "file_too_large"
-
-    @classmethod
-    def for_size(cls, size):
-        limit = settings.MAX_UPLOAD_SIZE
-        return cls(
-            f"The file is {size:,} bytes; uploads are limited to {limit:,} bytes "
-            f"({limit / 1024 / 1024:.0f} MiB). Split it, or import it with "
-            "`manage.py import_leads`, which has no size limit."
-        )
 
 
 class InvalidRows(DomainError):

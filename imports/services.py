@@ -51,6 +51,24 @@ class ImportResult:
         return self.outcome.timing_report() if self.outcome else {}
 
 
+def check_upload_size(size, *, allowance=0):
+    """The upload limit: refuse ``size`` bytes over ``MAX_UPLOAD_SIZE`` (413, ``file_too_large``).
+
+    The one place the rule lives. :func:`import_file` applies it to every
+    upload, from the API and the admin alike; the API view also applies it to
+    the request's ``Content-Length`` (``allowance`` being room for the
+    multipart envelope), so an oversized body is refused before Django spools
+    it to disk. ``manage.py import_leads`` has no limit.
+    """
+    limit = settings.MAX_UPLOAD_SIZE
+    if size > limit + allowance:
+        raise FileTooLarge(
+            f"The file is {size:,} bytes; uploads are limited to {limit:,} bytes "
+            f"({limit / 1024 / 1024:.0f} MiB). Split it, or import it with "
+            "`manage.py import_leads`, which has no size limit."
+        )
+
+
 def _options(*, strategy, dedupe, distribute, strict):
     if strategy and strategy not in STRATEGIES:
         message = f"Unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}."
@@ -133,16 +151,14 @@ def import_file(
     the batch is committed at once. The same file (sha256) as a live batch is
     refused with ``duplicate_file`` (409, ``batch`` = the first one) unless
     ``force``. Files over ``MAX_UPLOAD_SIZE`` are refused (413,
-    ``file_too_large``). Not one transaction on purpose: when the commit fails, its
-    transaction leaves nothing, and the batch survives as ``failed`` to say why.
+    ``file_too_large``, :func:`check_upload_size`). Not one transaction on
+    purpose: when the commit fails, its transaction leaves nothing, and the
+    batch survives as ``failed`` to say why.
     """
     options = _options(strategy=strategy, dedupe=dedupe, distribute=distribute, strict=strict)
-    size = getattr(file, "size", None)
-    if size is not None and size > settings.MAX_UPLOAD_SIZE:
-        raise FileTooLarge.for_size(size)
+    file.seek(0, os.SEEK_END)  # measured before anything reads it: too big is not even hashed
+    check_upload_size(file.tell())
     info = inspect(file)
-    if info.size > settings.MAX_UPLOAD_SIZE:
-        raise FileTooLarge.for_size(info.size)
     if not force:
         _refuse_duplicate(info.sha256)
     name = os.path.basename(file_name or getattr(file, "name", "") or "upload")

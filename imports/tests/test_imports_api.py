@@ -2,6 +2,7 @@
 
 import csv
 import io
+import re
 import zipfile
 
 import openpyxl
@@ -166,6 +167,35 @@ def test_upload_at_the_limit_is_accepted(client, agents, settings):
     assert post(client, named(data, "a.csv")).status_code == 201
     settings.MAX_UPLOAD_SIZE = len(data) - 1
     assert post(client, named(data, "b.csv"), force="true").status_code == 413
+
+
+def test_upload_one_byte_over_the_limit_writes_nothing(client, agents, settings, tmp_path):
+    data = b"FirstName,Phone\nAsha,9876543210\nRavi,9876543211\n"
+    settings.MAX_UPLOAD_SIZE = len(data) - 1
+    response = post(client, named(data, "over.csv"))
+    assert response.status_code == 413
+    error = response.json()["error"]
+    assert error["code"] == "file_too_large"
+    assert error["message"].startswith(f"The file is {len(data)} bytes; uploads are limited to")
+    assert not ImportBatch.objects.exists()
+    assert not Lead.objects.exists()
+    assert not Assignment.objects.exists()
+    assert not any(path.is_file() for path in tmp_path.rglob("*"))  # no stored file
+
+
+def test_oversized_body_is_refused_by_its_length_before_it_is_read(client, agents, settings):
+    settings.MAX_UPLOAD_SIZE = 100
+    data = b"FirstName,Phone\n" + b"Asha,9876543210\n" * 5000  # well past limit + envelope
+    response = post(client, named(data, "huge.csv"))
+    assert response.status_code == 413
+    error = response.json()["error"]
+    assert error["code"] == "file_too_large"
+    # The request's length (file and envelope) is reported: the body was never parsed.
+    reported = int(re.match(r"The file is ([\d,]+) bytes", error["message"])[1].replace(",", ""))
+    assert reported > len(data)
+    assert "uploads are limited to 100 bytes" in error["message"]
+    assert not ImportBatch.objects.exists()
+    assert not Lead.objects.exists()
 
 
 def test_renamed_executable_is_415(client):
