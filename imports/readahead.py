@@ -22,6 +22,8 @@ from itertools import islice
 
 from django.conf import settings
 
+from common.db import chunked
+
 from .normalize import PhoneNormalizer
 from .timing import Clock
 
@@ -199,6 +201,10 @@ def _duplicate(part, line, phone, original, report_limit):
         part.duplicate_rows.append({"line": line, "phone": phone, "duplicate_of": original})
 
 
+# Keys per lookup: below the bound on parameters of older SQLite builds (999).
+_SQLITE_PARAMETERS = 900
+
+
 class SeenPhones:
     """Phones met earlier in the file, with the line of their first row.
 
@@ -212,10 +218,9 @@ class SeenPhones:
         self.db.execute("CREATE TABLE seen (phone INTEGER PRIMARY KEY, line INTEGER NOT NULL)")
 
     def lines(self, keys):
-        keys = list(keys)
+        """``{key: line}`` for those of ``keys`` met before."""
         found = {}
-        for start in range(0, len(keys), 900):  # below SQLite's bound on parameters
-            part = keys[start : start + 900]
+        for part in chunked(keys, _SQLITE_PARAMETERS):
             marks = ",".join("?" * len(part))
             found.update(
                 self.db.execute(f"SELECT phone, line FROM seen WHERE phone IN ({marks})", part)  # noqa: S608

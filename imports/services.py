@@ -24,6 +24,7 @@ from accounts import audit
 from assignments.distribution import STRATEGIES
 from assignments.services import NoEligibleAgent, preview_counts
 from common import dataversion
+from common.db import chunked
 from common.errors import Conflict, DomainError
 from leads.models import ImportBatch, Lead, LeadActivity, LeadStatus
 
@@ -34,7 +35,6 @@ from .errors import InvalidRows as InvalidRows  # raised by the commit; part of 
 from .readers import inspect, open_table
 
 logger = logging.getLogger(__name__)
-_CHUNK = 1000
 
 
 @dataclass
@@ -254,8 +254,7 @@ def commit_batch(*, batch, actor, now=None):
 def _worked(lead_ids):
     """Leads an agent has touched: status moved on, follow-up set, or any own activity."""
     worked = set()
-    for start in range(0, len(lead_ids), _CHUNK):
-        part = lead_ids[start : start + _CHUNK]
+    for part in chunked(lead_ids):
         worked.update(
             Lead.objects.filter(pk__in=part)
             .exclude(status=LeadStatus.NEW, next_follow_up__isnull=True)
@@ -294,9 +293,9 @@ def undo_batch(*, batch, actor, now=None):
     kept = sorted(_worked(lead_ids))
     keep = set(kept)
     doomed = [lead_id for lead_id in lead_ids if lead_id not in keep]
-    for start in range(0, len(doomed), _CHUNK):
+    for part in chunked(doomed):
         # Assignments and activity go with their leads (on_delete=CASCADE).
-        Lead.objects.filter(pk__in=doomed[start : start + _CHUNK]).delete()
+        Lead.objects.filter(pk__in=part).delete()
     batch.state = ImportBatch.State.UNDONE
     batch.undone_at = now
     batch.message = f"Undone by {actor or 'system'}: {len(doomed)} leads removed" + (

@@ -14,8 +14,10 @@ import re
 from django.db import connection
 
 from agents.models import Agent
+from common.db import CHUNK_SIZE, chunked
 from leads.models import Lead, LeadActivity, LeadStatus
 
+# Rows per INSERT on the parameter path (seven parameters a row) and per ORM bulk write.
 INSERT_BATCH = 1000
 # Rows (or phones) per statement when values are escaped by the driver directly
 # (MariaDB): fewer, bigger statements mean fewer waits for the GIL after each one.
@@ -30,17 +32,15 @@ def existing_leads(phones, *, update):
     """Existing leads with these phones: ``{phone: id}``, or ``{phone: Lead}`` to update."""
     found = {}
     if update:
-        for start in range(0, len(phones), INSERT_BATCH):
-            part = phones[start : start + INSERT_BATCH]
+        for part in chunked(phones):
             for lead in Lead.objects.filter(phone__in=part).only("id", "phone", *UPDATE_FIELDS):
                 found[lead.phone] = lead
         return found
     # Raw: compiling a big IN through the ORM costs more than the query.
     with connection.cursor() as cursor:
         literal = _literal_function(cursor)
-        step = INSERT_BATCH if literal is None else LITERAL_BATCH
-        for start in range(0, len(phones), step):
-            part = phones[start : start + step]
+        step = CHUNK_SIZE if literal is None else LITERAL_BATCH
+        for part in chunked(phones, step):
             if literal is not None:
                 marks = b", ".join(literal(phone) for phone in part).decode()
                 cursor.execute(_EXISTING_SQL.format(marks=marks))
@@ -147,11 +147,10 @@ def insert_leads(rows, agents, *, batch, now):
             for sql in _insert_statements(table, names, constants, rows, agents, literal):
                 cursor.execute(sql)
             return floor
-        for start in range(0, len(rows), INSERT_BATCH):
-            part = rows[start : start + INSERT_BATCH]
+        for part in chunked(zip(rows, agents, strict=True), INSERT_BATCH):
             placeholders = ", ".join([row_marks] * len(part))
             params = []
-            for row, agent_id in zip(part, agents[start : start + INSERT_BATCH], strict=True):
+            for row, agent_id in part:
                 params.extend(_file_values(row))
                 params.append(agent_id)
             cursor.execute(
