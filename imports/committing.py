@@ -37,7 +37,7 @@ def copy_counts(batch, outcome):
     """Write an outcome's counts, reports and notes onto the batch (not saved)."""
     for name in ("rows", "created", "updated", "duplicates", "invalid", "assigned"):
         setattr(batch, name, getattr(outcome, name))
-    batch.unassigned = len(outcome.unassigned)
+    batch.unassigned = outcome.unassigned_count
     batch.per_agent = {str(agent_id): n for agent_id, n in sorted(outcome.per_agent.items())}
     batch.errors = outcome.errors
     batch.duplicate_rows = outcome.duplicate_rows

@@ -44,7 +44,9 @@ class Outcome:
     """Counts, reports and stage timings of one pass over a file.
 
     ``rows = created + duplicates + invalid``; ``updated`` counts the
-    duplicates of existing leads that ``dedupe=update`` changed.
+    duplicates of existing leads that ``dedupe=update`` changed;
+    ``unassigned_count`` the new leads that no agent could take (written, or
+    for a preview planned, without one; ``ImportBatch.unassigned``).
     """
 
     rows: int = 0
@@ -53,7 +55,7 @@ class Outcome:
     duplicates: int = 0
     invalid: int = 0
     assigned: int = 0
-    unassigned: list = field(default_factory=list)
+    unassigned_count: int = 0
     per_agent: Counter = field(default_factory=Counter)
     errors: list = field(default_factory=list)
     duplicate_rows: list = field(default_factory=list)
@@ -123,7 +125,7 @@ def run(table, *, options, batch=None, actor=None, write=False, now=None, progre
                         outcome.message = "No eligible agent: the new leads were left unassigned."
                     else:
                         agents = plan.agents
-                        _count_plan(plan, fresh, outcome)
+                        _count_plan(plan, outcome)
                     clock.lap("distribute")
                 floor = writers.insert_leads(fresh, agents, batch=batch, now=now)
                 clock.lap("insert")
@@ -141,8 +143,6 @@ def run(table, *, options, batch=None, actor=None, write=False, now=None, progre
                 progress(table.progress(), outcome)
     for stage, seconds in reader.timings.items():
         outcome.timings[stage] += seconds
-    if not write:
-        outcome.unassigned = []
     outcome.timings["total"] = time.perf_counter() - started
     return outcome
 
@@ -157,10 +157,9 @@ def _distribute(count, *, previous, options, now):
         return None
 
 
-def _count_plan(plan, rows, outcome):
+def _count_plan(plan, outcome):
     outcome.assigned += plan.assigned
-    # The report names rows by their line in the file (the leads have no id yet).
-    outcome.unassigned.extend(rows[position].line for position in plan.unassigned)
+    outcome.unassigned_count += len(plan.unassigned)  # the chunk's positions nobody could take
     for agent_id, count in plan.per_agent.items():
         outcome.per_agent[agent_id] += count
 

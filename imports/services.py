@@ -123,10 +123,10 @@ def _plan_distribution(outcome, options):
         planned = preview_counts(n_leads=outcome.created, strategy=options.strategy)
     except NoEligibleAgent as exc:
         outcome.message = f"{exc.message} The leads would be left unassigned."
-        outcome.unassigned = list(range(outcome.created))
+        outcome.unassigned_count = outcome.created
         return
     outcome.assigned = planned.assigned
-    outcome.unassigned = list(planned.unassigned)
+    outcome.unassigned_count = len(planned.unassigned)
     outcome.per_agent.update(planned.per_agent)
 
 
