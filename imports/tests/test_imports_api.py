@@ -4,6 +4,7 @@ import csv
 import io
 import re
 import zipfile
+from collections import Counter
 
 import openpyxl
 import pytest
@@ -79,6 +80,26 @@ def test_upload_imports_and_answers_the_batch(client, agents):
     assert "total" in body["timings"]
     assert Lead.objects.filter(batch_id=body["id"]).count() == 7
     assert Assignment.objects.count() == 7
+
+
+def test_round_robin_remainder_rotates_across_uploads(client, make_agent):
+    """README: three uploads of 23 leads to 5 agents leave every agent with 13 or 14."""
+    five = [make_agent() for _ in range(5)]
+
+    def counts():
+        held = Counter(Lead.objects.values_list("agent_id", flat=True))
+        return [held[agent.pk] for agent in five]
+
+    for upload in range(3):
+        rows = people(23, start=upload * 100)
+        response = post(client, csv_file(rows, name=f"upload{upload}.csv"), strategy="round_robin")
+        assert response.status_code == 201, response.json()
+        assert (response.json()["created"], response.json()["assigned"]) == (23, 23)
+        if upload == 0:
+            assert sorted(counts(), reverse=True) == [5, 5, 5, 4, 4]
+    assert all(count in (13, 14) for count in counts()), counts()
+    assert sum(counts()) == Lead.objects.count() == 69
+    assert not Lead.objects.filter(agent__isnull=True).exists()
 
 
 def test_utf16_tab_separated_upload(client, agents):
