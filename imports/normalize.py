@@ -57,7 +57,6 @@ class RowCleaner:
 
     def __init__(self, columns):
         self.columns = columns
-        self.index = columns.fields
         self.phone_index = columns.fields["phone"]
         self.extra = _unique_names(columns.extra)
         self.width = len(columns.headers)
@@ -162,18 +161,24 @@ class PhoneNormalizer:
     threaded web worker that holds database connections is not safe.
     """
 
-    def __init__(self, *, region=None, workers=0):
+    def __init__(self, *, region=None):
         self.region = (region or settings.PHONE_DEFAULT_REGION).upper()
-        self.workers = workers
+        self.workers = 0
         self._pool = None
 
     @staticmethod
     def worker_count():
+        """``IMPORT_WORKERS``, or one per CPU this process may run on."""
         if settings.IMPORT_WORKERS:
             return settings.IMPORT_WORKERS
         return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
 
     def start(self, workers):
+        """Start the worker pool, once; the pipeline calls it only for big files.
+
+        For a small file starting the processes would cost more than parsing
+        its phones in the reader thread.
+        """
         if workers > 1 and self._pool is None:
             self.workers = workers
             context = multiprocessing.get_context("forkserver")
@@ -183,6 +188,7 @@ class PhoneNormalizer:
             self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
 
     def submit(self, raws):
+        """A future of ``({raw: e164}, {raw: message})``, split evenly over the workers."""
         raws = list(raws)
         if self._pool is None or len(raws) < 2 * self.workers:
             done = Future()
@@ -200,14 +206,10 @@ class PhoneNormalizer:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
 
 class _Merged:
+    """One future's ``result()`` over the workers' parts: the merged ``(good, bad)``."""
+
     def __init__(self, parts):
         self.parts = parts
 

@@ -32,6 +32,8 @@ from .timing import Clock
 
 @dataclass
 class Options:
+    """How to import: the options of the upload form, the API and the command."""
+
     dedupe: str = "skip"
     strict: bool = False
     distribute: bool = True

@@ -2,8 +2,8 @@
 
 The pipeline's calling thread owns the database connection and its
 transaction and spends most of its time waiting on the database (mysqlclient
-releases the GIL meanwhile). :class:`ReadAhead` runs the CPU side in a thread
-meanwhile: it reads ``IMPORT_CHUNK_ROWS`` rows at a time, has their distinct
+releases the GIL while it waits). :class:`ReadAhead` does the CPU side in a
+thread in the meantime: it reads ``IMPORT_CHUNK_ROWS`` rows at a time, has their distinct
 phone numbers parsed in worker processes one chunk ahead, cleans each row and
 drops repeats of a phone met earlier in the file (:class:`SeenPhones`). Each
 chunk is handed over as a :class:`ValidChunk` through a one-slot queue. No

@@ -250,6 +250,7 @@ def _concat(*parts):
 
 
 def update_leads(leads, *, batch, actor, now):
+    """Save the leads ``dedupe=update`` changed, each with an "updated" activity; the count."""
     if not leads:
         return 0
     for lead in leads:
