@@ -1,7 +1,7 @@
 """Row validation: from a record of text to the fields of a lead, or to errors.
 
 Phone numbers are the slow part (``phonenumbers`` costs ~20-60 µs each), so
-they are normalised once per distinct raw string and, for big files, in worker
+they are normalized once per distinct raw string and, for big files, in worker
 processes on every core while the main process reads and writes the database.
 """
 
@@ -19,7 +19,7 @@ from django.core.validators import EmailValidator
 from leads.models import Lead
 from leads.services import NOTES_MAX_LENGTH
 
-from .phoneworker import normalise_many
+from .phoneworker import normalize_many
 
 VALUE_IN_REPORT = 200
 _validate_email = EmailValidator()
@@ -57,7 +57,6 @@ class RowCleaner:
 
     def __init__(self, columns):
         self.columns = columns
-        self.index = columns.fields
         self.phone_index = columns.fields["phone"]
         self.extra = _unique_names(columns.extra)
         self.width = len(columns.headers)
@@ -73,7 +72,7 @@ class RowCleaner:
         """Return ``(CleanRow, [])`` or ``(None, [error, ...])``.
 
         Text is kept verbatim apart from surrounding spaces: a name that starts
-        with ``=`` is a name, neutralised only where it is exported to CSV.
+        with ``=`` is a name, neutralized only where it is exported to CSV.
         This runs once per row of files of a million rows, hence the plain code.
         """
         if len(record) != self.width:
@@ -154,26 +153,32 @@ def _unique_names(extra):
     return out
 
 
-class PhoneNormaliser:
-    """Normalise distinct raw phone strings, in worker processes when it pays.
+class PhoneNormalizer:
+    """Normalize distinct raw phone strings, in worker processes when it pays.
 
     ``submit`` returns a future so the caller can read and write the next chunk
     while the workers parse phones. Workers start with ``forkserver``: forking a
     threaded web worker that holds database connections is not safe.
     """
 
-    def __init__(self, *, region=None, workers=0):
+    def __init__(self, *, region=None):
         self.region = (region or settings.PHONE_DEFAULT_REGION).upper()
-        self.workers = workers
+        self.workers = 0
         self._pool = None
 
     @staticmethod
     def worker_count():
+        """``IMPORT_WORKERS``, or one per CPU this process may run on."""
         if settings.IMPORT_WORKERS:
             return settings.IMPORT_WORKERS
         return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
 
     def start(self, workers):
+        """Start the worker pool, once; the pipeline calls it only for big files.
+
+        For a small file starting the processes would cost more than parsing
+        its phones in the reader thread.
+        """
         if workers > 1 and self._pool is None:
             self.workers = workers
             context = multiprocessing.get_context("forkserver")
@@ -183,14 +188,15 @@ class PhoneNormaliser:
             self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
 
     def submit(self, raws):
+        """A future of ``({raw: e164}, {raw: message})``, split evenly over the workers."""
         raws = list(raws)
         if self._pool is None or len(raws) < 2 * self.workers:
             done = Future()
-            done.set_result(normalise_many(raws, self.region))
+            done.set_result(normalize_many(raws, self.region))
             return done
         size = -(-len(raws) // self.workers)
         parts = [
-            self._pool.submit(normalise_many, raws[i : i + size], self.region)
+            self._pool.submit(normalize_many, raws[i : i + size], self.region)
             for i in range(0, len(raws), size)
         ]
         return _Merged(parts)
@@ -200,14 +206,10 @@ class PhoneNormaliser:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
 
 class _Merged:
+    """One future's ``result()`` over the workers' parts: the merged ``(good, bad)``."""
+
     def __init__(self, parts):
         self.parts = parts
 

@@ -1,4 +1,4 @@
-"""Phone normalisation in a worker process.
+"""Phone normalization in a worker process.
 
 Imports nothing that needs Django set up (the region is always passed in), so a
 ``forkserver`` or ``spawn`` child can run it without loading the project.
@@ -7,7 +7,7 @@ Imports nothing that needs Django set up (the region is always passed in), so a
 from common.phones import InvalidPhone, normalize_phone
 
 
-def normalise_many(raws, region):
+def normalize_many(raws, region):
     """Return ``({raw: e164}, {raw: message})`` for each distinct raw string."""
     good, bad = {}, {}
     for raw in raws:

@@ -35,8 +35,10 @@ _BINARY_MAGIC = {
     b"Rar!": "a RAR archive",
     b"7z\xbc\xaf": "a 7-Zip archive",
 }
-_HEAD = 64 * 1024
-_CHUNK = 1024 * 1024
+# Bytes, not rows: the head judges a file's type, encoding and delimiter; the
+# read size is how much of the file is hashed or decoded at a time.
+_HEAD_BYTES = 64 * 1024
+_READ_BYTES = 1024 * 1024
 
 
 class InvalidFile(DomainError):
@@ -64,7 +66,7 @@ def inspect(fileobj):
     that is not valid UTF-8 fall back to cp1252 before a single row is read.
     """
     fileobj.seek(0)
-    head = fileobj.read(_HEAD)
+    head = fileobj.read(_HEAD_BYTES)
     kind = detect_kind(head)
     digest = hashlib.sha256(head)
     size = len(head)
@@ -73,7 +75,7 @@ def inspect(fileobj):
     try:
         if utf8:
             utf8.decode(head)
-        while chunk := fileobj.read(_CHUNK):
+        while chunk := fileobj.read(_READ_BYTES):
             digest.update(chunk)
             size += len(chunk)
             if utf8:
@@ -83,7 +85,7 @@ def inspect(fileobj):
     except UnicodeDecodeError:
         utf8 = None
         encoding = "cp1252"
-        while chunk := fileobj.read(_CHUNK):
+        while chunk := fileobj.read(_READ_BYTES):
             digest.update(chunk)
             size += len(chunk)
     if kind == CSV and not encoding:
@@ -151,12 +153,12 @@ class Table:
     # --- CSV ----------------------------------------------------------------
     def _csv_rows(self):
         self.fileobj.seek(0)
-        head = self.fileobj.read(_HEAD)
+        head = self.fileobj.read(_HEAD_BYTES)
         self.fileobj.seek(0)
         self.delimiter = sniff_delimiter(head.decode(self.info.encoding, errors="ignore"))
         errors = "replace" if self.info.encoding == "cp1252" else "strict"
         text = io.TextIOWrapper(
-            io.BufferedReader(_Unclosable(self.fileobj), _CHUNK),
+            io.BufferedReader(_Unclosable(self.fileobj), _READ_BYTES),
             encoding=self.info.encoding,
             errors=errors,
             newline="",

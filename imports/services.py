@@ -6,6 +6,9 @@
 - ``commit_batch``: apply a preview batch by re-reading its stored file (the
   database may have changed since the preview, so duplicates are re-checked);
 - ``undo_batch``: remove a committed batch's leads, keeping worked ones.
+
+The commit transaction itself is :mod:`imports.committing`; the refusals are
+:mod:`imports.errors`.
 """
 
 import logging
@@ -19,45 +22,25 @@ from django.utils import timezone
 
 from accounts import audit
 from assignments.distribution import STRATEGIES
+from assignments.services import NoEligibleAgent, preview_counts
 from common import dataversion
+from common.db import chunked
 from common.errors import Conflict, DomainError
 from leads.models import ImportBatch, Lead, LeadActivity, LeadStatus
 
-from . import metrics, pipeline
+from . import pipeline
+from .committing import commit_or_fail, copy_counts, require_preview
+from .errors import DuplicateFile, FileTooLarge, strict_error
+from .errors import InvalidRows as InvalidRows  # raised by the commit; part of this API
 from .readers import inspect, open_table
 
 logger = logging.getLogger(__name__)
-_CHUNK = 1000
-_ERRORS_IN_MESSAGE = 20
-
-
-class DuplicateFile(Conflict):
-    code = "duplicate_file"
-
-
-class FileTooLarge(DomainError):
-    status = 413
-    code = "file_too_large"
-
-    @classmethod
-    def for_size(cls, size):
-        limit = settings.MAX_UPLOAD_SIZE
-        return cls(
-            f"The file is {size:,} bytes; uploads are limited to {limit:,} bytes "
-            f"({limit / 1024 / 1024:.0f} MiB). Split it, or import it with "
-            "`manage.py import_leads`, which has no size limit."
-        )
-
-
-class InvalidRows(DomainError):
-    """``strict`` mode: one bad row rejects the file."""
-
-    status = 400
-    code = "invalid_rows"
 
 
 @dataclass
 class ImportResult:
+    """What a service did: the batch (None for a dry run), the outcome or the undo's counts."""
+
     batch: ImportBatch | None
     outcome: pipeline.Outcome | None = None
     kept: list = field(default_factory=list)
@@ -66,6 +49,24 @@ class ImportResult:
     @property
     def timings(self):
         return self.outcome.timing_report() if self.outcome else {}
+
+
+def check_upload_size(size, *, allowance=0):
+    """The upload limit: refuse ``size`` bytes over ``MAX_UPLOAD_SIZE`` (413, ``file_too_large``).
+
+    The one place the rule lives. :func:`import_file` applies it to every
+    upload, from the API and the admin alike; the API view also applies it to
+    the request's ``Content-Length`` (``allowance`` being room for the
+    multipart envelope), so an oversized body is refused before Django spools
+    it to disk. ``manage.py import_leads`` has no limit.
+    """
+    limit = settings.MAX_UPLOAD_SIZE
+    if size > limit + allowance:
+        raise FileTooLarge(
+            f"The file is {size:,} bytes; uploads are limited to {limit:,} bytes "
+            f"({limit / 1024 / 1024:.0f} MiB). Split it, or import it with "
+            "`manage.py import_leads`, which has no size limit."
+        )
 
 
 def _options(*, strategy, dedupe, distribute, strict):
@@ -114,42 +115,18 @@ def _new_batch(*, name, info, actor, options, source):
     )
 
 
-def _copy_counts(batch, outcome):
-    for name in ("rows", "created", "updated", "duplicates", "invalid", "assigned"):
-        setattr(batch, name, getattr(outcome, name))
-    batch.unassigned = len(outcome.unassigned)
-    batch.per_agent = {str(agent_id): n for agent_id, n in sorted(outcome.per_agent.items())}
-    batch.errors = outcome.errors
-    batch.duplicate_rows = outcome.duplicate_rows
-    notes = [outcome.message] if outcome.message else []
-    if outcome.errors_truncated:
-        notes.append(f"The error report lists the first {len(outcome.errors)} errors.")
-    batch.message = " ".join(notes)
-
-
-def _strict_error(batch, outcome):
-    shown = outcome.errors[:_ERRORS_IN_MESSAGE]
-    return InvalidRows(
-        f"Strict mode: {outcome.invalid} of {outcome.rows} rows are invalid, "
-        "so nothing was imported. Fix them or upload without strict.",
-        extra={"batch": getattr(batch, "pk", None), "errors": shown},
-    )
-
-
 def _plan_distribution(outcome, options):
     """Fill a preview's per-agent counts from the planner without writing."""
     if not options.distribute or not outcome.created:
         return
-    from assignments.services import NoEligibleAgent, preview_counts
-
     try:
         planned = preview_counts(n_leads=outcome.created, strategy=options.strategy)
     except NoEligibleAgent as exc:
         outcome.message = f"{exc.message} The leads would be left unassigned."
-        outcome.unassigned = list(range(outcome.created))
+        outcome.unassigned_count = outcome.created
         return
     outcome.assigned = planned.assigned
-    outcome.unassigned = list(planned.unassigned)
+    outcome.unassigned_count = len(planned.unassigned)
     outcome.per_agent.update(planned.per_agent)
 
 
@@ -174,16 +151,14 @@ def import_file(
     the batch is committed at once. The same file (sha256) as a live batch is
     refused with ``duplicate_file`` (409, ``batch`` = the first one) unless
     ``force``. Files over ``MAX_UPLOAD_SIZE`` are refused (413,
-    ``file_too_large``). Not one transaction on purpose: when the commit fails, its
-    transaction leaves nothing, and the batch survives as ``failed`` to say why.
+    ``file_too_large``, :func:`check_upload_size`). Not one transaction on
+    purpose: when the commit fails, its transaction leaves nothing, and the
+    batch survives as ``failed`` to say why.
     """
     options = _options(strategy=strategy, dedupe=dedupe, distribute=distribute, strict=strict)
-    size = getattr(file, "size", None)
-    if size is not None and size > settings.MAX_UPLOAD_SIZE:
-        raise FileTooLarge.for_size(size)
+    file.seek(0, os.SEEK_END)  # measured before anything reads it: too big is not even hashed
+    check_upload_size(file.tell())
     info = inspect(file)
-    if info.size > settings.MAX_UPLOAD_SIZE:
-        raise FileTooLarge.for_size(info.size)
     if not force:
         _refuse_duplicate(info.sha256)
     name = os.path.basename(file_name or getattr(file, "name", "") or "upload")
@@ -197,17 +172,17 @@ def import_file(
         except Exception:
             batch.file.delete(save=False)  # no batch row will point at it
             raise
-        _copy_counts(batch, outcome)
+        copy_counts(batch, outcome)
         if options.strict and outcome.invalid:
             batch.state = ImportBatch.State.FAILED
             batch.save()
-            raise _strict_error(batch, outcome)
+            raise strict_error(batch, outcome)
         _plan_distribution(outcome, options)
-        _copy_counts(batch, outcome)
+        copy_counts(batch, outcome)
         batch.save()
         return ImportResult(batch, outcome)
     batch.save()
-    return _commit_or_fail(batch=batch, table=table, actor=actor, options=options, now=now)
+    return _commit(batch=batch, table=table, actor=actor, options=options, now=now)
 
 
 def import_path(
@@ -237,100 +212,23 @@ def import_path(
         if dry_run:
             outcome = pipeline.run(table, options=options, now=now, progress=progress)
             if options.strict and outcome.invalid:
-                raise _strict_error(None, outcome)
+                raise strict_error(None, outcome)
             _plan_distribution(outcome, options)
             return ImportResult(None, outcome)
         batch = _new_batch(
             name=os.path.basename(path), info=info, actor=actor, options=options, source="command"
         )
         batch.save()
-        return _commit_or_fail(
+        return _commit(
             batch=batch, table=table, actor=actor, options=options, now=now, progress=progress
         )
 
 
-def _commit_or_fail(*, batch, table, actor, options, now=None, progress=None):
-    try:
-        outcome = _commit(
-            batch_id=batch.pk, table=table, actor=actor, options=options, now=now, progress=progress
-        )
-    except Exception as exc:
-        # The commit's transaction has rolled back; record why, outside it.
-        outcome = getattr(exc, "outcome", None)
-        fields = {"state": ImportBatch.State.FAILED, "message": _failure_message(exc)}
-        if isinstance(exc, InvalidRows) and outcome is not None:
-            fields.update(rows=outcome.rows, invalid=outcome.invalid, errors=outcome.errors)
-        ImportBatch.objects.filter(pk=batch.pk).update(**fields)
-        logger.warning("import batch %s failed: %s", batch.pk, fields["message"])
-        raise
-    batch.refresh_from_db()
+def _commit(*, batch, table, actor, options, now=None, progress=None):
+    outcome = commit_or_fail(
+        batch=batch, table=table, actor=actor, options=options, now=now, progress=progress
+    )
     return ImportResult(batch, outcome)
-
-
-def _failure_message(exc):
-    if isinstance(exc, DomainError):
-        return exc.message
-    return f"The import failed and nothing was written ({type(exc).__name__})."
-
-
-@transaction.atomic
-def _commit(*, batch_id, table, actor, options, now=None, progress=None):
-    now = now or timezone.now()
-    batch = ImportBatch.objects.select_for_update().get(pk=batch_id)
-    if batch.state != ImportBatch.State.PREVIEW:
-        raise Conflict(
-            f"Batch #{batch.pk} is {batch.state}; only a preview can be committed.",
-            code="batch_not_in_preview",
-        )
-    if options.distribute:
-        # The rotation lock before any lead is written: the lock order of every
-        # distribution (rotation, then leads), so an import cannot deadlock with one.
-        from assignments.services import lock_for_distribution
-
-        lock_for_distribution()
-    outcome = pipeline.run(
-        table,
-        options=options,
-        batch=batch,
-        actor=actor if getattr(actor, "pk", None) else None,
-        write=True,
-        now=now,
-        progress=progress,
-    )
-    if options.strict and outcome.invalid:
-        exc = _strict_error(batch, outcome)
-        exc.outcome = outcome
-        raise exc
-    _copy_counts(batch, outcome)
-    batch.state = ImportBatch.State.COMMITTED
-    batch.committed_at = now
-    batch.save()
-    audit.record(
-        audit.Action.IMPORT_COMMITTED,
-        actor=actor,
-        target=f"batch:{batch.pk}",
-        file_name=batch.file_name,
-        rows=outcome.rows,
-        created=outcome.created,
-        updated=outcome.updated,
-        duplicates=outcome.duplicates,
-        invalid=outcome.invalid,
-        assigned=outcome.assigned,
-    )
-    seconds = outcome.timings["total"]
-    transaction.on_commit(
-        lambda: (metrics.leads_imported(outcome.created), metrics.import_duration(seconds))
-    )
-    logger.info(
-        "import batch %s committed: %s rows, %s created, %s assigned in %.2fs",
-        batch.pk,
-        outcome.rows,
-        outcome.created,
-        outcome.assigned,
-        outcome.timings["total"],
-    )
-    dataversion.bump()
-    return outcome
 
 
 def commit_batch(*, batch, actor, now=None):
@@ -345,23 +243,18 @@ def commit_batch(*, batch, actor, now=None):
         distribute=batch.distribute,
         strategy=batch.strategy or None,
     )
-    if batch.state != ImportBatch.State.PREVIEW:
-        raise Conflict(
-            f"Batch #{batch.pk} is {batch.state}; only a preview can be committed.",
-            code="batch_not_in_preview",
-        )
+    require_preview(batch)
     if not batch.file:
         raise DomainError(f"Batch #{batch.pk} has no stored file.", code="file_missing")
     with batch.file.open("rb") as file:
         table = open_table(file)
-        return _commit_or_fail(batch=batch, table=table, actor=actor, options=options, now=now)
+        return _commit(batch=batch, table=table, actor=actor, options=options, now=now)
 
 
 def _worked(lead_ids):
     """Leads an agent has touched: status moved on, follow-up set, or any own activity."""
     worked = set()
-    for start in range(0, len(lead_ids), _CHUNK):
-        part = lead_ids[start : start + _CHUNK]
+    for part in chunked(lead_ids):
         worked.update(
             Lead.objects.filter(pk__in=part)
             .exclude(status=LeadStatus.NEW, next_follow_up__isnull=True)
@@ -400,9 +293,9 @@ def undo_batch(*, batch, actor, now=None):
     kept = sorted(_worked(lead_ids))
     keep = set(kept)
     doomed = [lead_id for lead_id in lead_ids if lead_id not in keep]
-    for start in range(0, len(doomed), _CHUNK):
+    for part in chunked(doomed):
         # Assignments and activity go with their leads (on_delete=CASCADE).
-        Lead.objects.filter(pk__in=doomed[start : start + _CHUNK]).delete()
+        Lead.objects.filter(pk__in=part).delete()
     batch.state = ImportBatch.State.UNDONE
     batch.undone_at = now
     batch.message = f"Undone by {actor or 'system'}: {len(doomed)} leads removed" + (

@@ -1,10 +1,9 @@
 """Imports over HTTP: upload (with preview), list, detail, error report, commit, undo.
 
 Thin: each view parses input, calls one service of ``imports.services``
-and serialises the batch. Manager and admin only.
+and serializes the batch. Manager and admin only.
 """
 
-from django.conf import settings
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
@@ -21,10 +20,6 @@ from leads.models import ImportBatch
 
 # Room for the multipart envelope (boundaries, other fields) around the file.
 _ENVELOPE = 64 * 1024
-
-
-def _too_large(size):
-    return services.FileTooLarge.for_size(size)
 
 
 class FormBoolean(serializers.BooleanField):
@@ -111,17 +106,15 @@ class ImportListCreateView(generics.ListAPIView):
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
-        # Refuse an oversized body before Django spools it to disk.
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-        if request.method == "POST" and length > settings.MAX_UPLOAD_SIZE + _ENVELOPE:
-            raise _too_large(length)
+        # Refuse an oversized body before Django spools it to disk; the file
+        # itself is measured by the service.
+        if request.method == "POST":
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+            services.check_upload_size(length, allowance=_ENVELOPE)
 
     @extend_schema(request={"multipart/form-data": ImportInput}, responses={201: ImportBatchOutput})
     @rate_limit("import-upload", rate="RATELIMIT_UPLOAD", key="user_or_ip")
     def post(self, request):
-        upload = request.FILES.get("file")
-        if upload is not None and upload.size > settings.MAX_UPLOAD_SIZE:
-            raise _too_large(upload.size)
         data = ImportInput(data=request.data)
         data.is_valid(raise_exception=True)
         options = data.validated_data

@@ -11,7 +11,7 @@ from django.db import connection
 from accounts.models import AuditLog
 from agents.models import Agent
 from assignments.models import Assignment, Reason, RotationState
-from imports import pipeline
+from imports import pipeline, writers
 from imports.normalize import CleanRow
 from imports.readers import InvalidFile
 from imports.services import (
@@ -259,11 +259,15 @@ def test_same_file_again_is_refused_unless_forced(manager, agents):
     assert (again.created, again.duplicates) == (0, 3)
 
 
-@pytest.mark.parametrize("where", ["_distribute", "_insert"])
-def test_commit_is_atomic_when_a_later_chunk_fails(manager, agents, settings, monkeypatch, where):
+@pytest.mark.parametrize(
+    ("module", "where"), [(pipeline, "_distribute"), (writers, "insert_leads")]
+)
+def test_commit_is_atomic_when_a_later_chunk_fails(
+    manager, agents, settings, monkeypatch, module, where
+):
     settings.IMPORT_CHUNK_ROWS = 10
     RotationState.objects.create(pool="default", last_agent_id=agents[2].pk)
-    real = getattr(pipeline, where)
+    real = getattr(module, where)
     calls = []
 
     def fail_on_second_chunk(*args, **kwargs):
@@ -272,7 +276,7 @@ def test_commit_is_atomic_when_a_later_chunk_fails(manager, agents, settings, mo
             raise RuntimeError("injected failure")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(pipeline, where, fail_on_second_chunk)
+    monkeypatch.setattr(module, where, fail_on_second_chunk)
     with pytest.raises(RuntimeError):
         run_import(csv_bytes(people(35)), manager)
     assert len(calls) == 2
@@ -408,11 +412,11 @@ def test_values_are_stored_exactly_whatever_the_statement_size(
 ):
     if small_statements:
         # Many statements: by row count and by bytes (one long row goes alone).
-        monkeypatch.setattr(pipeline, "LITERAL_BATCH", 3)
-        monkeypatch.setattr(pipeline, "STATEMENT_BYTES", 600)
+        monkeypatch.setattr(writers, "LITERAL_BATCH", 3)
+        monkeypatch.setattr(writers, "STATEMENT_BYTES", 600)
     with connection.cursor() as cursor:
         # MariaDB takes the driver-escaped path, other databases the parameters.
-        assert (pipeline._literal_function(cursor) is not None) == (connection.vendor == "mysql")
+        assert (writers._literal_function(cursor) is not None) == (connection.vendor == "mysql")
     rows = [(text, phone(n), text) for n, text in enumerate(TRICKY)]
     rows.append(("Long", phone(50), "n" * 5000))
     header = ("FirstName", "Phone", "Notes")
@@ -431,8 +435,8 @@ def test_values_are_stored_exactly_whatever_the_statement_size(
 
 
 def test_insert_statements_respect_both_bounds(monkeypatch):
-    monkeypatch.setattr(pipeline, "LITERAL_BATCH", 4)
-    monkeypatch.setattr(pipeline, "STATEMENT_BYTES", 400)
+    monkeypatch.setattr(writers, "LITERAL_BATCH", 4)
+    monkeypatch.setattr(writers, "STATEMENT_BYTES", 400)
     row = CleanRow(1, "A", "B", "+919800000001", "", "", {})
     big = CleanRow(2, "A" * 500, "B", "+919800000002", "", "", {})
 
@@ -440,7 +444,7 @@ def test_insert_statements_respect_both_bounds(monkeypatch):
         return ("'" + text.replace("'", "''") + "'").encode()
 
     statements = list(
-        pipeline._insert_statements(
+        writers._insert_statements(
             "t", "a", "'new', 1, 'x', 'x'", [row] * 6 + [big, row], [1] * 8, literal
         )
     )

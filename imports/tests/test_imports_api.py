@@ -2,7 +2,9 @@
 
 import csv
 import io
+import re
 import zipfile
+from collections import Counter
 
 import openpyxl
 import pytest
@@ -78,6 +80,26 @@ def test_upload_imports_and_answers_the_batch(client, agents):
     assert "total" in body["timings"]
     assert Lead.objects.filter(batch_id=body["id"]).count() == 7
     assert Assignment.objects.count() == 7
+
+
+def test_round_robin_remainder_rotates_across_uploads(client, make_agent):
+    """README: three uploads of 23 leads to 5 agents leave every agent with 13 or 14."""
+    five = [make_agent() for _ in range(5)]
+
+    def counts():
+        held = Counter(Lead.objects.values_list("agent_id", flat=True))
+        return [held[agent.pk] for agent in five]
+
+    for upload in range(3):
+        rows = people(23, start=upload * 100)
+        response = post(client, csv_file(rows, name=f"upload{upload}.csv"), strategy="round_robin")
+        assert response.status_code == 201, response.json()
+        assert (response.json()["created"], response.json()["assigned"]) == (23, 23)
+        if upload == 0:
+            assert sorted(counts(), reverse=True) == [5, 5, 5, 4, 4]
+    assert all(count in (13, 14) for count in counts()), counts()
+    assert sum(counts()) == Lead.objects.count() == 69
+    assert not Lead.objects.filter(agent__isnull=True).exists()
 
 
 def test_utf16_tab_separated_upload(client, agents):
@@ -168,6 +190,35 @@ def test_upload_at_the_limit_is_accepted(client, agents, settings):
     assert post(client, named(data, "b.csv"), force="true").status_code == 413
 
 
+def test_upload_one_byte_over_the_limit_writes_nothing(client, agents, settings, tmp_path):
+    data = b"FirstName,Phone\nAsha,9876543210\nRavi,9876543211\n"
+    settings.MAX_UPLOAD_SIZE = len(data) - 1
+    response = post(client, named(data, "over.csv"))
+    assert response.status_code == 413
+    error = response.json()["error"]
+    assert error["code"] == "file_too_large"
+    assert error["message"].startswith(f"The file is {len(data)} bytes; uploads are limited to")
+    assert not ImportBatch.objects.exists()
+    assert not Lead.objects.exists()
+    assert not Assignment.objects.exists()
+    assert not any(path.is_file() for path in tmp_path.rglob("*"))  # no stored file
+
+
+def test_oversized_body_is_refused_by_its_length_before_it_is_read(client, agents, settings):
+    settings.MAX_UPLOAD_SIZE = 100
+    data = b"FirstName,Phone\n" + b"Asha,9876543210\n" * 5000  # well past limit + envelope
+    response = post(client, named(data, "huge.csv"))
+    assert response.status_code == 413
+    error = response.json()["error"]
+    assert error["code"] == "file_too_large"
+    # The request's length (file and envelope) is reported: the body was never parsed.
+    reported = int(re.match(r"The file is ([\d,]+) bytes", error["message"])[1].replace(",", ""))
+    assert reported > len(data)
+    assert "uploads are limited to 100 bytes" in error["message"]
+    assert not ImportBatch.objects.exists()
+    assert not Lead.objects.exists()
+
+
 def test_renamed_executable_is_415(client):
     exe = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff" + bytes(500)
     response = post(client, named(exe, "leads.csv"))
@@ -226,7 +277,7 @@ def test_strict_upload_is_400_and_imports_nothing(client, agents):
     assert ImportBatch.objects.get(pk=error["batch"]).state == "failed"
 
 
-def test_errors_csv_lists_errors_with_formulas_neutralised(client, agents):
+def test_errors_csv_lists_errors_with_formulas_neutralized(client, agents):
     body = post(client, csv_file(["=cmd(),123,x", "Ok,9876543210,"])).json()
     response = client.get(f"{URL}{body['id']}/errors.csv")
     assert response.status_code == 200

@@ -113,7 +113,7 @@ class Command(ServiceCommand):
         self.stdout.write(
             f"rows={outcome.rows} created={outcome.created} updated={outcome.updated} "
             f"duplicates={outcome.duplicates} invalid={outcome.invalid} "
-            f"assigned={outcome.assigned} unassigned={len(outcome.unassigned)}"
+            f"assigned={outcome.assigned} unassigned={outcome.unassigned_count}"
         )
         if outcome.per_agent:
             shares = ", ".join(f"{a}: {n}" for a, n in sorted(outcome.per_agent.items()))

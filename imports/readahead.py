@@ -1,0 +1,234 @@
+"""The reader thread: a file's rows parsed, phones normalized and validated, a chunk ahead.
+
+The pipeline's calling thread owns the database connection and its
+transaction and spends most of its time waiting on the database (mysqlclient
+releases the GIL while it waits). :class:`ReadAhead` does the CPU side in a
+thread in the meantime: it reads ``IMPORT_CHUNK_ROWS`` rows at a time, has their distinct
+phone numbers parsed in worker processes one chunk ahead, cleans each row and
+drops repeats of a phone met earlier in the file (:class:`SeenPhones`). Each
+chunk is handed over as a :class:`ValidChunk` through a one-slot queue. No
+database access here.
+"""
+
+import contextlib
+import json
+import queue
+import sqlite3
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from itertools import islice
+
+from django.conf import settings
+
+from common.db import chunked
+
+from .normalize import PhoneNormalizer
+from .timing import Clock
+
+
+@dataclass
+class ValidChunk:
+    """One validated chunk: its new rows, their phones, its counts and reports."""
+
+    fresh: list
+    phones: list
+    rows: int = 0
+    invalid: int = 0
+    duplicates: int = 0
+    errors: list = field(default_factory=list)
+    duplicate_rows: list = field(default_factory=list)
+    errors_dropped: bool = False
+
+
+class ReadAhead:
+    """Iterates :class:`ValidChunk` objects made in a thread, one queue slot ahead.
+
+    Use as a context manager: leaving it stops the thread (also when the
+    database side failed half way) and shuts the phone workers down. An error
+    in the thread is raised by the iteration, in the calling thread.
+    """
+
+    def __init__(self, rows, cleaner, options, chunk_rows, report_limit):
+        self.rows = rows
+        self.cleaner = cleaner
+        self.chunk_rows = chunk_rows
+        self.report_limit = report_limit
+        self.phones = PhoneNormalizer(region=options.region)
+        self.queue = queue.Queue(maxsize=1)
+        self.stop = threading.Event()
+        self.timings = defaultdict(float)
+        self.thread = threading.Thread(target=self._work, name="import-reader", daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        while self.thread.is_alive():
+            # Unblock a producer waiting for queue room, then let it finish.
+            with contextlib.suppress(queue.Empty):
+                self.queue.get_nowait()
+            self.thread.join(timeout=0.05)
+        self.phones.close()
+
+    def __iter__(self):
+        while True:
+            kind, value = self.queue.get()
+            if kind == "part":
+                yield value
+            elif kind == "error":
+                raise value
+            else:
+                return
+
+    def _put(self, item):
+        while not self.stop.is_set():
+            try:
+                self.queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _work(self):
+        clock = Clock(self.timings)
+        seen = SeenPhones()
+        try:
+            chunks = _with_phones(
+                self.rows, self.phones, self.cleaner.raw_phone, self.chunk_rows, clock
+            )
+            for chunk, pending in chunks:
+                good, bad = pending.result()
+                clock.lap("phones")
+                part = _validate(chunk, self.cleaner, good, bad, seen, self.report_limit)
+                clock.lap("validate")
+                if not self._put(("part", part)):
+                    return
+                clock.lap("reader_idle")  # waiting for the database side to take the chunk
+        except BaseException as exc:  # handed to the main thread, which raises it
+            self._put(("error", exc))
+            return
+        finally:
+            seen.close()
+        self._put(("end", None))
+
+
+def _with_phones(rows, phones, raw_phone, chunk_rows, clock):
+    """Yield ``(chunk, future)`` one chunk ahead, so workers parse phones meanwhile."""
+    pending = None
+    # A short first chunk: the database side waits for it, so it starts sooner.
+    size, seen = max(chunk_rows // 4, 1), 0
+    while True:
+        chunk = list(islice(rows, size))
+        size = chunk_rows
+        clock.lap("read")
+        if not chunk:
+            break
+        seen += len(chunk)
+        if seen >= settings.IMPORT_PARALLEL_MIN_ROWS:
+            phones.start(PhoneNormalizer.worker_count())  # once; a no-op afterwards
+        raws = {raw_phone(record) for _line, record in chunk}
+        raws.discard("")
+        future = phones.submit(raws)
+        clock.lap("phones")
+        if pending is not None:
+            yield pending
+        pending = (chunk, future)
+    if pending is not None:
+        yield pending
+
+
+def _validate(chunk, cleaner, good, bad, seen, report_limit):
+    """Clean each row; drop repeats of a phone seen earlier in the file."""
+    part = ValidChunk(fresh=[], phones=[])
+    clean = cleaner.clean
+    here, candidates = {}, []  # first line of each phone in this chunk; rows to check
+    for position, (line, record) in enumerate(chunk):
+        if not position & 127:
+            # Let the database thread take the GIL now: after each statement
+            # it would otherwise wait up to the 5 ms switch interval for it.
+            time.sleep(0)
+        row, errors = clean(line, record, good, bad)
+        if row is None:
+            part.invalid += 1
+            room = report_limit - len(part.errors)
+            part.errors_dropped = part.errors_dropped or room < len(errors)
+            part.errors.extend(errors[: max(room, 0)])
+            continue
+        key = int(row.phone[1:])
+        first = here.get(key)
+        if first is not None:
+            _duplicate(part, line, row.phone, f"line {first}", report_limit)
+            continue
+        here[key] = line
+        candidates.append((key, row))
+    earlier = seen.lines(here)
+    for key, row in candidates:
+        first = earlier.get(key)
+        if first is not None:
+            _duplicate(part, row.line, row.phone, f"line {first}", report_limit)
+        else:
+            row.extra_json = _extra_json(row.extra) if row.extra else "{}"
+            part.fresh.append(row)
+    seen.add((key, line) for key, line in here.items() if key not in earlier)
+    part.duplicate_rows.sort(key=lambda entry: entry["line"])
+    part.rows = len(chunk)
+    part.phones = [row.phone for row in part.fresh]
+    return part
+
+
+_encode_json = json.JSONEncoder(ensure_ascii=False).encode
+_JSON_CACHE_SIZE = 4096
+
+
+def _extra_json(extra, cache={}):  # noqa: B006 (a deliberate, bounded memo)
+    """``extra`` as JSON; the same few values (a city, a source) repeat down a list."""
+    key = tuple(extra.items())
+    text = cache.get(key)
+    if text is None:
+        text = _encode_json(extra)
+        if len(text) <= 256 and len(cache) < _JSON_CACHE_SIZE:  # small, so memory stays flat
+            cache[key] = text
+    return text
+
+
+def _duplicate(part, line, phone, original, report_limit):
+    part.duplicates += 1
+    if len(part.duplicate_rows) < report_limit:
+        part.duplicate_rows.append({"line": line, "phone": phone, "duplicate_of": original})
+
+
+# Keys per lookup: below the bound on parameters of older SQLite builds (999).
+_SQLITE_PARAMETERS = 900
+
+
+class SeenPhones:
+    """Phones met earlier in the file, with the line of their first row.
+
+    An in-memory SQLite table keyed by the E.164 digits: ~25 bytes an entry
+    where a dict of ints costs ~95, so memory stays flat over millions of rows.
+    Looked up a chunk at a time, in C.
+    """
+
+    def __init__(self):
+        self.db = sqlite3.connect(":memory:")
+        self.db.execute("CREATE TABLE seen (phone INTEGER PRIMARY KEY, line INTEGER NOT NULL)")
+
+    def lines(self, keys):
+        """``{key: line}`` for those of ``keys`` met before."""
+        found = {}
+        for part in chunked(keys, _SQLITE_PARAMETERS):
+            marks = ",".join("?" * len(part))
+            found.update(
+                self.db.execute(f"SELECT phone, line FROM seen WHERE phone IN ({marks})", part)  # noqa: S608
+            )
+        return found
+
+    def add(self, pairs):
+        self.db.executemany("INSERT INTO seen (phone, line) VALUES (?, ?)", pairs)
+
+    def close(self):
+        self.db.close()
