@@ -615,7 +615,8 @@ def _update(leads, *, batch, actor, now):
 
 def _distribute(count, *, previous, options, now):
     """Agents for the chunk's ``count`` new leads (None: nobody is eligible)."""
-    from assignments.services import NoEligibleAgent, plan_new_leads
+    from assignments.planning import plan_new_leads
+    from assignments.results import NoEligibleAgent
 
     try:
         return plan_new_leads(count=count, strategy=options.strategy, now=now, previous=previous)
@@ -634,7 +635,7 @@ def _count_plan(plan, rows, outcome):
 
 
 def _record(plan, *, batch, actor, now, after_id):
-    from assignments.services import record_import_assignments
+    from assignments.writers import record_import_assignments
 
     record_import_assignments(
         batch=batch, strategy=plan.strategy, actor=actor, now=now, after_id=after_id

@@ -140,7 +140,8 @@ def _plan_distribution(outcome, options):
     """Fill a preview's per-agent counts from the planner without writing."""
     if not options.distribute or not outcome.created:
         return
-    from assignments.services import NoEligibleAgent, preview_counts
+    from assignments.planning import preview_counts
+    from assignments.results import NoEligibleAgent
 
     try:
         planned = preview_counts(n_leads=outcome.created, strategy=options.strategy)
@@ -285,7 +286,7 @@ def _commit(*, batch_id, table, actor, options, now=None, progress=None):
     if options.distribute:
         # The rotation lock before any lead is written: the lock order of every
         # distribution (rotation, then leads), so an import cannot deadlock with one.
-        from assignments.services import lock_for_distribution
+        from assignments.planning import lock_for_distribution
 
         lock_for_distribution()
     outcome = pipeline.run(
