@@ -150,6 +150,15 @@ def redistribute_agent(
     nothing, unless ``allow_none`` (used when an agent is deactivated): then
     every lead is left unassigned and reported.
     """
+    return _take_leads_from_agent(
+        agent=agent, actor=actor, strategy=strategy, reason=reason, allow_none=allow_none, now=now
+    )
+
+
+def _take_leads_from_agent(
+    *, agent, actor, strategy=None, reason=Reason.REDISTRIBUTE, allow_none=False, now=None
+):
+    """``redistribute_agent``'s work, inside the caller's transaction (no retry of its own)."""
     strategy = resolve_strategy(strategy)
     now = now or timezone.now()
     actor = history_actor(actor)
@@ -350,13 +359,16 @@ def move_leads_from_owners(
     )
 
 
+@retry_on_deadlock
 @transaction.atomic
 def agent_deactivate(*, agent, actor=None):
     """Deactivate an agent: no more leads, no more logins, history kept.
 
-    The agent's open leads go back to the other agents through the
-    distribution service (whatever cannot be placed stays unassigned and is
-    reported in the returned result).
+    The agent's open leads go back to the other agents as
+    ``redistribute_agent(allow_none=True)`` would move them (whatever cannot
+    be placed stays unassigned and is reported in the returned result), in
+    the same transaction. The retry wraps that whole transaction: a retry
+    inside it could not help, the deadlock has already rolled it all back.
     """
     agent = Agent.objects.select_for_update().select_related("user").get(pk=agent.pk)
     agent.is_active = False
@@ -365,6 +377,6 @@ def agent_deactivate(*, agent, actor=None):
     user.is_active = False
     user.save(update_fields=["is_active"])
     revoke_user_tokens(user)
-    result = redistribute_agent(agent=agent, actor=actor, allow_none=True)
+    result = _take_leads_from_agent(agent=agent, actor=actor, allow_none=True)
     dataversion.bump()
     return result
