@@ -132,8 +132,8 @@ class AgentAdmin(admin.ModelAdmin):
                 self.message_user(
                     request,
                     f"{agent.name} deactivated: {result.assigned} leads moved to other agents, "
-                    f"{len(result.unassigned)} left unassigned.",
-                    messages.WARNING if result.unassigned else messages.SUCCESS,
+                    f"{len(result.unplaced_ids)} left unassigned.",
+                    messages.WARNING if result.unplaced_ids else messages.SUCCESS,
                 )
 
     @admin.action(description="Activate", permissions=["change"])
@@ -176,6 +176,6 @@ class AgentAdmin(admin.ModelAdmin):
                 self.message_user(
                     request,
                     f"{agent.name}: {result.assigned} open leads moved to other agents, "
-                    f"{len(result.unassigned)} left unassigned.",
-                    messages.WARNING if result.unassigned else messages.SUCCESS,
+                    f"{len(result.unplaced_ids)} left unassigned.",
+                    messages.WARNING if result.unplaced_ids else messages.SUCCESS,
                 )

@@ -8,7 +8,7 @@ write the result.
 Rules every strategy keeps:
 
 - an agent never ends above its ``capacity`` (open leads it already has plus
-  the ones planned now); leads that fit nowhere are returned in ``unassigned``;
+  the ones planned now); leads that fit nowhere are returned in ``unplaced``;
 - ties are broken by the lower agent id;
 - the same inputs always give the same plan.
 """
@@ -55,7 +55,7 @@ class Cursor:
 @dataclass(frozen=True)
 class Plan:
     assignments: dict  # lead id -> agent id, in lead order
-    unassigned: tuple  # lead ids that fit nowhere, in lead order
+    unplaced: tuple  # the given ids that fit nowhere, in their order
     per_agent: dict  # agent id -> planned leads, every slot listed (zeros too)
     cursor: Cursor
 
@@ -95,8 +95,12 @@ def plan(
     # Strategies fill leads in order and stop when everybody is full, so the
     # unplaced ones are always the tail.
     assignments = dict(zip(lead_ids, chosen, strict=False))
-    unassigned = tuple(lead_ids[len(chosen) :])
-    return Plan(assignments, unassigned, per_agent, new_cursor)
+    return Plan(
+        assignments=assignments,
+        unplaced=tuple(lead_ids[len(chosen) :]),
+        per_agent=per_agent,
+        cursor=new_cursor,
+    )
 
 
 def _check_slots(slots):

@@ -1,252 +1,45 @@
-"""The only code that creates or ends assignments and sets ``Lead.agent``.
+"""The distribution use cases: the only code that moves leads between agents.
 
-The API, the admin, the management commands and the import pipeline all call
-these functions. Each one is a single ``transaction.atomic`` block that starts
-by locking the rotation state (``RotationState`` pool "default") with
-``select_for_update``: every writer of assignments takes that one lock first,
-so distributions, redistributions and manual reassignments are serialised
-across threads and processes and cannot deadlock on each other; the leads
-being moved are locked next and re-checked under the lock.
+The API, the admin and the management commands call these: ``distribute``
+(hand out unassigned leads), ``redistribute_agent`` (take one agent's open
+leads to the others), ``reassign`` (a manager's choice of agent),
+``move_leads_from_owners`` (the SLA: given leads away from their owners) and
+``agent_deactivate``. Each is a single ``transaction.atomic`` block that starts
+by locking the rotation state (``assignments.planning.lock_rotation``): every
+writer of assignments takes that one lock first, so distributions,
+redistributions and manual reassignments are serialized across threads and
+processes and cannot deadlock on each other; the leads being moved are locked
+next and re-checked under the lock.
 
-Retrying (deadlock, "record has changed") belongs around a whole call: every
+Retrying (deadlock, lock wait timeout, "record has changed") goes around a
+whole transaction, as the outermost wrapper (``retry_on_deadlock`` passes the
+error up from inside an outer transaction, where a retry cannot help): every
 function re-reads what it needs inside its transaction and takes ``now``
-inside it, so calling it again after a rollback is safe. The import pipeline
-plans its new leads' agents with ``plan_new_leads`` before inserting them and
-records the history with ``record_import_assignments``, inside its own
-transaction; a retry has to go around that outer transaction instead.
+inside it, so calling it again after a rollback is safe. The import plans and
+records its new leads' assignments inside its own transaction with
+``assignments.planning`` and ``assignments.writers``; its retry goes around
+that transaction.
 """
 
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
-from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import Count
+from django.db import transaction
 from django.utils import timezone
 
 from accounts import audit
 from accounts.tokens import revoke_user_tokens
 from agents.models import Agent
 from common import dataversion
-from common.db import retry_on_deadlock
+from common.db import chunked, retry_on_deadlock
 from common.errors import Conflict, DomainError
-from leads.models import OPEN_STATUSES, Lead, LeadActivity
+from leads.models import OPEN_STATUSES, Lead
 
-from . import distribution, metrics
-from .distribution import Cursor, Slot
-from .models import Assignment, Reason, RotationState, Strategy
-
-POOL = "default"
-# Bound the number of parameters per statement: SQLite refuses more than
-# 32,766 and MariaDB's packets stay small.
-CHUNK = 1000
-
-
-@dataclass(frozen=True)
-class DistributionResult:
-    """What a distribution did (or, with ``dry_run``, would do)."""
-
-    assigned: int
-    unassigned: tuple  # lead ids that fit nowhere (left without an agent)
-    per_agent: dict  # agent id -> leads given now, every eligible agent listed
-    dry_run: bool
-    strategy: str
-    skipped: tuple = ()  # requested ids that were not distributable (see each function)
-    assignments: dict = field(default_factory=dict)  # lead id -> agent id
-
-
-class NoEligibleAgent(DomainError):
-    status = 409
-    code = "no_eligible_agent"
-
-    def __init__(self, message="No agent is eligible for leads (active, accepting, not away)."):
-        super().__init__(message)
-
-
-def _chunks(items, size=CHUNK):
-    items = list(items)
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def _resolve_strategy(strategy):
-    strategy = strategy or settings.DISTRIBUTION_STRATEGY
-    if strategy not in distribution.STRATEGIES:
-        choices = ", ".join(distribution.STRATEGIES)
-        message = f"Unknown strategy {strategy!r}; choose one of {choices}."
-        raise DomainError(message, code="validation_error", fields={"strategy": [message]})
-    return str(strategy)
-
-
-def _lock_rotation(*, lock=True):
-    """The pool's rotation row, locked; created on first use.
-
-    Without ``lock`` (dry runs) nothing is locked or created: a missing row
-    reads as a fresh cursor.
-    """
-    if not lock:
-        return RotationState.objects.filter(pool=POOL).first() or RotationState(pool=POOL)
-    queryset = RotationState.objects.select_for_update().filter(pool=POOL)
-    state = queryset.first()
-    if state is None:
-        # Several transactions can find the row missing at once. A plain
-        # INSERT (or get_or_create) makes the losers hold shared locks on the
-        # winner's row and then deadlock upgrading them to FOR UPDATE; an
-        # upsert (ON DUPLICATE KEY UPDATE / ON CONFLICT) waits for an
-        # exclusive lock instead, so they simply queue behind the winner.
-        # MySQL/MariaDB take no conflict target; SQLite and PostgreSQL need one.
-        target = ["pool"] if connection.features.supports_update_conflicts_with_target else None
-        RotationState.objects.bulk_create(
-            [RotationState(pool=POOL)],
-            update_conflicts=True,
-            unique_fields=target,
-            update_fields=["updated_at"],
-        )
-        state = queryset.get()
-    return state
-
-
-def lock_for_distribution():
-    """Take the distribution lock for the rest of the current transaction.
-
-    For a transaction that writes leads and then distributes them (the import
-    commit): call it first, before inserting or updating any lead, so that
-    every transaction takes the rotation lock before lead locks and none can
-    wait on the other's. ``distribute`` and friends take it themselves (a
-    second take in the same transaction is free).
-    """
-    if transaction.get_autocommit():
-        raise RuntimeError("lock_for_distribution() must run inside transaction.atomic().")
-    _lock_rotation()
-
-
-def _cursor(state):
-    return Cursor(
-        last_agent_id=state.last_agent_id,
-        weights={int(agent_id): int(value) for agent_id, value in (state.weights or {}).items()},
-    )
-
-
-def _save_cursor(state, cursor):
-    state.last_agent_id = cursor.last_agent_id
-    state.weights = {str(agent_id): value for agent_id, value in cursor.weights.items()}
-    state.save(update_fields=["last_agent_id", "weights", "updated_at"])
-
-
-def _slots(*, now, exclude=None):
-    """Eligible agents with their open loads, in id order."""
-    agents = Agent.objects.eligible(now).order_by("id")
-    if exclude is not None:
-        agents = agents.exclude(pk=exclude.pk)
-    agents = list(agents.only("id", "weight", "capacity"))
-    loads = dict(
-        Lead.objects.filter(agent__in=[a.pk for a in agents], status__in=OPEN_STATUSES)
-        .values("agent")
-        .annotate(n=Count("id"))
-        .values_list("agent", "n")
-    )
-    return [
-        Slot(agent_id=a.pk, weight=a.weight, open_load=loads.get(a.pk, 0), capacity=a.capacity)
-        for a in agents
-    ]
-
-
-def _columns(model, *fields):
-    """Quoted table and column names, for the set-based inserts below."""
-    quote = connection.ops.quote_name
-    columns = [quote(model._meta.get_field(name).column) for name in fields]
-    return quote(model._meta.db_table), columns
-
-
-def _execute_per_chunk(sql, params, lead_ids):
-    """Run ``sql`` (with an ``{ids}`` slot for ``IN (...)``) once per chunk of lead ids."""
-    with connection.cursor() as cursor:
-        for chunk in _chunks(lead_ids):
-            cursor.execute(sql.format(ids=", ".join(["%s"] * len(chunk))), [*params, *chunk])
-
-
-def _write(*, plan, strategy, reason, actor, batch, now, previous=None):
-    """Point the planned leads at their agents, open their assignments, log it.
-
-    ``previous`` maps lead id -> the email of the agent it is taken from
-    (whose open assignment the caller has already ended), for the timeline.
-
-    The assignment and activity rows are built by the database from the lead
-    rows just updated (INSERT ... SELECT, a thousand leads a statement): an
-    import hands out up to a million leads here, and building a model
-    instance per row in Python cost ~300 µs a lead, this ~15 µs.
-    """
-    by_agent = defaultdict(list)
-    for lead_id, agent_id in plan.items():
-        by_agent[agent_id].append(lead_id)
-    for agent_id, lead_ids in by_agent.items():
-        for chunk in _chunks(lead_ids):
-            Lead.objects.filter(pk__in=chunk).update(agent_id=agent_id, updated_at=now)
-
-    lead_table, (lead_pk, lead_agent) = _columns(Lead, "id", "agent")
-    table, columns = _columns(
-        Assignment,
-        "lead", "agent", "assigned_at", "assigned_by", "batch", "strategy", "reason", "end_reason",
-    )  # fmt: skip
-    _execute_per_chunk(
-        # Only quoted names from model metadata are formatted in; values are parameters.
-        f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608
-        f"SELECT {lead_pk}, {lead_agent}, %s, %s, %s, %s, %s, %s "
-        f"FROM {lead_table} WHERE {lead_pk} IN ({{ids}})",
-        [
-            connection.ops.adapt_datetimefield_value(now),
-            getattr(actor, "pk", None),
-            getattr(batch, "pk", batch),
-            str(strategy),
-            str(reason),
-            "",
-        ],
-        list(plan),
-    )
-    previous = previous or {}
-    by_previous = defaultdict(list)
-    for lead_id in plan:
-        by_previous[previous.get(lead_id, "")].append(lead_id)
-    for old_value, lead_ids in by_previous.items():
-        _log_assigned(lead_ids, actor=actor, now=now, old_value=old_value)
-    assigned = len(plan)
-    transaction.on_commit(lambda: metrics.leads_assigned(strategy, assigned))
-
-
-def _log_assigned(lead_ids, *, actor, now, old_value="", unassigned=False):
-    """Timeline rows: "assigned" from ``old_value`` to the lead's agent's email (or to nobody)."""
-    lead_table, (lead_pk, lead_agent) = _columns(Lead, "id", "agent")
-    agent_table, (agent_pk, agent_email) = _columns(Agent, "id", "email")
-    table, columns = _columns(
-        LeadActivity, "lead", "actor", "kind", "old_value", "new_value", "created_at"
-    )
-    new_value = "''" if unassigned else f"COALESCE(a.{agent_email}, '')"
-    _execute_per_chunk(
-        f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608 (names only, as above)
-        f"SELECT l.{lead_pk}, %s, %s, %s, {new_value}, %s "
-        f"FROM {lead_table} l LEFT JOIN {agent_table} a ON a.{agent_pk} = l.{lead_agent} "
-        f"WHERE l.{lead_pk} IN ({{ids}})",
-        [
-            getattr(actor, "pk", None),
-            str(LeadActivity.Kind.ASSIGNED),
-            old_value,
-            connection.ops.adapt_datetimefield_value(now),
-        ],
-        lead_ids,
-    )
-
-
-def _end_open_assignments(lead_ids, *, now, end_reason):
-    for chunk in _chunks(lead_ids):
-        Assignment.objects.filter(lead_id__in=chunk, ended_at__isnull=True).update(
-            ended_at=now, end_reason=end_reason
-        )
-
-
-def _actor(actor):
-    # Anonymous users (admin actions run as a real user, commands pass None)
-    # are not rows; the history records "system" for them.
-    return actor if getattr(actor, "pk", None) is not None else None
+from . import distribution
+from .models import Reason, Strategy
+from .planning import eligible_slots, load_cursor, lock_rotation, resolve_strategy, save_cursor
+from .results import DistributionResult, NoEligibleAgent, nothing_done
+from .writers import end_open_assignments, history_actor, log_assigned, write_assignments
 
 
 @retry_on_deadlock
@@ -278,10 +71,10 @@ def distribute(
     ``dry_run`` plans the same way but locks nothing, writes nothing and
     leaves the cursor where it was.
     """
-    strategy = _resolve_strategy(strategy)
+    strategy = resolve_strategy(strategy)
     now = now or timezone.now()
-    actor = _actor(actor)
-    state = _lock_rotation(lock=not dry_run)
+    actor = history_actor(actor)
+    state = lock_rotation(lock=not dry_run)
 
     leads = Lead.objects.filter(agent__isnull=True, status__in=OPEN_STATUSES)
     if batch is not None:
@@ -296,7 +89,7 @@ def distribute(
     if not dry_run:
         leads = leads.select_for_update()
     candidates = []
-    for chunk in _chunks(requested):
+    for chunk in chunked(requested):
         # Re-checked under the lock: still unassigned, open, of the batch.
         candidates.extend(leads.filter(pk__in=chunk).values_list("id", flat=True))
     candidates.sort()
@@ -304,14 +97,14 @@ def distribute(
     skipped = () if lead_ids is None else tuple(i for i in requested if i not in found)
 
     if not candidates:
-        return DistributionResult(0, (), {}, dry_run, strategy, skipped)
-    slots = _slots(now=now)
+        return nothing_done(strategy=strategy, dry_run=dry_run, skipped=skipped)
+    slots = eligible_slots(now=now)
     if not slots:
         raise NoEligibleAgent()
 
-    result = distribution.plan(candidates, slots, strategy=strategy, cursor=_cursor(state))
+    result = distribution.plan(candidates, slots, strategy=strategy, cursor=load_cursor(state))
     if not dry_run:
-        _write(
+        write_assignments(
             plan=result.assignments,
             strategy=strategy,
             reason=reason,
@@ -319,7 +112,7 @@ def distribute(
             batch=batch,
             now=now,
         )
-        _save_cursor(state, result.cursor)
+        save_cursor(state, result.cursor)
         dataversion.bump()
         audit.record(
             audit.Action.DISTRIBUTION,
@@ -328,189 +121,15 @@ def distribute(
             strategy=str(strategy),
             reason=str(reason),
             assigned=len(result.assignments),
-            unassigned=len(result.unassigned),
+            unassigned=len(result.unplaced),
         )
     return DistributionResult(
         assigned=len(result.assignments),
-        unassigned=result.unassigned,
+        unplaced_ids=result.unplaced,
         per_agent=result.per_agent,
         dry_run=dry_run,
         strategy=strategy,
         skipped=skipped,
-        assignments=result.assignments,
-    )
-
-
-def assign_new_leads(*, lead_ids=None, leads=None, batch=None, strategy=None, actor=None, now=None):
-    """Distribute the leads an import has just inserted (reason ``import``).
-
-    Meant to run inside the import's own transaction, so a failure later in
-    the import rolls the assignments back with the leads. Pass ``lead_ids``
-    (or ``leads``: ``Lead`` objects or ids); without either, every
-    unassigned open lead of ``batch`` is distributed. Raises
-    ``NoEligibleAgent`` like ``distribute``.
-    """
-    if leads is not None:
-        lead_ids = [getattr(lead, "pk", lead) for lead in leads]
-    return distribute(
-        lead_ids=lead_ids,
-        batch=batch,
-        strategy=strategy,
-        actor=actor,
-        reason=Reason.IMPORT,
-        now=now,
-    )
-
-
-@dataclass
-class NewLeadsPlan:
-    """Agents for the next ``count`` leads an import is about to insert, in file order.
-
-    ``agents[i]`` is the agent id for position ``i`` (None where nobody has
-    room; the planner leaves those at the tail). Pass the plan back as
-    ``previous`` for the import's next chunk: it carries the loads and the
-    cursor on, so agents and loads are read once per import.
-    """
-
-    strategy: str
-    agents: list
-    per_agent: dict
-    unassigned: tuple  # positions that fit nowhere
-    slots: tuple
-    cursor: Cursor
-    state: RotationState
-
-    @property
-    def assigned(self):
-        return len(self.agents) - len(self.unassigned)
-
-
-def plan_new_leads(*, count, strategy=None, now=None, previous=None):
-    """Choose the agents of ``count`` leads an import will insert, before they exist.
-
-    Runs inside the import's transaction: the rotation state is locked (the
-    caller should have taken ``lock_for_distribution`` before writing any
-    lead, so the lock order stays rotation, then leads), the eligible agents
-    and their open loads are read on the first call only, the pure planner
-    runs on placeholders ``0 .. count-1`` and the cursor is saved. The import
-    then inserts its leads with these agents and calls
-    ``record_import_assignments`` for the history. Raises ``NoEligibleAgent``
-    on the first call when nobody can take leads.
-    """
-    if transaction.get_autocommit():
-        raise RuntimeError("plan_new_leads() must run inside the import's transaction.")
-    if previous is None:
-        strategy = _resolve_strategy(strategy)
-        state = _lock_rotation()
-        slots = tuple(_slots(now=now or timezone.now()))
-        if not slots:
-            raise NoEligibleAgent()
-        cursor = _cursor(state)
-    else:
-        strategy, state, slots, cursor = (
-            previous.strategy,
-            previous.state,
-            previous.slots,
-            previous.cursor,
-        )
-    result = distribution.plan(range(count), slots, strategy=strategy, cursor=cursor)
-    chosen = list(result.assignments.values())  # positions in order; the unplaced are the tail
-    chosen.extend([None] * len(result.unassigned))
-    loads = tuple(
-        replace(slot, open_load=slot.open_load + result.per_agent.get(slot.agent_id, 0))
-        for slot in slots
-    )
-    if result.cursor != cursor:
-        _save_cursor(state, result.cursor)
-    return NewLeadsPlan(
-        strategy=strategy,
-        agents=chosen,
-        per_agent=result.per_agent,
-        unassigned=result.unassigned,
-        slots=loads,
-        cursor=result.cursor,
-        state=state,
-    )
-
-
-def record_import_assignments(*, batch, strategy, actor=None, now=None, after_id=0):
-    """Open the assignments of ``batch``'s leads inserted with planned agents.
-
-    The history rows are built by the database from the lead rows (one
-    ``INSERT … SELECT`` over ``batch_id = …  AND agent_id IS NOT NULL``, by
-    ranges of ids above ``after_id``), so a lead ends with exactly one open
-    assignment naming ``Lead.agent``. Call it once for each set of leads the
-    import inserted with agents from ``plan_new_leads``, in the same
-    transaction. Returns the number of assignments opened.
-    """
-    now = now or timezone.now()
-    actor = _actor(actor)
-    batch_id = getattr(batch, "pk", batch)
-    lead_table, (lead_pk, lead_agent, lead_batch) = _columns(Lead, "id", "agent", "batch")
-    table, columns = _columns(
-        Assignment,
-        "lead", "agent", "assigned_at", "assigned_by", "batch", "strategy", "reason", "end_reason",
-    )  # fmt: skip
-    assigned = 0
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT MIN({lead_pk}), MAX({lead_pk}) FROM {lead_table} "  # noqa: S608 (names only)
-            f"WHERE {lead_batch} = %s AND {lead_pk} > %s",
-            [batch_id, after_id],
-        )
-        low, high = cursor.fetchone()
-        if low is None:
-            return 0
-        step = 50_000  # bounds the rows (and row locks) one statement handles
-        for start in range(low, high + 1, step):
-            cursor.execute(
-                f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608 (names only)
-                f"SELECT {lead_pk}, {lead_agent}, %s, %s, %s, %s, %s, '' FROM {lead_table} "
-                f"WHERE {lead_batch} = %s AND {lead_agent} IS NOT NULL "
-                f"AND {lead_pk} BETWEEN %s AND %s",
-                [
-                    connection.ops.adapt_datetimefield_value(now),
-                    getattr(actor, "pk", None),
-                    batch_id,
-                    str(strategy),
-                    str(Reason.IMPORT),
-                    batch_id,
-                    start,
-                    min(start + step - 1, high),
-                ],
-            )
-            assigned += cursor.rowcount
-    if assigned:
-        transaction.on_commit(lambda: metrics.leads_assigned(strategy, assigned))
-        dataversion.bump()
-    return assigned
-
-
-@transaction.atomic
-def preview_counts(*, n_leads, strategy=None, now=None):
-    """Who would get how many of ``n_leads`` new leads, writing nothing.
-
-    For an import preview, whose leads do not exist yet: plans ``n_leads``
-    placeholders (ids ``0 .. n_leads-1``, so ``unassigned`` holds positions)
-    against the eligible agents, their current loads and the persisted
-    cursor, without locking or moving anything. Raises ``NoEligibleAgent``
-    when there are leads and nobody to take them.
-    """
-    strategy = _resolve_strategy(strategy)
-    now = now or timezone.now()
-    if n_leads <= 0:
-        return DistributionResult(0, (), {}, True, strategy)
-    state = _lock_rotation(lock=False)
-    slots = _slots(now=now)
-    if not slots:
-        raise NoEligibleAgent()
-    result = distribution.plan(range(n_leads), slots, strategy=strategy, cursor=_cursor(state))
-    return DistributionResult(
-        assigned=len(result.assignments),
-        unassigned=result.unassigned,
-        per_agent=result.per_agent,
-        dry_run=True,
-        strategy=strategy,
     )
 
 
@@ -531,10 +150,19 @@ def redistribute_agent(
     nothing, unless ``allow_none`` (used when an agent is deactivated): then
     every lead is left unassigned and reported.
     """
-    strategy = _resolve_strategy(strategy)
+    return _take_leads_from_agent(
+        agent=agent, actor=actor, strategy=strategy, reason=reason, allow_none=allow_none, now=now
+    )
+
+
+def _take_leads_from_agent(
+    *, agent, actor, strategy=None, reason=Reason.REDISTRIBUTE, allow_none=False, now=None
+):
+    """``redistribute_agent``'s work, inside the caller's transaction (no retry of its own)."""
+    strategy = resolve_strategy(strategy)
     now = now or timezone.now()
-    actor = _actor(actor)
-    state = _lock_rotation()
+    actor = history_actor(actor)
+    state = lock_rotation()
     lead_ids = list(
         Lead.objects.select_for_update()
         .filter(agent_id=agent.pk, status__in=OPEN_STATUSES)
@@ -542,16 +170,16 @@ def redistribute_agent(
         .values_list("id", flat=True)
     )
     if not lead_ids:
-        return DistributionResult(0, (), {}, False, strategy)
-    slots = _slots(now=now, exclude=agent)
+        return nothing_done(strategy=strategy)
+    slots = eligible_slots(now=now, exclude=agent)
     if not slots and not allow_none:
         raise NoEligibleAgent("No other agent is eligible for leads (active, accepting, not away).")
 
-    result = distribution.plan(lead_ids, slots, strategy=strategy, cursor=_cursor(state))
-    _end_open_assignments(lead_ids, now=now, end_reason=reason)
-    for chunk in _chunks(result.unassigned):
+    result = distribution.plan(lead_ids, slots, strategy=strategy, cursor=load_cursor(state))
+    end_open_assignments(lead_ids, now=now, end_reason=reason)
+    for chunk in chunked(result.unplaced):
         Lead.objects.filter(pk__in=chunk).update(agent=None, updated_at=now)
-    _write(
+    write_assignments(
         plan=result.assignments,
         strategy=strategy,
         reason=reason,
@@ -560,17 +188,16 @@ def redistribute_agent(
         now=now,
         previous=dict.fromkeys(lead_ids, agent.email),
     )
-    _log_assigned(result.unassigned, actor=actor, now=now, old_value=agent.email, unassigned=True)
+    log_assigned(result.unplaced, actor=actor, now=now, old_value=agent.email, to_nobody=True)
     if slots:
-        _save_cursor(state, result.cursor)
+        save_cursor(state, result.cursor)
     dataversion.bump()
     return DistributionResult(
         assigned=len(result.assignments),
-        unassigned=result.unassigned,
+        unplaced_ids=result.unplaced,
         per_agent=result.per_agent,
         dry_run=False,
         strategy=strategy,
-        assignments=result.assignments,
     )
 
 
@@ -589,8 +216,8 @@ def reassign(*, lead_ids, agent, actor=None, reason=Reason.MANUAL, now=None):
     ``manual`` assignment created. Any status may be reassigned.
     """
     now = now or timezone.now()
-    actor = _actor(actor)
-    _lock_rotation()
+    actor = history_actor(actor)
+    lock_rotation()
     agent = Agent.objects.select_related("user").get(pk=agent.pk)
     if not (agent.is_active and agent.user.is_active):
         message = "This agent is deactivated and cannot receive leads."
@@ -598,7 +225,7 @@ def reassign(*, lead_ids, agent, actor=None, reason=Reason.MANUAL, now=None):
 
     requested = list(dict.fromkeys(int(lead_id) for lead_id in lead_ids))
     leads = {}
-    for chunk in _chunks(requested):
+    for chunk in chunked(requested):
         for lead in (
             Lead.objects.select_for_update().filter(pk__in=chunk).only("id", "agent_id", "status")
         ):
@@ -625,8 +252,8 @@ def reassign(*, lead_ids, agent, actor=None, reason=Reason.MANUAL, now=None):
     owners = {leads[lead_id].agent_id for lead_id in moving} - {None}
     emails = dict(Agent.objects.filter(pk__in=owners).values_list("id", "email"))
     previous = {lead_id: emails.get(leads[lead_id].agent_id, "") for lead_id in moving}
-    _end_open_assignments(moving, now=now, end_reason=reason)
-    _write(
+    end_open_assignments(moving, now=now, end_reason=reason)
+    write_assignments(
         plan=dict.fromkeys(moving, agent.pk),
         strategy=Strategy.MANUAL,
         reason=reason,
@@ -646,18 +273,17 @@ def reassign(*, lead_ids, agent, actor=None, reason=Reason.MANUAL, now=None):
     )
     return DistributionResult(
         assigned=len(moving),
-        unassigned=(),
+        unplaced_ids=(),
         per_agent={agent.pk: len(moving)},
         dry_run=False,
         strategy=str(Strategy.MANUAL),
         skipped=skipped,
-        assignments=dict.fromkeys(moving, agent.pk),
     )
 
 
 @retry_on_deadlock
 @transaction.atomic
-def redistribute_leads(
+def move_leads_from_owners(
     *, lead_ids, actor=None, strategy=None, reason=Reason.REDISTRIBUTE, dry_run=False, now=None
 ):
     """Move the given open, owned leads to other eligible agents (used by the SLA).
@@ -671,27 +297,27 @@ def redistribute_leads(
     eligible agent at all it raises ``NoEligibleAgent`` and changes nothing.
     ``dry_run`` plans the same way, locking and writing nothing.
     """
-    strategy = _resolve_strategy(strategy)
+    strategy = resolve_strategy(strategy)
     now = now or timezone.now()
-    actor = _actor(actor)
-    state = _lock_rotation(lock=not dry_run)
+    actor = history_actor(actor)
+    state = lock_rotation(lock=not dry_run)
     leads = Lead.objects.filter(agent__isnull=False, status__in=OPEN_STATUSES)
     if not dry_run:
         leads = leads.select_for_update()
     requested = list(dict.fromkeys(int(lead_id) for lead_id in lead_ids))
     owners = {}
-    for chunk in _chunks(requested):
+    for chunk in chunked(requested):
         owners.update(leads.filter(pk__in=chunk).values_list("id", "agent_id"))
     if not owners:
-        return DistributionResult(0, (), {}, dry_run, strategy, tuple(requested))
-    slots = {slot.agent_id: slot for slot in _slots(now=now)}
+        return nothing_done(strategy=strategy, dry_run=dry_run, skipped=tuple(requested))
+    slots = {slot.agent_id: slot for slot in eligible_slots(now=now)}
     if not slots:
         raise NoEligibleAgent()
 
     by_owner = defaultdict(list)
     for lead_id in sorted(owners):
         by_owner[owners[lead_id]].append(lead_id)
-    cursor = _cursor(state)
+    cursor = load_cursor(state)
     planned, kept, per_agent = {}, [], defaultdict(int)
     for owner_id, ids in sorted(by_owner.items()):
         others = [slot for agent_id, slot in slots.items() if agent_id != owner_id]
@@ -700,7 +326,7 @@ def redistribute_leads(
             continue
         result = distribution.plan(ids, others, strategy=strategy, cursor=cursor)
         cursor = result.cursor
-        kept.extend(result.unassigned)
+        kept.extend(result.unplaced)
         for lead_id, agent_id in result.assignments.items():
             planned[lead_id] = agent_id
             per_agent[agent_id] += 1
@@ -710,8 +336,8 @@ def redistribute_leads(
 
     if not dry_run and planned:
         emails = dict(Agent.objects.filter(pk__in=by_owner).values_list("id", "email"))
-        _end_open_assignments(list(planned), now=now, end_reason=reason)
-        _write(
+        end_open_assignments(list(planned), now=now, end_reason=reason)
+        write_assignments(
             plan=planned,
             strategy=strategy,
             reason=reason,
@@ -720,27 +346,29 @@ def redistribute_leads(
             now=now,
             previous={lead_id: emails[owners[lead_id]] for lead_id in planned},
         )
-        _save_cursor(state, cursor)
+        save_cursor(state, cursor)
         dataversion.bump()
     skipped = [lead_id for lead_id in requested if lead_id not in owners]
     return DistributionResult(
         assigned=len(planned),
-        unassigned=(),
+        unplaced_ids=(),
         per_agent={agent_id: per_agent.get(agent_id, 0) for agent_id in sorted(slots)},
         dry_run=dry_run,
         strategy=strategy,
         skipped=tuple(skipped + sorted(kept)),
-        assignments=planned,
     )
 
 
+@retry_on_deadlock
 @transaction.atomic
 def agent_deactivate(*, agent, actor=None):
     """Deactivate an agent: no more leads, no more logins, history kept.
 
-    The agent's open leads go back to the other agents through the
-    distribution service (whatever cannot be placed stays unassigned and is
-    reported in the returned result).
+    The agent's open leads go back to the other agents as
+    ``redistribute_agent(allow_none=True)`` would move them (whatever cannot
+    be placed stays unassigned and is reported in the returned result), in
+    the same transaction. The retry wraps that whole transaction: a retry
+    inside it could not help, the deadlock has already rolled it all back.
     """
     agent = Agent.objects.select_for_update().select_related("user").get(pk=agent.pk)
     agent.is_active = False
@@ -749,6 +377,6 @@ def agent_deactivate(*, agent, actor=None):
     user.is_active = False
     user.save(update_fields=["is_active"])
     revoke_user_tokens(user)
-    result = redistribute_agent(agent=agent, actor=actor, allow_none=True)
+    result = _take_leads_from_agent(agent=agent, actor=actor, allow_none=True)
     dataversion.bump()
     return result

@@ -61,7 +61,6 @@ def retry_on_deadlock(fn=None, *, attempts=ATTEMPTS, base_delay=0.05, sleep=time
                     sleep(base_delay * attempt * (0.5 + random.random()))
             return None  # unreachable
 
-        wrapper.retries_deadlocks = True
         return wrapper
 
     return decorate(fn) if fn is not None else decorate

@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts import audit
-from assignments.services import lock_for_distribution
+from assignments.planning import lock_for_distribution
 from common import dataversion
 from common.errors import Conflict, DomainError
 from leads.models import ImportBatch

@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.utils import timezone
 
-from assignments.services import NoEligibleAgent, plan_new_leads, record_import_assignments
+from assignments.planning import plan_new_leads
+from assignments.results import NoEligibleAgent
+from assignments.writers import record_import_assignments
 
 from . import writers
 from .columns import map_columns
@@ -161,7 +163,9 @@ def _distribute(count, *, previous, options, now):
 
 def _count_plan(plan, outcome):
     outcome.assigned += plan.assigned
-    outcome.unassigned_count += len(plan.unassigned)  # the chunk's positions nobody could take
+    outcome.unassigned_count += len(
+        plan.unplaced_positions
+    )  # the chunk's positions nobody could take
     for agent_id, count in plan.per_agent.items():
         outcome.per_agent[agent_id] += count
 

@@ -22,7 +22,8 @@ from django.utils import timezone
 
 from accounts import audit
 from assignments.distribution import STRATEGIES
-from assignments.services import NoEligibleAgent, preview_counts
+from assignments.planning import preview_counts
+from assignments.results import NoEligibleAgent
 from common import dataversion
 from common.db import chunked
 from common.errors import Conflict, DomainError
@@ -126,7 +127,7 @@ def _plan_distribution(outcome, options):
         outcome.unassigned_count = outcome.created
         return
     outcome.assigned = planned.assigned
-    outcome.unassigned_count = len(planned.unassigned)
+    outcome.unassigned_count = len(planned.unplaced_positions)
     outcome.per_agent.update(planned.per_agent)
 
 

@@ -215,11 +215,11 @@ class LeadAdmin(admin.ModelAdmin):
             ids = list(queryset.values_list("id", flat=True))
             result = distribute(lead_ids=ids, actor=request.user)
             note = f"{result.assigned} lead(s) distributed"
-            if result.unassigned:
-                note += f", {len(result.unassigned)} left unassigned (every agent is full)"
+            if result.unplaced_ids:
+                note += f", {len(result.unplaced_ids)} left unassigned (every agent is full)"
             if result.skipped:
                 note += f", {len(result.skipped)} skipped (already owned or closed)"
-            level = messages.WARNING if result.unassigned else messages.SUCCESS
+            level = messages.WARNING if result.unplaced_ids else messages.SUCCESS
             self.message_user(request, note + ".", level)
 
     @admin.action(description="Reassign to…", permissions=["change"])

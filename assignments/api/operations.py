@@ -1,6 +1,6 @@
 """Distribution use cases over HTTP: distribute, redistribute an agent, reassign.
 
-Thin on purpose: parse, call ``assignments.services``, serialise the result.
+Thin on purpose: parse, call ``assignments.services``, serialize the result.
 Domain errors (``no_eligible_agent``, ``over_capacity``, ...) become the error
 envelope in ``common.api``.
 """

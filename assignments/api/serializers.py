@@ -79,7 +79,11 @@ class ReassignInput(serializers.Serializer):
 
 
 class DistributionOutput(serializers.Serializer):
-    """A service result; ``unassigned_ids`` lists at most the first 1,000."""
+    """A ``DistributionResult``; ``unassigned_ids`` lists at most the first 1,000.
+
+    ``unassigned`` (a count) and ``unassigned_ids`` are the API's names for the
+    result's ``unplaced_ids``: the leads left without an agent.
+    """
 
     assigned = serializers.IntegerField()
     unassigned = serializers.SerializerMethodField()
@@ -90,10 +94,10 @@ class DistributionOutput(serializers.Serializer):
     strategy = serializers.CharField()
 
     def get_unassigned(self, result) -> int:
-        return len(result.unassigned)
+        return len(result.unplaced_ids)
 
     def get_unassigned_ids(self, result) -> list[int]:
-        return list(result.unassigned[:1000])
+        return list(result.unplaced_ids[:1000])
 
     def get_skipped(self, result) -> int:
         return len(result.skipped)

@@ -8,6 +8,8 @@ from django.db.models import Count
 
 from assignments import services
 from assignments.models import Assignment, RotationState
+from assignments.planning import lock_for_distribution, plan_new_leads
+from assignments.writers import record_import_assignments
 from leads.models import ImportBatch, Lead
 
 from .helpers import assert_assignment_invariants
@@ -107,8 +109,10 @@ def test_concurrent_small_distributions_keep_round_robin_fair(
 def test_imports_and_distribute_all_running_together_do_not_deadlock(
     threads_share_the_database, make_agent, make_leads
 ):
-    # An import inserts leads and distributes them in one transaction, taking
-    # the distribution lock first; "distribute all" runs at the same time.
+    # An import, as imports.services commits one: in one transaction it takes
+    # the distribution lock first, plans its new leads' agents, inserts the
+    # leads with them and records their assignments; "distribute all" runs at
+    # the same time.
     make_agent()
     make_agent(weight=2)
     waiting = make_leads(300)
@@ -122,12 +126,19 @@ def test_imports_and_distribute_all_running_together_do_not_deadlock(
         if kind == "all":
             return services.distribute(strategy="weighted")
         with transaction.atomic():
-            services.lock_for_distribution()
+            lock_for_distribution()
+            plan = plan_new_leads(count=200, strategy="weighted")
             Lead.objects.bulk_create(
-                Lead(first_name="New", phone=f"+9188{batch.pk:03d}{i:05d}", batch=batch)
-                for i in range(200)
+                Lead(
+                    first_name="New",
+                    phone=f"+9188{batch.pk:03d}{i:05d}",
+                    batch=batch,
+                    agent_id=agent_id,
+                )
+                for i, agent_id in enumerate(plan.agents)
             )
-            return services.assign_new_leads(batch=batch, strategy="weighted")
+            record_import_assignments(batch=batch, strategy=plan.strategy)
+            return plan
 
     results, errors = _run_together(work, THREADS)
 
@@ -144,7 +155,7 @@ def test_imports_and_distribute_all_running_together_do_not_deadlock(
 @pytest.mark.django_db(transaction=True)
 def test_lock_for_distribution_needs_a_transaction():
     with pytest.raises(RuntimeError, match=r"inside transaction\.atomic"):
-        services.lock_for_distribution()
+        lock_for_distribution()
     with transaction.atomic():
-        services.lock_for_distribution()
+        lock_for_distribution()
     assert RotationState.objects.filter(pool="default").exists()

@@ -69,7 +69,7 @@ def test_round_robin_skips_full_agents_and_reports_the_rest():
     slots = [Slot(1, capacity=1), Slot(2, open_load=3, capacity=3), Slot(3, capacity=2)]
     result = plan(range(6), slots, strategy=ROUND_ROBIN)
     assert result.assignments == {0: 1, 1: 3, 2: 3}
-    assert result.unassigned == (3, 4, 5)
+    assert result.unplaced == (3, 4, 5)
     assert result.per_agent == {1: 1, 2: 0, 3: 2}
 
 
@@ -103,7 +103,7 @@ def test_balanced_respects_capacity_and_leaves_the_cursor_alone():
     slots = [Slot(1, open_load=0, capacity=1), Slot(2, open_load=4, capacity=6)]
     result = plan(range(5), slots, strategy=BALANCED, cursor=cursor)
     assert result.per_agent == {1: 1, 2: 2}
-    assert result.unassigned == (3, 4)
+    assert result.unplaced == (3, 4)
     assert result.cursor == cursor
 
 
@@ -143,7 +143,7 @@ def test_weighted_full_agent_sits_out():
 def test_no_slots_leaves_every_lead_unassigned(strategy):
     result = plan([4, 5], [], strategy=strategy)
     assert result.assignments == {}
-    assert result.unassigned == (4, 5)
+    assert result.unplaced == (4, 5)
     assert result.per_agent == {}
 
 
@@ -202,7 +202,7 @@ def test_every_plan_keeps_the_invariants(slots, n_leads, strategy, cursor):
     result = plan(leads, slots, strategy=strategy, cursor=cursor)
 
     # Every lead exactly once: assigned (in lead order) or reported, never lost.
-    assert list(result.assignments) + list(result.unassigned) == leads
+    assert list(result.assignments) + list(result.unplaced) == leads
     assert set(result.per_agent) == {slot.agent_id for slot in slots}
     assert sum(result.per_agent.values()) == len(result.assignments)
     for agent_id in result.assignments.values():
@@ -213,7 +213,7 @@ def test_every_plan_keeps_the_invariants(slots, n_leads, strategy, cursor):
         slot = by_id[agent_id]
         if slot.capacity is not None:
             assert n <= max(slot.capacity - slot.open_load, 0)
-    if result.unassigned:  # only when nobody has room left
+    if result.unplaced:  # only when nobody has room left
         for slot in slots:
             if slot.capacity is not None:
                 assert slot.open_load + result.per_agent[slot.agent_id] >= slot.capacity

@@ -70,7 +70,7 @@ def test_capacity_is_never_exceeded_and_the_rest_is_reported(make_agent, make_le
 
     assert result.per_agent == {small.pk: 1, tiny.pk: 1}
     assert result.assigned == 2
-    assert result.unassigned == tuple(lead.pk for lead in leads[2:])
+    assert result.unplaced_ids == tuple(lead.pk for lead in leads[2:])
     assert open_counts() == {small.pk: 2, tiny.pk: 1}
     assert Lead.objects.filter(agent=None).count() == 3
     assert_assignment_invariants()
@@ -90,7 +90,7 @@ def test_no_eligible_agent_is_an_error_and_changes_nothing(make_agent, make_lead
 
 def test_nothing_to_do_is_not_an_error(make_agent):
     result = services.distribute()  # no leads and no agents either
-    assert (result.assigned, result.unassigned, result.per_agent) == (0, (), {})
+    assert (result.assigned, result.unplaced_ids, result.per_agent) == (0, (), {})
 
 
 def test_unknown_strategy_is_a_validation_error(make_agent, make_leads):
@@ -112,18 +112,6 @@ def test_23_leads_to_5_agents_is_5_5_5_4_4_in_id_order(five, make_leads):
     assert [result.per_agent[a.pk] for a in five] == [5, 5, 5, 4, 4]
     assert [open_counts()[a.pk] for a in five] == [5, 5, 5, 4, 4]
     assert RotationState.objects.get().last_agent_id == five[2].pk
-    assert_assignment_invariants()
-
-
-def test_three_uploads_of_23_leave_every_agent_with_13_or_14(five, make_leads):
-    for upload in range(3):
-        batch = ImportBatch.objects.create(file_name=f"u{upload}.csv", sha256=str(upload))
-        make_leads(23, batch=batch)
-        services.assign_new_leads(batch=batch)
-    counts = open_counts()
-    assert sorted(counts.values()) == [13, 14, 14, 14, 14]
-    assert set(counts) == {a.pk for a in five}
-    assert Assignment.objects.filter(reason=Reason.IMPORT).count() == 69
     assert_assignment_invariants()
 
 
@@ -157,8 +145,11 @@ def test_balanced_fills_the_least_loaded_and_breaks_ties_by_id(make_agent, make_
 
     result = services.distribute(strategy="balanced")
 
-    assert result.assignments[leads[0].pk] == first.pk  # tie at zero: lower id first
-    assert result.assignments[leads[6].pk] == busy.pk  # all at three: lowest id
+    owners = dict(
+        Lead.objects.filter(pk__in=[lead.pk for lead in leads]).values_list("id", "agent")
+    )
+    assert owners[leads[0].pk] == first.pk  # tie at zero: lower id first
+    assert owners[leads[6].pk] == busy.pk  # all at three: lowest id
     assert result.per_agent == {busy.pk: 1, first.pk: 3, second.pk: 3}
     assert_assignment_invariants()
 
@@ -195,7 +186,7 @@ def test_selected_ids_skip_owned_closed_and_missing_leads(
     result = services.distribute(lead_ids=requested, strategy="balanced")
 
     assert result.assigned == 2
-    assert set(result.assignments) == {fresh[0].pk, fresh[1].pk}
+    assert not Lead.objects.filter(pk__in=[lead.pk for lead in fresh], agent=None).exists()
     assert result.skipped == (owned.pk, closed.pk, 999_999)
     assert Lead.objects.get(pk=owned.pk).agent == other_agent
     assert Lead.objects.get(pk=closed.pk).agent is None
@@ -210,7 +201,10 @@ def test_one_batch_only_and_the_assignment_names_it(agent, make_leads):
 
     result = services.distribute(batch=batch)
 
-    assert sorted(result.assignments) == [lead.pk for lead in inside]
+    assert result.assigned == 3
+    assert set(Lead.objects.exclude(agent=None).values_list("id", flat=True)) == {
+        lead.pk for lead in inside
+    }
     assert set(Assignment.objects.values_list("batch_id", flat=True)) == {batch.pk}
     assert not Lead.objects.filter(pk__in=[lead.pk for lead in outside]).exclude(agent=None)
 
@@ -227,36 +221,6 @@ def test_dry_run_writes_nothing_and_keeps_the_cursor(five, make_leads):
     assert snapshot() == before
     real = services.distribute()
     assert real.per_agent == preview.per_agent
-    assert real.assignments == preview.assignments
-
-
-def test_preview_counts_for_an_import_matches_what_commit_does(five, make_leads):
-    make_leads(3)
-    services.distribute()
-    before = snapshot()
-
-    preview = services.preview_counts(n_leads=23)
-
-    assert snapshot() == before
-    assert preview.dry_run and preview.assigned == 23
-    batch = ImportBatch.objects.create(file_name="b.csv", sha256="b")
-    make_leads(23, batch=batch)
-    assert services.assign_new_leads(batch=batch).per_agent == preview.per_agent
-
-
-def test_preview_counts_reports_what_does_not_fit(make_agent):
-    full = make_agent(capacity=2)
-    preview = services.preview_counts(n_leads=5, strategy="balanced")
-    assert preview.per_agent == {full.pk: 2}
-    assert preview.unassigned == (2, 3, 4)
-    assert services.preview_counts(n_leads=0).per_agent == {}
-
-
-def test_assign_new_leads_accepts_lead_objects(agent, make_leads):
-    leads = make_leads(2)
-    result = services.assign_new_leads(leads=leads, actor=None)
-    assert result.assigned == 2
-    assert set(Assignment.objects.values_list("reason", flat=True)) == {"import"}
 
 
 # --- redistribute ---------------------------------------------------------------
@@ -294,7 +258,7 @@ def test_redistribute_without_other_agents_fails_and_changes_nothing(agent, make
 def test_redistribute_allow_none_leaves_leads_unassigned_and_reports_them(agent, make_lead):
     leads = [make_lead(agent=agent) for _ in range(2)]
     result = services.redistribute_agent(agent=agent, allow_none=True)
-    assert result.unassigned == tuple(lead.pk for lead in leads)
+    assert result.unplaced_ids == tuple(lead.pk for lead in leads)
     assert Lead.objects.filter(agent=None).count() == 2
     assert not Assignment.objects.filter(ended_at=None).exists()
     assert_assignment_invariants()
@@ -306,7 +270,7 @@ def test_redistribute_respects_the_others_capacity(make_agent, make_lead):
     leads = [make_lead(agent=leaving) for _ in range(3)]
     result = services.redistribute_agent(agent=leaving)
     assert result.per_agent == {small.pk: 1}
-    assert result.unassigned == (leads[1].pk, leads[2].pk)
+    assert result.unplaced_ids == (leads[1].pk, leads[2].pk)
     assert open_counts() == {small.pk: 1}
     assert_assignment_invariants()
 

@@ -6,7 +6,7 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from assignments.models import Assignment, Reason
-from assignments.services import redistribute_leads
+from assignments.services import move_leads_from_owners
 from leads.models import Lead, LeadActivity, LeadStatus
 from leads.selectors import overdue_open_leads
 
@@ -85,7 +85,7 @@ def test_leads_stay_when_no_other_agent_can_take_them(agent, make_lead, capsys):
 def test_spreads_over_other_agents_and_never_back(make_agent, make_lead):
     a, b, _c = make_agent(), make_agent(), make_agent()
     leads = [make_lead(agent=a) for _ in range(4)] + [make_lead(agent=b) for _ in range(2)]
-    result = redistribute_leads(lead_ids=[lead.pk for lead in leads], reason=Reason.SLA)
+    result = move_leads_from_owners(lead_ids=[lead.pk for lead in leads], reason=Reason.SLA)
     assert result.assigned == 6
     for lead in leads:
         lead.refresh_from_db()

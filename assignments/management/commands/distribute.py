@@ -16,10 +16,10 @@ def write_summary(command, result):
     emails = dict(Agent.objects.filter(pk__in=result.per_agent).values_list("id", "email"))
     for agent_id, n in result.per_agent.items():
         command.stdout.write(f"  {emails.get(agent_id, agent_id)}: {n}")
-    if result.unassigned:
+    if result.unplaced_ids:
         command.stdout.write(
             command.style.WARNING(
-                f"{len(result.unassigned)} leads fit nowhere (every agent at capacity) "
+                f"{len(result.unplaced_ids)} leads fit nowhere (every agent at capacity) "
                 "and stay unassigned."
             )
         )
@@ -46,7 +46,7 @@ class Command(ServiceCommand):
         if batch is not None and not ImportBatch.objects.filter(pk=batch).exists():
             raise CommandError(f"No import batch with id {batch}.")
         result = services.distribute(strategy=strategy, dry_run=dry_run, batch=batch)
-        if not result.assigned and not result.unassigned:
+        if not result.assigned and not result.unplaced_ids:
             self.stdout.write("Nothing to distribute: no unassigned open leads.")
             return
         write_summary(self, result)

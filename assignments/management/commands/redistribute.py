@@ -37,7 +37,7 @@ class Command(ServiceCommand):
         result = services.redistribute_agent(
             agent=found, strategy=strategy, allow_none=leave_unassigned
         )
-        if not result.assigned and not result.unassigned:
+        if not result.assigned and not result.unplaced_ids:
             self.stdout.write(f"{found.email} has no open leads; nothing to move.")
             return
         write_summary(self, result)

@@ -39,7 +39,7 @@ class Command(ServiceCommand):
         if not overdue:
             self.stdout.write(f"No open lead has been untouched for {hours} hours.")
             return
-        result = services.redistribute_leads(
+        result = services.move_leads_from_owners(
             lead_ids=overdue, reason=Reason.SLA, strategy=strategy, dry_run=dry_run
         )
         prefix = "[dry run] would move" if dry_run else "Moved"

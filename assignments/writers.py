@@ -1,0 +1,169 @@
+"""Set-based SQL that writes assignment history: ownership, assignment rows, timeline.
+
+Every function here runs inside the caller's transaction, after the caller
+has taken the rotation lock and locked the leads (``assignments.services``,
+the import for ``record_import_assignments``). The assignment and activity
+rows are built by the database from the lead rows (``INSERT … SELECT``), a
+chunk of leads per statement: an import hands out up to a million leads, and
+building a model instance per row in Python cost ~300 µs a lead, this ~15 µs.
+Only quoted table and column names from model metadata are formatted into the
+SQL; every value is a parameter.
+"""
+
+from collections import defaultdict
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from agents.models import Agent
+from common import dataversion
+from common.db import chunked
+from leads.models import Lead, LeadActivity
+
+from . import metrics
+from .models import Assignment, Reason
+
+_ASSIGNMENT_FIELDS = (
+    "lead", "agent", "assigned_at", "assigned_by", "batch", "strategy", "reason", "end_reason",
+)  # fmt: skip
+
+
+def history_actor(actor):
+    """The user to record as the actor, or None for "system"."""
+    # Anonymous users (admin actions run as a real user, commands pass None)
+    # are not rows; the history records "system" for them.
+    return actor if getattr(actor, "pk", None) is not None else None
+
+
+def _columns(model, *fields):
+    """Quoted table and column names, for the set-based inserts below."""
+    quote = connection.ops.quote_name
+    columns = [quote(model._meta.get_field(name).column) for name in fields]
+    return quote(model._meta.db_table), columns
+
+
+def _execute_per_chunk(sql, params, lead_ids):
+    """Run ``sql`` (with an ``{ids}`` slot for ``IN (...)``) once per chunk of lead ids."""
+    with connection.cursor() as cursor:
+        for chunk in chunked(lead_ids):
+            cursor.execute(sql.format(ids=", ".join(["%s"] * len(chunk))), [*params, *chunk])
+
+
+def write_assignments(*, plan, strategy, reason, actor, batch, now, previous=None):
+    """Point the planned leads at their agents, open their assignments, log it.
+
+    ``plan`` maps lead id -> agent id. ``previous`` maps lead id -> the email
+    of the agent it is taken from (whose open assignment the caller has
+    already ended), for the timeline.
+    """
+    by_agent = defaultdict(list)
+    for lead_id, agent_id in plan.items():
+        by_agent[agent_id].append(lead_id)
+    for agent_id, lead_ids in by_agent.items():
+        for chunk in chunked(lead_ids):
+            Lead.objects.filter(pk__in=chunk).update(agent_id=agent_id, updated_at=now)
+
+    lead_table, (lead_pk, lead_agent) = _columns(Lead, "id", "agent")
+    table, columns = _columns(Assignment, *_ASSIGNMENT_FIELDS)
+    _execute_per_chunk(
+        f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608 (names only)
+        f"SELECT {lead_pk}, {lead_agent}, %s, %s, %s, %s, %s, %s "
+        f"FROM {lead_table} WHERE {lead_pk} IN ({{ids}})",
+        [
+            connection.ops.adapt_datetimefield_value(now),
+            getattr(actor, "pk", None),
+            getattr(batch, "pk", batch),
+            str(strategy),
+            str(reason),
+            "",
+        ],
+        list(plan),
+    )
+    previous = previous or {}
+    by_previous = defaultdict(list)
+    for lead_id in plan:
+        by_previous[previous.get(lead_id, "")].append(lead_id)
+    for old_value, lead_ids in by_previous.items():
+        log_assigned(lead_ids, actor=actor, now=now, old_value=old_value)
+    assigned = len(plan)
+    transaction.on_commit(lambda: metrics.leads_assigned(strategy, assigned))
+
+
+def log_assigned(lead_ids, *, actor, now, old_value="", to_nobody=False):
+    """Timeline rows: "assigned" from ``old_value`` to the lead's agent's email (or to nobody)."""
+    lead_table, (lead_pk, lead_agent) = _columns(Lead, "id", "agent")
+    agent_table, (agent_pk, agent_email) = _columns(Agent, "id", "email")
+    table, columns = _columns(
+        LeadActivity, "lead", "actor", "kind", "old_value", "new_value", "created_at"
+    )
+    new_value = "''" if to_nobody else f"COALESCE(a.{agent_email}, '')"
+    _execute_per_chunk(
+        f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608 (names only)
+        f"SELECT l.{lead_pk}, %s, %s, %s, {new_value}, %s "
+        f"FROM {lead_table} l LEFT JOIN {agent_table} a ON a.{agent_pk} = l.{lead_agent} "
+        f"WHERE l.{lead_pk} IN ({{ids}})",
+        [
+            getattr(actor, "pk", None),
+            str(LeadActivity.Kind.ASSIGNED),
+            old_value,
+            connection.ops.adapt_datetimefield_value(now),
+        ],
+        lead_ids,
+    )
+
+
+def end_open_assignments(lead_ids, *, now, end_reason):
+    for chunk in chunked(lead_ids):
+        Assignment.objects.filter(lead_id__in=chunk, ended_at__isnull=True).update(
+            ended_at=now, end_reason=end_reason
+        )
+
+
+def record_import_assignments(*, batch, strategy, actor=None, now=None, after_id=0):
+    """Open the assignments of ``batch``'s leads inserted with planned agents.
+
+    The history rows are built by the database from the lead rows (one
+    ``INSERT … SELECT`` over ``batch_id = …  AND agent_id IS NOT NULL``, by
+    ranges of ids above ``after_id``), so a lead ends with exactly one open
+    assignment naming ``Lead.agent``. Call it once for each set of leads the
+    import inserted with agents from ``assignments.planning.plan_new_leads``,
+    in the same transaction. Returns the number of assignments opened.
+    """
+    now = now or timezone.now()
+    actor = history_actor(actor)
+    batch_id = getattr(batch, "pk", batch)
+    lead_table, (lead_pk, lead_agent, lead_batch) = _columns(Lead, "id", "agent", "batch")
+    table, columns = _columns(Assignment, *_ASSIGNMENT_FIELDS)
+    assigned = 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT MIN({lead_pk}), MAX({lead_pk}) FROM {lead_table} "  # noqa: S608 (names only)
+            f"WHERE {lead_batch} = %s AND {lead_pk} > %s",
+            [batch_id, after_id],
+        )
+        low, high = cursor.fetchone()
+        if low is None:
+            return 0
+        step = 50_000  # bounds the rows (and row locks) one statement handles
+        for start in range(low, high + 1, step):
+            cursor.execute(
+                f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608 (names only)
+                f"SELECT {lead_pk}, {lead_agent}, %s, %s, %s, %s, %s, '' FROM {lead_table} "
+                f"WHERE {lead_batch} = %s AND {lead_agent} IS NOT NULL "
+                f"AND {lead_pk} BETWEEN %s AND %s",
+                [
+                    connection.ops.adapt_datetimefield_value(now),
+                    getattr(actor, "pk", None),
+                    batch_id,
+                    str(strategy),
+                    str(Reason.IMPORT),
+                    batch_id,
+                    start,
+                    min(start + step - 1, high),
+                ],
+            )
+            assigned += cursor.rowcount
+    if assigned:
+        transaction.on_commit(lambda: metrics.leads_assigned(strategy, assigned))
+        dataversion.bump()
+    return assigned
