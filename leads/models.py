@@ -18,6 +18,7 @@ class _Everyone:
         return "EVERYONE"
 
 
+# What ``visible_owner`` answers for managers and admins: every agent's rows.
 EVERYONE = _Everyone()
 
 

@@ -14,7 +14,7 @@ from .models import OPEN_STATUSES, Lead, LeadActivity
 # A lead's API shape, output name -> values() path, in output order: the one
 # definition. ``LeadOutput`` takes its fields from here, the list's fast path
 # its columns, the export the columns it shares, the benchmark's bare view its
-# names. A name that is not a model field (``agent_name``) is declared on
+# names and columns. A name that is not a model field (``agent_name``) is declared on
 # ``LeadOutput`` with the same source; a test holds the two together.
 LEAD_LIST_FIELDS = {
     "id": "id",
