@@ -5,10 +5,10 @@ from leads.selectors import LEAD_LIST_FIELDS
 from leads.services import NOTES_MAX_LENGTH
 
 
+# A lead as the API shows it: the fields are ``LEAD_LIST_FIELDS``' names, the one
+# definition the list's fast path (``values()`` rows) also reads. (A comment, not a
+# docstring: drf-spectacular would publish a docstring in the OpenAPI schema.)
 class LeadOutput(serializers.ModelSerializer):
-    """A lead as the API shows it. The fields are ``LEAD_LIST_FIELDS``' names, the
-    one definition the list's fast path (``values()`` rows) also reads."""
-
     agent_name = serializers.CharField(source="agent.name", read_only=True, default=None)
 
     class Meta:
