@@ -1,4 +1,10 @@
-"""Fixtures shared by every app's tests (STYLE.md: admin_user, manager, agent, auth)."""
+"""Fixtures shared by every app's tests.
+
+Users by role (``admin_user``, ``manager``, ``agent``, ``other_agent``, and the
+``make_user`` / ``make_agent`` factories), ``make_lead`` (an owned lead gets its
+open assignment, as the services keep it), ``auth(user)`` for an API client with
+a fresh token, and a cache emptied before every test.
+"""
 
 import itertools
 

@@ -63,16 +63,24 @@ class User(AbstractUser):
 
     def save(self, *args, **kwargs):
         self.email = normalize_email(self.email)
-        self.is_superuser = self.role == Role.ADMIN
-        self.is_staff = self.role in (Role.ADMIN, Role.MANAGER)
+        self.is_superuser = self.is_admin
+        self.is_staff = self.is_manager_or_admin
         update_fields = kwargs.get("update_fields")
         if update_fields is not None and "role" in update_fields:
             kwargs["update_fields"] = set(update_fields) | {"is_staff", "is_superuser"}
         super().save(*args, **kwargs)
 
     @property
+    def is_admin(self):
+        return self.role == Role.ADMIN
+
+    @property
     def is_manager_or_admin(self):
         return self.role in (Role.ADMIN, Role.MANAGER)
+
+    @property
+    def is_agent(self):
+        return self.role == Role.AGENT
 
 
 class AuditLog(models.Model):

@@ -1,6 +1,11 @@
-"""RBAC for the API. Every view names its permission classes from here."""
+"""RBAC for the API. Every view names its permission classes from here.
 
-from rest_framework.permissions import BasePermission
+The role tests are ``User``'s (``is_admin``, ``is_manager_or_admin``,
+``is_agent``); which rows an agent may see is ``visible_to`` on the lead and
+assignment querysets.
+"""
+
+from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from .models import Role
 
@@ -10,7 +15,7 @@ class IsAdmin(BasePermission):
 
     def has_permission(self, request, view):
         user = request.user
-        return bool(user and user.is_authenticated and user.role == Role.ADMIN)
+        return bool(user and user.is_authenticated and user.is_admin)
 
 
 class IsManagerOrAdmin(BasePermission):
@@ -18,7 +23,7 @@ class IsManagerOrAdmin(BasePermission):
 
     def has_permission(self, request, view):
         user = request.user
-        return bool(user and user.is_authenticated and user.role in (Role.ADMIN, Role.MANAGER))
+        return bool(user and user.is_authenticated and user.is_manager_or_admin)
 
 
 class IsManagerOrAgentReadOnly(BasePermission):
@@ -30,16 +35,17 @@ class IsManagerOrAgentReadOnly(BasePermission):
         user = request.user
         if not (user and user.is_authenticated):
             return False
-        if user.role in (Role.ADMIN, Role.MANAGER):
+        if user.is_manager_or_admin:
             return True
-        return user.role == Role.AGENT and request.method in ("GET", "HEAD", "OPTIONS")
+        return user.is_agent and request.method in SAFE_METHODS
 
 
 class IsLeadOwnerOrManager(BasePermission):
     """Object level: managers see every lead, an agent only the leads it owns now.
 
-    Views also scope their querysets to the agent, so another agent's lead is a
-    404 before this runs; this class is the second lock on the same door.
+    Views also scope their querysets (``Lead.objects.visible_to``), so another
+    agent's lead is a 404 before this runs; this class is the second lock on
+    the same door, checked on the object already loaded.
     """
 
     def has_permission(self, request, view):
@@ -48,7 +54,7 @@ class IsLeadOwnerOrManager(BasePermission):
 
     def has_object_permission(self, request, view, obj):
         user = request.user
-        if user.role in (Role.ADMIN, Role.MANAGER):
+        if user.is_manager_or_admin:
             return True
         agent = getattr(user, "agent_profile", None)
         return agent is not None and obj.agent_id == agent.pk

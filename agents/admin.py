@@ -5,8 +5,7 @@ from django.utils import timezone
 
 from agents import services
 from assignments.services import agent_deactivate, redistribute_agent
-from common.admin import domain_errors, intermediate_page
-from common.errors import DomainError
+from common.admin import ServiceChangeFormMixin, domain_errors, intermediate_page
 from common.phones import InvalidPhone, normalize_phone
 from leads.selectors import agents_with_open_counts
 
@@ -63,7 +62,7 @@ class AwayFilter(admin.SimpleListFilter):
 
 
 @admin.register(Agent)
-class AgentAdmin(admin.ModelAdmin):
+class AgentAdmin(ServiceChangeFormMixin, admin.ModelAdmin):
     form = AgentForm
     list_display = [
         "name",
@@ -97,13 +96,6 @@ class AgentAdmin(admin.ModelAdmin):
         return obj.open_leads
 
     # Writes go through agents.services, like the API's.
-    def changeform_view(self, request, *args, **kwargs):
-        try:
-            return super().changeform_view(request, *args, **kwargs)
-        except DomainError as exc:
-            self.message_user(request, exc.message, messages.ERROR)
-            return self.response_post_save_change(request, None)
-
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
         if change:

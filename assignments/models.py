@@ -2,6 +2,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from leads.models import AgentOwnedQuerySet
+
 
 class Strategy(models.TextChoices):
     ROUND_ROBIN = "round_robin", "Round robin"
@@ -37,6 +39,10 @@ class Assignment(models.Model):
     reason = models.CharField(max_length=16, choices=Reason.choices)
     ended_at = models.DateTimeField(null=True, blank=True)
     end_reason = models.CharField(max_length=16, blank=True)
+
+    # ``visible_to(user)``: every row for managers and admins, an agent's own
+    # rows (ended ones too) for an agent; the rule is ``leads.models.visible_owner``.
+    objects = AgentOwnedQuerySet.as_manager()
 
     class Meta:
         ordering = ["-assigned_at", "-id"]

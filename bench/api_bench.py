@@ -206,6 +206,7 @@ def check_same_rows(port, agent_id, access):
         bare_rows = json.loads(r.read())
     assert len(api_rows) == len(bare_rows) == 50, (len(api_rows), len(bare_rows))
     assert [row["id"] for row in api_rows] == [row["id"] for row in bare_rows]
+    assert list(api_rows[0]) == list(bare_rows[0])  # same fields, same order
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}

@@ -1,5 +1,6 @@
-"""Pieces the admin console shares: error translation, intermediate action
-pages, a paginator that never counts a whole table."""
+"""Pieces the admin console shares: error translation (for actions and for the
+change form), intermediate action pages, a paginator that never counts a whole
+table."""
 
 from contextlib import contextmanager
 
@@ -19,6 +20,23 @@ def domain_errors(modeladmin, request):
         yield
     except DomainError as exc:
         modeladmin.message_user(request, exc.message, messages.ERROR)
+
+
+class ServiceChangeFormMixin:
+    """For a ModelAdmin whose ``save_model`` calls a service instead of saving.
+
+    A service refuses with ``DomainError`` (an agent over capacity, ...). On the
+    change form that becomes an error message and a return to the list, as the
+    same refusal does in an action, instead of a server error; the admin runs
+    the save in one transaction, so nothing of the refused change is kept.
+    """
+
+    def changeform_view(self, request, *args, **kwargs):
+        try:
+            return super().changeform_view(request, *args, **kwargs)
+        except DomainError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return self.response_post_save_change(request, None)
 
 
 class CappedCountPaginator(Paginator):

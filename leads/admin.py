@@ -9,8 +9,12 @@ from django.utils import timezone
 from agents.models import Agent
 from assignments.models import Assignment
 from assignments.services import distribute, reassign
-from common.admin import CappedCountPaginator, domain_errors, intermediate_page
-from common.errors import DomainError
+from common.admin import (
+    CappedCountPaginator,
+    ServiceChangeFormMixin,
+    domain_errors,
+    intermediate_page,
+)
 from common.phones import InvalidPhone, normalize_phone
 from leads import services
 from leads.exporting import stream_csv
@@ -137,7 +141,7 @@ class ActivityInline(admin.TabularInline):
 
 
 @admin.register(Lead)
-class LeadAdmin(admin.ModelAdmin):
+class LeadAdmin(ServiceChangeFormMixin, admin.ModelAdmin):
     form = LeadForm
     list_display = [
         "name",
@@ -188,13 +192,6 @@ class LeadAdmin(admin.ModelAdmin):
         return search_leads(queryset, search_term), False
 
     # Writes go through leads.services (fields) and assignments.services (owner).
-    def changeform_view(self, request, *args, **kwargs):
-        try:
-            return super().changeform_view(request, *args, **kwargs)
-        except DomainError as exc:
-            self.message_user(request, exc.message, messages.ERROR)
-            return self.response_post_save_change(request, None)
-
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
         fields = [*_FORM_FIELDS, "extra"]

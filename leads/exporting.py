@@ -12,36 +12,30 @@ import re
 from django.http import HttpResponse
 
 from common.phones import looks_like_e164
+from leads.selectors import LEAD_LIST_FIELDS
 
 CHUNK_SIZE = 2000
-HEADER = [
-    "id",
-    "first_name",
-    "last_name",
-    "phone",
-    "email",
-    "status",
-    "agent_email",
-    "batch_id",
-    "next_follow_up",
-    "notes",
-    "created_at",
-    "updated_at",
-]
-_FIELDS = [
-    "id",
-    "first_name",
-    "last_name",
-    "phone",
-    "email",
-    "status",
-    "agent__email",
-    "batch_id",
-    "next_follow_up",
-    "notes",
-    "created_at",
-    "updated_at",
-]
+
+
+def _same_as_api(*names):
+    return {name: LEAD_LIST_FIELDS[name] for name in names}
+
+
+# Export header -> values() path. Where a column is one of the API's lead fields
+# (``LEAD_LIST_FIELDS``) it takes that field's path, so the two cannot drift.
+# The export differs on purpose where a spreadsheet is the reader: the agent is
+# its email (what ``export_leads --agent`` takes) instead of id and name, the
+# batch column is headed ``batch_id``, ``extra`` (a JSON object) is left out,
+# the column order is the export's own (existing sheets rely on it), and every
+# value is neutralised against formulas (``neutralise``).
+COLUMNS = {
+    **_same_as_api("id", "first_name", "last_name", "phone", "email", "status"),
+    "agent_email": "agent__email",
+    "batch_id": LEAD_LIST_FIELDS["batch"],
+    **_same_as_api("next_follow_up", "notes", "created_at", "updated_at"),
+}
+HEADER = list(COLUMNS)
+_FIELDS = list(COLUMNS.values())
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
 

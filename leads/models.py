@@ -13,7 +13,54 @@ class LeadStatus(models.TextChoices):
 OPEN_STATUSES = (LeadStatus.NEW, LeadStatus.CONTACTED, LeadStatus.QUALIFIED)
 
 
-class LeadQuerySet(models.QuerySet):
+class _Everyone:
+    def __repr__(self):
+        return "EVERYONE"
+
+
+# What ``visible_owner`` answers for managers and admins: every agent's rows.
+EVERYONE = _Everyone()
+
+
+def visible_owner(user):
+    """Whose rows ``user`` may see: the one place the rule is written.
+
+    Managers and admins see every agent's rows (``EVERYONE``); an agent sees
+    only its own (its ``Agent``); anyone else, an agent login without a profile
+    included, sees none (``None``). ``AgentOwnedQuerySet.visible_to`` applies it
+    to rows; the lead list's compiled page and the dashboard's cache scope,
+    which take no queryset, ask it directly.
+    """
+    if not getattr(user, "is_authenticated", False):
+        return None
+    if user.is_manager_or_admin:
+        return EVERYONE
+    return getattr(user, "agent_profile", None)
+
+
+class AgentOwnedQuerySet(models.QuerySet):
+    """Rows that belong to an agent through their ``agent`` foreign key (leads,
+    assignments)."""
+
+    def owned_by(self, owner):
+        """The rows of ``owner`` as ``visible_owner`` names it: all of them for
+        ``EVERYONE``, one agent's, none for ``None``."""
+        if owner is EVERYONE:
+            return self
+        if owner is None:
+            return self.none()
+        return self.filter(agent=owner)
+
+    def visible_to(self, user):
+        """The rows ``user`` may see.
+
+        Scoping the queryset (not only checking objects) is what turns another
+        agent's row into a 404 rather than a 403.
+        """
+        return self.owned_by(visible_owner(user))
+
+
+class LeadQuerySet(AgentOwnedQuerySet):
     def open(self):
         return self.filter(status__in=OPEN_STATUSES)
 

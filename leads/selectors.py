@@ -5,14 +5,17 @@ from django.db.models import Count, Exists, IntegerField, OuterRef, Q, Subquery,
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from accounts.models import Role
 from agents.models import Agent
 from common.compiled import CompiledQuery
 from common.phones import InvalidPhone, normalize_phone
 
 from .models import OPEN_STATUSES, Lead, LeadActivity
 
-# The lead list's output, name -> values() path: exactly LeadOutput's fields.
+# A lead's API shape, output name -> values() path, in output order: the one
+# definition. ``LeadOutput`` takes its fields from here, the list's fast path
+# its columns, the export the columns it shares, the benchmark's bare view its
+# names and columns. A name that is not a model field (``agent_name``) is declared on
+# ``LeadOutput`` with the same source; a test holds the two together.
 LEAD_LIST_FIELDS = {
     "id": "id",
     "first_name": "first_name",
@@ -67,23 +70,6 @@ def lead_list_page(*, agent_id, offset, limit):
             row[_EXTRA] = orjson.loads(extra)
         page.append(row)
     return page
-
-
-def leads_visible_to(user):
-    """The leads ``user`` may see: all for managers, an agent's own for agents.
-
-    Scoping the queryset (not only checking objects) is what turns another
-    agent's lead into a 404 rather than a 403.
-    """
-    leads = Lead.objects.select_related("agent")
-    if not getattr(user, "is_authenticated", False):
-        return leads.none()
-    if user.role in (Role.ADMIN, Role.MANAGER):
-        return leads
-    agent = getattr(user, "agent_profile", None)
-    if agent is None:
-        return leads.none()
-    return leads.filter(agent=agent)
 
 
 def overdue_open_leads(*, hours, now=None):

@@ -1,10 +1,12 @@
 """The desk's numbers: open leads per agent and status, unassigned leads, leads
 created and assigned per day, the latest imports.
 
-One computation serves the admin index and ``GET /api/v1/dashboard/``. Results
-are cached per scope (managers and admins share the "all" scope, each agent has
-its own) under the shared data version (``common.dataversion``): every write
-that changes the numbers bumps it.
+One computation serves the admin index and ``GET /api/v1/dashboard/``. Who sees
+which numbers is the leads' rule (``leads.models.visible_owner``): managers and
+admins the whole desk, an agent its own leads. Results are cached per scope
+(managers and admins share the "all" scope, each agent has its own) under the
+shared data version (``common.dataversion``): every write that changes the
+numbers bumps it.
 """
 
 from datetime import datetime, timedelta
@@ -14,26 +16,13 @@ from django.db.models import Count
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from accounts.models import Role
 from agents.models import Agent
 from assignments.models import Assignment
 from common import dataversion
-from leads.models import OPEN_STATUSES, ImportBatch, Lead, LeadStatus
+from leads.models import EVERYONE, OPEN_STATUSES, ImportBatch, Lead, LeadStatus, visible_owner
 
 DAYS = 30
 LATEST_IMPORTS = 5
-
-
-def scope_for(user):
-    """``"all"`` for managers and admins, ``"agent:<id>"`` for an agent, else ``None``."""
-    if not (user and user.is_authenticated and user.is_active):
-        return None
-    if user.role in (Role.ADMIN, Role.MANAGER):
-        return "all"
-    agent = getattr(user, "agent_profile", None)
-    if user.role == Role.AGENT and agent is not None:
-        return f"agent:{agent.pk}"
-    return None
 
 
 def _day_range(now):
@@ -54,15 +43,13 @@ def _per_day(queryset, field, start):
     return dict(rows)
 
 
-def compute_dashboard(*, agent=None, now=None):
-    """The numbers for everyone (``agent=None``) or for one agent's own leads."""
+def compute_dashboard(*, owner=EVERYONE, now=None):
+    """The numbers of ``owner``'s leads: the whole desk (``EVERYONE``) or one agent's."""
     now = now or timezone.now()
     statuses = [status.value for status in LeadStatus]
-    leads = Lead.objects.all()
-    assignments = Assignment.objects.all()
-    if agent is not None:
-        leads = leads.filter(agent=agent)
-        assignments = assignments.filter(agent=agent)
+    leads = Lead.objects.owned_by(owner)
+    assignments = Assignment.objects.owned_by(owner)
+    everyone = owner is EVERYONE
 
     counts = {}
     for agent_id, status, n in (
@@ -74,7 +61,7 @@ def compute_dashboard(*, agent=None, now=None):
         counts[(agent_id, status)] = n
 
     agents = Agent.objects.order_by("name", "id")
-    agents = agents.filter(pk=agent.pk) if agent is not None else agents
+    agents = agents if everyone else agents.filter(pk=owner.pk)
     owners = {agent_id for agent_id, _status in counts}
     per_agent = []
     for row in agents.values("id", "name", "is_active"):
@@ -100,7 +87,7 @@ def compute_dashboard(*, agent=None, now=None):
     created = _per_day(leads.order_by(), "created_at", start)
     assigned = _per_day(assignments.order_by(), "assigned_at", start)
     data = {
-        "scope": "agent" if agent is not None else "all",
+        "scope": "all" if everyone else "agent",
         "generated_at": now.isoformat(),
         "totals": totals,
         "per_agent": per_agent,
@@ -113,7 +100,7 @@ def compute_dashboard(*, agent=None, now=None):
             for day in days
         ],
     }
-    if agent is None:
+    if everyone:
         data["unassigned"] = sum(counts.get((None, s), 0) for s in OPEN_STATUSES)
         data["imports"] = [
             {
@@ -139,12 +126,14 @@ def get_dashboard(user, *, now=None):
     Returns ``None`` for a user with no dashboard (an agent role without a
     profile, an inactive user).
     """
-    scope = scope_for(user)
-    if scope is None:
+    if user is None or not user.is_active:
         return None
-    agent = user.agent_profile if scope != "all" else None
+    owner = visible_owner(user)
+    if owner is None:
+        return None
+    scope = "all" if owner is EVERYONE else f"agent:{owner.pk}"
     return dataversion.cached(
         f"dashboard:{scope}",
-        lambda: compute_dashboard(agent=agent, now=now),
+        lambda: compute_dashboard(owner=owner, now=now),
         timeout=settings.DASHBOARD_CACHE_SECONDS,
     )

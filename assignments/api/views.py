@@ -1,7 +1,6 @@
 import django_filters
 from rest_framework import mixins, viewsets
 
-from accounts.models import Role
 from accounts.permissions import IsManagerOrAgentReadOnly
 from assignments.models import Assignment, Reason, Strategy
 
@@ -35,10 +34,4 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
 
     def get_queryset(self):
         rows = Assignment.objects.select_related("agent", "assigned_by")
-        user = self.request.user
-        if not user.is_authenticated:
-            return rows.none()
-        if user.role in (Role.ADMIN, Role.MANAGER):
-            return rows
-        agent = getattr(user, "agent_profile", None)
-        return rows.filter(agent=agent) if agent is not None else rows.none()
+        return rows.visible_to(self.request.user)

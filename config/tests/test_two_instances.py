@@ -8,7 +8,6 @@ transactional so what they set up is committed and visible to the servers.
 
 import io
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,8 @@ from django.db.models import Count
 
 from assignments.models import Assignment
 from leads.models import Lead
+
+from .throwaway import free_port
 
 PASSWORD = "correct-horse-battery-staple"  # the root conftest's
 LOGIN_LIMIT = 6
@@ -51,12 +52,6 @@ pytestmark = [
 ]
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _database_url():
     db = connection.settings_dict  # NAME is the test database by now
     auth = quote(db["USER"] or "root", safe="")
@@ -70,7 +65,7 @@ class Instance:
 
     def __init__(self, name, workdir, env):
         self.name = name
-        self.port = _free_port()
+        self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = workdir / f"{name}.log"
         env = {**env, "GUNICORN_BIND": f"127.0.0.1:{self.port}"}

@@ -1,8 +1,10 @@
 # ruff: noqa: S603, S607 - tests start local servers and manage.py
-"""Throwaway Redis and MariaDB servers for fault tests.
+"""Throwaway Redis and MariaDB servers for the fault tests (``test_degradation``),
+and ``free_port`` (also the gunicorn ports of ``test_two_instances``).
 
-Each starts on a free loopback port with its data in a temporary directory and
-is killed by the test; the shared services on 3306/6379 are never touched.
+A test helper, not a test module. Each server starts on a free loopback port
+with its data in a temporary directory and is killed by the test; the shared
+services on 3306/6379 are never touched.
 """
 
 import shutil

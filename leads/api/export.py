@@ -7,7 +7,7 @@ from rest_framework.views import APIView
 
 from accounts.permissions import IsLeadOwnerOrManager
 from leads.exporting import stream_csv
-from leads.selectors import leads_visible_to
+from leads.models import Lead
 
 from .filters import LeadFilter, LeadSearchFilter
 from .views import LeadViewSet
@@ -26,7 +26,7 @@ class LeadExportView(APIView):
     @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
     def get(self, request):
         filterset = LeadFilter(
-            request.query_params, queryset=leads_visible_to(request.user), request=request
+            request.query_params, queryset=Lead.objects.visible_to(request.user), request=request
         )
         if not filterset.is_valid():
             raise ValidationError(filterset.errors)

@@ -9,13 +9,13 @@ from rest_framework.exceptions import MethodNotAllowed
 from rest_framework.filters import OrderingFilter
 from rest_framework.response import Response
 
-from accounts.models import Role
 from accounts.permissions import IsLeadOwnerOrManager
 from common import dataversion
 from common.errors import DomainError
 from common.renderers import ORJSONRenderer
 from leads import services
-from leads.selectors import LEAD_LIST_FIELDS, LEAD_LIST_ORDERING, lead_list_page, leads_visible_to
+from leads.models import EVERYONE, Lead, visible_owner
+from leads.selectors import LEAD_LIST_FIELDS, LEAD_LIST_ORDERING, lead_list_page
 
 from .filters import LeadFilter, LeadSearchFilter
 from .serializers import LeadActivityOutput, LeadCreateInput, LeadOutput, LeadUpdateInput
@@ -71,11 +71,15 @@ class _DefaultPage:
 
 
 def _list_scope(user):
-    """``(cache scope, agent id)`` of the user's unfiltered list; None sees nothing."""
-    if user.role in (Role.ADMIN, Role.MANAGER):
+    """``(cache scope, agent id)`` of the user's unfiltered list; None sees nothing.
+
+    The compiled page takes an agent id, not a queryset, so this asks
+    ``visible_owner`` (what ``Lead.objects.visible_to`` applies) directly.
+    """
+    owner = visible_owner(user)
+    if owner is EVERYONE:
         return "all", None
-    agent = getattr(user, "agent_profile", None)
-    return (f"agent:{agent.pk}", agent.pk) if agent is not None else None
+    return (f"agent:{owner.pk}", owner.pk) if owner is not None else None
 
 
 class LeadViewSet(
@@ -96,7 +100,7 @@ class LeadViewSet(
     renderer_classes = [ORJSONRenderer]
 
     def get_queryset(self):
-        return leads_visible_to(self.request.user)
+        return Lead.objects.select_related("agent").visible_to(self.request.user)
 
     def list(self, request, *args, **kwargs):
         """The agents' hot path: ``values()`` rows shaped exactly like ``LeadOutput``.
@@ -135,7 +139,7 @@ class LeadViewSet(
 
     @extend_schema(request=LeadCreateInput, responses={201: LeadOutput})
     def create(self, request):
-        if request.user.role not in (Role.ADMIN, Role.MANAGER):
+        if not request.user.is_manager_or_admin:
             raise DomainError(
                 "Only managers and admins may create leads.",
                 code="permission_denied",
@@ -160,7 +164,7 @@ class LeadViewSet(
                 fields={name: ["Unknown field."] for name in sorted(unknown)},
             )
         data.is_valid(raise_exception=True)
-        is_manager = request.user.role in (Role.ADMIN, Role.MANAGER)
+        is_manager = request.user.is_manager_or_admin
         lead = services.lead_update(
             lead=lead,
             actor=request.user,

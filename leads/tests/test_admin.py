@@ -127,6 +127,32 @@ def test_editing_a_lead_goes_through_the_service(console, agent, make_lead):
     assert {"status", "note"} <= kinds
 
 
+def test_a_refused_save_is_an_error_message_and_changes_nothing(
+    console, agent, make_agent, make_lead
+):
+    full = make_agent(capacity=1)
+    make_lead(agent=full)
+    lead = make_lead(agent=agent)
+    response = console.post(
+        f"/admin/leads/lead/{lead.pk}/change/",
+        {
+            "first_name": lead.first_name,
+            "phone": lead.phone,
+            "status": "contacted",
+            "agent": full.pk,
+            "extra": "{}",
+            "assignments-TOTAL_FORMS": "0",
+            "assignments-INITIAL_FORMS": "0",
+            "activities-TOTAL_FORMS": "0",
+            "activities-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 302
+    assert any("capacity of 1" in m for m in _messages(response))
+    lead.refresh_from_db()
+    assert (lead.agent, lead.status) == (agent, "new")  # the form's save was rolled back
+
+
 def test_adding_a_lead_normalises_the_phone_and_assigns(console, agent):
     response = console.post(
         "/admin/leads/lead/add/",

@@ -36,6 +36,25 @@ def test_neutralise(value, expected):
     assert neutralise(value) == expected
 
 
+def test_export_header_is_the_files_contract():
+    # Derived from the lead's API shape where they share fields; the header itself
+    # is what spreadsheets and scripts read, so it is pinned here.
+    assert HEADER == [
+        "id",
+        "first_name",
+        "last_name",
+        "phone",
+        "email",
+        "status",
+        "agent_email",
+        "batch_id",
+        "next_follow_up",
+        "notes",
+        "created_at",
+        "updated_at",
+    ]
+
+
 def _rows(text):
     return list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
 

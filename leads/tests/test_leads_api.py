@@ -218,6 +218,19 @@ def test_manager_updates_any_field_but_not_owner(auth, manager, agent, make_lead
     assert response.status_code == 400
 
 
+def test_lead_output_fields_are_the_list_fields_read_from_the_same_paths():
+    from leads.api.serializers import LeadOutput
+    from leads.selectors import LEAD_LIST_FIELDS
+
+    fields = LeadOutput().fields
+    assert list(fields) == list(LEAD_LIST_FIELDS)
+    for name, path in LEAD_LIST_FIELDS.items():
+        source = fields[name].source
+        # "agent" reads the foreign key's column (agent_id), "agent_name" agent.name.
+        read = source.replace(".", "__") if "." in source else Lead._meta.get_field(source).attname
+        assert read == path, name
+
+
 def _as_serializer_renders(lead):
     import json
 

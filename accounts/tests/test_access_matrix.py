@@ -109,21 +109,3 @@ def test_access_matrix(world, auth, api_client, role, method, template, body, ex
 def test_agent_sees_only_own_assignments(world, auth):
     rows = auth(world["agent"]).get("/api/v1/assignments/").json()["results"]
     assert rows and {row["agent"] for row in rows} == {world["agent"].pk}
-
-
-def test_openapi_schema_and_docs_served_locally(world, auth):
-    client = auth(world["users"][MANAGER])
-    schema = client.get("/api/schema/?format=json")
-    assert schema.status_code == 200
-    paths = schema.json()["paths"]
-    for path in [
-        "/api/v1/auth/token/",
-        "/api/v1/leads/",
-        "/api/v1/leads/{id}/activity/",
-        "/api/v1/agents/",
-        "/api/v1/assignments/",
-    ]:
-        assert path in paths
-    docs = client.get("/api/docs/")
-    assert docs.status_code == 200
-    assert b"cdn" not in docs.content.lower()
