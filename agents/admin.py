@@ -37,7 +37,7 @@ class AgentForm(forms.ModelForm):
         fields = _EDITABLE
 
     def clean_mobile(self):
-        # The same normaliser the service uses, so uniqueness and errors are
+        # The same normalizer the service uses, so uniqueness and errors are
         # judged on the stored E.164 value.
         try:
             return normalize_phone(self.cleaned_data["mobile"])

@@ -56,7 +56,7 @@ class RotationState(models.Model):
     """Where round robin and weighted rotation stopped, per pool.
 
     Locked with ``select_for_update`` for the whole of a distribution, which also
-    serialises concurrent distributions across processes.
+    serializes concurrent distributions across processes.
     """
 
     pool = models.CharField(max_length=32, unique=True, default="default")

@@ -7,7 +7,7 @@ chunk ahead) and validates it, dropping repeats of a phone seen earlier in
 the file. Meanwhile :func:`run`, in the calling thread that owns the database
 connection and the caller's transaction, takes the previous chunk and, with
 the SQL of :mod:`imports.writers`, deduplicates it against the database, has
-``assignments.services.plan_new_leads`` choose the new leads' agents, inserts
+``assignments.planning.plan_new_leads`` choose the new leads' agents, inserts
 them already assigned with one "created" activity each, and has the service
 record their assignments set-based. Stage timings are kept for the summary
 and the benchmark.

@@ -103,7 +103,7 @@ def _apply(lead, row):
 def insert_leads(rows, agents, *, batch, now):
     """Insert ``rows`` as new leads of ``batch``; return the id floor.
 
-    ``agents`` holds each row's agent as ``assignments.services.plan_new_leads``
+    ``agents`` holds each row's agent as ``assignments.planning.plan_new_leads``
     chose it (or is None): the leads are written already assigned, so there is
     no second pass over them. A multi-row ``INSERT`` through the cursor costs a
     third of ``bulk_create`` per row (no model instances): 1,000 rows a

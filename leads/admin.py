@@ -39,8 +39,8 @@ class LeadForm(forms.ModelForm):
         fields = [*_FORM_FIELDS, "agent", "extra"]
 
     def clean_phone(self):
-        # Normalised before the model's unique check, so "098765 43210" and
-        # "+919876543210" are recognised as the same lead.
+        # Normalized before the model's unique check, so "098765 43210" and
+        # "+919876543210" are recognized as the same lead.
         try:
             return normalize_phone(self.cleaned_data["phone"])
         except InvalidPhone as exc:
@@ -188,7 +188,7 @@ class LeadAdmin(ServiceChangeFormMixin, admin.ModelAdmin):
         return f"#{obj.batch_id}" if obj.batch_id else "—"
 
     def get_search_results(self, request, queryset, search_term):
-        # The phone is matched on its normalised (indexed) form, whatever the format typed.
+        # The phone is matched on its normalized (indexed) form, whatever the format typed.
         return search_leads(queryset, search_term), False
 
     # Writes go through leads.services (fields) and assignments.services (owner).

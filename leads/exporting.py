@@ -2,7 +2,7 @@
 
 Rows are read in primary-key chunks (keyset pagination), so memory stays flat
 whatever the table size: MySQL's client library would otherwise buffer a
-whole result set. Every text cell is neutralised against spreadsheet formula
+whole result set. Every text cell is neutralized against spreadsheet formula
 injection.
 """
 
@@ -27,7 +27,7 @@ def _same_as_api(*names):
 # its email (what ``export_leads --agent`` takes) instead of id and name, the
 # batch column is headed ``batch_id``, ``extra`` (a JSON object) is left out,
 # the column order is the export's own (existing sheets rely on it), and every
-# value is neutralised against formulas (``neutralise``).
+# value is neutralized against formulas (``neutralize``).
 COLUMNS = {
     **_same_as_api("id", "first_name", "last_name", "phone", "email", "status"),
     "agent_email": "agent__email",
@@ -40,7 +40,7 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
 
 
-def neutralise(value):
+def neutralize(value):
     """Text a spreadsheet will show as text, never evaluate.
 
     A cell starting with ``=``, ``+``, ``-``, ``@``, tab or CR would be read as
@@ -59,7 +59,7 @@ def neutralise(value):
 
 
 def iter_rows(queryset, *, chunk_size=CHUNK_SIZE):
-    """The export rows of ``queryset`` (already neutralised), in id order."""
+    """The export rows of ``queryset`` (already neutralized), in id order."""
     rows = queryset.order_by("id").values_list(*_FIELDS)
     last_id = 0
     while True:
@@ -67,7 +67,7 @@ def iter_rows(queryset, *, chunk_size=CHUNK_SIZE):
         if not chunk:
             return
         for row in chunk:
-            yield [neutralise(value) for value in row]
+            yield [neutralize(value) for value in row]
         if len(chunk) < chunk_size:
             return
         last_id = chunk[-1][0]
@@ -115,11 +115,11 @@ ERROR_REPORT_COLUMNS = ("line", "column", "value", "message")
 
 
 def error_report_response(batch):
-    """An import batch's error report as a CSV download, formulas neutralised."""
+    """An import batch's error report as a CSV download, formulas neutralized."""
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="import-{batch.pk}-errors.csv"'
     writer = csv.writer(response)
     writer.writerow(ERROR_REPORT_COLUMNS)
     for entry in batch.errors:
-        writer.writerow([neutralise(entry.get(key, "")) for key in ERROR_REPORT_COLUMNS])
+        writer.writerow([neutralize(entry.get(key, "")) for key in ERROR_REPORT_COLUMNS])
     return response

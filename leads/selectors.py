@@ -92,7 +92,7 @@ def overdue_open_leads(*, hours, now=None):
 def search_leads(queryset, query):
     """Leads matching ``query``: a phone in any format, or words of the name/email.
 
-    A query with six or more digits is a phone: it is normalised and matched on
+    A query with six or more digits is a phone: it is normalized and matched on
     the stored E.164 value (an indexed equality), so "098765 43210" finds
     "+919876543210"; digits that do not parse are matched as a substring.
     """

@@ -1,4 +1,4 @@
-"""Phone normalisation: the fast path must agree with ``phonenumbers.parse`` exactly."""
+"""Phone normalization: the fast path must agree with ``phonenumbers.parse`` exactly."""
 
 import phonenumbers
 import pytest
@@ -81,7 +81,7 @@ def test_fast_path_agrees_with_parse_on_every_example_number(region):
         ("011 15-2345-6789", "AR", "+5491123456789"),
     ],
 )
-def test_normalises_what_people_write(raw, region, expected):
+def test_normalizes_what_people_write(raw, region, expected):
     assert normalize_phone(raw, region) == expected
 
 

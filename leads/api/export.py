@@ -17,7 +17,7 @@ class LeadExportView(APIView):
     """The lead list as CSV, streamed, with the list's filters and search.
 
     Managers export any leads, an agent only its own. Cells that a spreadsheet
-    would run as formulas are neutralised.
+    would run as formulas are neutralized.
     """
 
     permission_classes = [IsLeadOwnerOrManager]

@@ -153,7 +153,7 @@ def test_a_refused_save_is_an_error_message_and_changes_nothing(
     assert (lead.agent, lead.status) == (agent, "new")  # the form's save was rolled back
 
 
-def test_adding_a_lead_normalises_the_phone_and_assigns(console, agent):
+def test_adding_a_lead_normalizes_the_phone_and_assigns(console, agent):
     response = console.post(
         "/admin/leads/lead/add/",
         {
@@ -259,130 +259,6 @@ def test_index_shows_the_dashboard(console, agent, make_lead):
     assert "Asha Agent" in body
     assert body.count('class="created"') == 30
     assert "<script" not in body.split('id="leadline-dashboard"')[1].split("</svg>")[0]
-
-
-# --- Imports: upload → preview → commit, batch page, error report, undo ---------
-
-UPLOAD = "/admin/leads/importbatch/upload/"
-CSV_FILE = (
-    "FirstName,Phone,Notes\n"
-    "Asha,098765 11111,hot\n"
-    "Ravi,+919876511112,\n"
-    "Dup,9876511111,same phone as line 2\n"
-    ",9876511113,no name\n"
-    "Bad,12,bad phone\n"
-    "Meera,9876511114,\n"
-)
-
-
-def _upload(console, content=CSV_FILE, name="june.csv", **fields):
-    from django.core.files.uploadedfile import SimpleUploadedFile
-
-    data = {"file": SimpleUploadedFile(name, content.encode(), "text/csv"), "dedupe": "skip"}
-    data.update({"distribute": "on", **fields})
-    return console.post(UPLOAD, data)
-
-
-def test_upload_page_renders(console):
-    page = console.get(UPLOAD)
-    assert page.status_code == 200
-    assert b'type="file"' in page.content
-    assert console.get("/admin/leads/importbatch/add/")["Location"] == UPLOAD
-
-
-def test_upload_preview_commit_flow(console, agent, other_agent, settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
-    response = _upload(console)
-    assert response.status_code == 302
-    batch = ImportBatch.objects.get()
-    assert response["Location"] == f"/admin/leads/importbatch/{batch.pk}/preview/"
-    assert batch.state == ImportBatch.State.PREVIEW
-    assert not Lead.objects.exists()  # a preview writes no leads
-
-    preview = console.get(response["Location"])
-    body = preview.content.decode()
-    assert preview.status_code == 200
-    assert "<strong>6</strong> rows read" in body
-    assert "Asha Agent" in body and "Ravi Agent" in body  # the per-agent plan
-    assert "line 2" in body  # the duplicate
-    assert 'id="import-errors"' in body and 'id="commit-form"' in body
-
-    errors = console.get(f"/admin/leads/importbatch/{batch.pk}/errors.csv")
-    assert errors["Content-Type"].startswith("text/csv")
-    assert len(errors.content.decode().strip().splitlines()) == 1 + batch.invalid
-
-    committed = console.post(f"/admin/leads/importbatch/{batch.pk}/commit/", follow=True)
-    assert any("committed: 3 leads created" in m for m in _messages(committed))
-    batch.refresh_from_db()
-    assert batch.state == ImportBatch.State.COMMITTED
-    assert Lead.objects.filter(batch=batch).count() == 3
-    assert (
-        Lead.objects.filter(agent=agent).count() + Lead.objects.filter(agent=other_agent).count()
-        == 3
-    )
-    page = console.get(f"/admin/leads/importbatch/{batch.pk}/change/")
-    assert b'id="undo-button"' in page.content
-    assert b'name="_save"' not in page.content
-
-
-def test_upload_refuses_the_same_file_twice(console, agent, settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
-    _upload(console)
-    again = _upload(console)
-    assert again.status_code == 200
-    assert "already imported as batch" in again.content.decode()
-    assert ImportBatch.objects.count() == 1
-
-
-def test_commit_twice_is_an_error_message(console, agent, settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
-    _upload(console)
-    batch = ImportBatch.objects.get()
-    console.post(f"/admin/leads/importbatch/{batch.pk}/commit/")
-    again = console.post(f"/admin/leads/importbatch/{batch.pk}/commit/", follow=True)
-    assert any("only a preview can be committed" in m for m in _messages(again))
-    assert console.get(f"/admin/leads/importbatch/{batch.pk}/commit/").status_code == 405
-
-
-def test_undo_import_keeps_worked_leads(console, agent, manager, settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
-    _upload(console)
-    batch = ImportBatch.objects.get()
-    console.post(f"/admin/leads/importbatch/{batch.pk}/commit/")
-    worked = Lead.objects.filter(batch=batch).first()
-    from leads.services import lead_update
-
-    lead_update(lead=worked, actor=manager, status=LeadStatus.CONTACTED)
-    response = console.post(f"/admin/leads/importbatch/{batch.pk}/undo/", follow=True)
-    assert any("2 leads removed, 1 already worked and kept" in m for m in _messages(response))
-    assert list(Lead.objects.filter(batch=batch)) == [worked]
-    batch.refresh_from_db()
-    assert batch.state == ImportBatch.State.UNDONE
-
-
-def test_undo_selected_action(console, agent, settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
-    _upload(console)
-    batch = ImportBatch.objects.get()
-    console.post(f"/admin/leads/importbatch/{batch.pk}/commit/")
-    response = _act(console, "undo_selected", [batch], url="/admin/leads/importbatch/")
-    assert any("3 leads removed" in m for m in _messages(response))
-    assert not Lead.objects.exists()
-
-
-def test_agent_cannot_reach_the_import_pages(client, agent):
-    client.force_login(agent.user)
-    response = client.get(UPLOAD)
-    assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
-
-
-def test_upload_over_the_size_limit_is_refused(console, agent, settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
-    settings.MAX_UPLOAD_SIZE = 50
-    response = _upload(console)
-    assert response.status_code == 200
-    assert "uploads are limited to 50 bytes" in response.content.decode()
-    assert not ImportBatch.objects.exists()
 
 
 def test_select_all_says_matching_when_the_count_is_capped(console, monkeypatch):

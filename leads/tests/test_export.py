@@ -6,7 +6,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from openpyxl import load_workbook
 
-from leads.exporting import HEADER, iter_rows, neutralise
+from leads.exporting import HEADER, iter_rows, neutralize
 from leads.models import ImportBatch, Lead, LeadStatus
 
 URL = "/api/v1/leads/export.csv"
@@ -32,8 +32,8 @@ URL = "/api/v1/leads/export.csv"
         (42, 42),
     ],
 )
-def test_neutralise(value, expected):
-    assert neutralise(value) == expected
+def test_neutralize(value, expected):
+    assert neutralize(value) == expected
 
 
 def test_export_header_is_the_files_contract():
@@ -69,7 +69,7 @@ def leads(agent, other_agent, make_lead):
     ]
 
 
-def test_api_export_round_trips_and_neutralises(auth, manager, leads):
+def test_api_export_round_trips_and_neutralizes(auth, manager, leads):
     response = auth(manager).get(URL)
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")

@@ -18,6 +18,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.core.management import CommandError, call_command
 
+from config.tests.throwaway import free_port
 from imports.services import import_file
 from leads.models import ImportBatch, Lead
 from ops import backups
@@ -28,15 +29,9 @@ BUCKET = "leadline-files"
 ARCHIVES = "leadline-archives"
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def s3_endpoint(tmp_path_factory):
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("moto") / "moto.log"
     binary = Path(sys.executable).with_name("moto_server")
     with open(log, "wb") as out:
