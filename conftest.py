@@ -14,6 +14,9 @@ from rest_framework.test import APIClient
 
 from accounts.models import Role, User
 from accounts.tokens import issue_tokens
+from agents.services import agent_create
+from assignments.models import Assignment, Reason, Strategy
+from leads.models import Lead
 
 PASSWORD = "correct-horse-battery-staple"
 _seq = itertools.count(1)
@@ -54,8 +57,6 @@ def manager(make_user):
 
 @pytest.fixture
 def make_agent(db):
-    from agents.services import agent_create
-
     def make(name=None, email=None, mobile=None, password=PASSWORD, **fields):
         n = next(_seq)
         return agent_create(
@@ -100,9 +101,6 @@ def auth():
 
 @pytest.fixture
 def make_lead(db):
-    from assignments.models import Assignment, Reason, Strategy
-    from leads.models import Lead
-
     def make(agent=None, **fields):
         n = next(_seq)
         fields.setdefault("first_name", f"Lead{n}")
