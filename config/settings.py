@@ -8,6 +8,7 @@ and Redis.
 
 import os
 import secrets
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -141,18 +142,43 @@ _db = dj_database_url.parse(
     conn_max_age=env_int("CONN_MAX_AGE", 60),
     conn_health_checks=env_bool("CONN_HEALTH_CHECKS", True),
 )
+# How long a statement waits for a row lock (innodb_lock_wait_timeout) or a
+# table's metadata lock (lock_wait_timeout) before MariaDB gives up with 1205.
+# A web request that waits InnoDB's default 50 s holds its worker and its
+# client that long; with a few seconds it answers 409 "locked" with
+# Retry-After (common.db.DatabaseLocked) and the client tries again. Management
+# commands (imports, cron jobs, backups, migrations) serve nobody who is
+# waiting, and a lost lock costs them a whole run: they keep the longer wait.
+# The development server (runserver) serves requests, so it counts as web.
+DB_READ_TIMEOUT = env_int("DB_READ_TIMEOUT", 30)
+DB_LOCK_WAIT_TIMEOUT = env_int("DB_LOCK_WAIT_TIMEOUT", 3)
+DB_COMMAND_LOCK_WAIT_TIMEOUT = env_int("DB_COMMAND_LOCK_WAIT_TIMEOUT", 25)
+if min(DB_LOCK_WAIT_TIMEOUT, DB_COMMAND_LOCK_WAIT_TIMEOUT) < 1:
+    raise ImproperlyConfigured(
+        "DB_LOCK_WAIT_TIMEOUT and DB_COMMAND_LOCK_WAIT_TIMEOUT must be at least 1 (seconds)."
+    )
+RUNNING_COMMAND = Path(sys.argv[0]).name in ("manage.py", "django-admin") and sys.argv[1:2] != [
+    "runserver"
+]
+# Below the read timeout: past it the client would give up first and report a
+# lost connection (a 503) while the server side still waited.
+_lock_wait = min(
+    DB_COMMAND_LOCK_WAIT_TIMEOUT if RUNNING_COMMAND else DB_LOCK_WAIT_TIMEOUT,
+    max(1, DB_READ_TIMEOUT - 1),
+)
 if _db["ENGINE"] == "django.db.backends.mysql":
     _db.setdefault("OPTIONS", {}).update(
         {
             "charset": "utf8mb4",
             # Strict mode: MariaDB refuses truncated or invalid values instead of
-            # silently mangling them.
+            # silently mangling them. The lock waits (above) are per connection.
             "init_command": (
-                "SET sql_mode='STRICT_TRANS_TABLES,NO_ZERO_DATE,NO_ENGINE_SUBSTITUTION'"
+                "SET sql_mode='STRICT_TRANS_TABLES,NO_ZERO_DATE,NO_ENGINE_SUBSTITUTION', "
+                f"innodb_lock_wait_timeout={_lock_wait}, lock_wait_timeout={_lock_wait}"
             ),
             "isolation_level": "read committed",
             "connect_timeout": env_int("DB_CONNECT_TIMEOUT", 5),
-            "read_timeout": env_int("DB_READ_TIMEOUT", 30),
+            "read_timeout": DB_READ_TIMEOUT,
             "write_timeout": env_int("DB_WRITE_TIMEOUT", 30),
             "local_infile": False,
         }
