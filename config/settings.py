@@ -58,19 +58,32 @@ DEBUG = env_bool("DJANGO_DEBUG", False)
 # fails (accounts.E002) while this list is not empty. A missing key is replaced
 # by a random one per process, so nothing is ever signed with a known value.
 SECRET_PROBLEMS = []
+
+
+def _weak_django_key(key):
+    # The same bar as `check --deploy` (security.W009 / W025).
+    return len(key) < 50 or len(set(key)) < 5 or key.startswith("django-insecure")
+
+
 SECRET_KEY = env("DJANGO_SECRET_KEY")
 if not SECRET_KEY:
     if DEBUG:
         SECRET_KEY = "insecure-development-key-do-not-use-in-production"  # noqa: S105
     else:
         SECRET_PROBLEMS.append("DJANGO_SECRET_KEY is required unless DJANGO_DEBUG=true.")
-elif not DEBUG and (
-    len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY.startswith("django-insecure")
-):
-    # The same bar as `check --deploy` (security.W009).
+elif not DEBUG and _weak_django_key(SECRET_KEY):
     SECRET_PROBLEMS.append("DJANGO_SECRET_KEY must be 50+ random characters in production.")
 if not SECRET_KEY or SECRET_PROBLEMS:
     SECRET_KEY = secrets.token_urlsafe(50)
+# Old keys, newest first, that still verify what they signed (sessions, password
+# reset links, signed values) while nothing new is signed with them: rotating
+# DJANGO_SECRET_KEY then signs nobody out (README "Rotating keys").
+SECRET_KEY_FALLBACKS = env_list("DJANGO_SECRET_KEY_FALLBACKS")
+if not DEBUG and any(_weak_django_key(key) for key in SECRET_KEY_FALLBACKS):
+    SECRET_PROBLEMS.append(
+        "Every DJANGO_SECRET_KEY_FALLBACKS key must be 50+ random characters in production."
+    )
+    SECRET_KEY_FALLBACKS = []
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
@@ -346,23 +359,39 @@ SIMPLE_JWT = {
     "ALGORITHM": "HS256",
     "SIGNING_KEY": env("JWT_SIGNING_KEY") or ("" if not DEBUG else SECRET_KEY + ":jwt"),
     "AUTH_HEADER_TYPES": ("Bearer",),
+    # simplejwt's AccessToken, verified with the JWT_SIGNING_KEY_FALLBACKS too.
+    "AUTH_TOKEN_CLASSES": ("accounts.tokens.AccessToken",),
     "USER_ID_FIELD": "id",
     "USER_ID_CLAIM": "user_id",
 }
 # Seconds during which presenting a just-rotated refresh token counts as a
 # concurrent duplicate (refused) rather than theft (refused + all tokens revoked).
 JWT_REFRESH_REUSE_GRACE_SECONDS = env_int("JWT_REFRESH_REUSE_GRACE_SECONDS", 0)
+# Old JWT keys, comma-separated: tokens they signed still verify until they
+# expire (accounts.tokens.KeyRotatingTokenBackend); new tokens are signed with
+# JWT_SIGNING_KEY only. simplejwt itself knows one key.
+JWT_SIGNING_KEY_FALLBACKS = env_list("JWT_SIGNING_KEY_FALLBACKS")
+_django_keys = {env("DJANGO_SECRET_KEY", SECRET_KEY), *SECRET_KEY_FALLBACKS}
 _jwt_problems = []
 if not SIMPLE_JWT["SIGNING_KEY"]:
     _jwt_problems.append("JWT_SIGNING_KEY is required unless DJANGO_DEBUG=true.")
 elif not DEBUG and len(SIMPLE_JWT["SIGNING_KEY"]) < 32:
     # HS256 keys shorter than the hash can be brute-forced offline from one token.
     _jwt_problems.append("JWT_SIGNING_KEY must be 32+ random characters in production.")
-elif SIMPLE_JWT["SIGNING_KEY"] == env("DJANGO_SECRET_KEY", SECRET_KEY):
-    _jwt_problems.append("JWT_SIGNING_KEY must differ from DJANGO_SECRET_KEY.")
+elif SIMPLE_JWT["SIGNING_KEY"] in _django_keys:
+    _jwt_problems.append(
+        "JWT_SIGNING_KEY must differ from DJANGO_SECRET_KEY (and DJANGO_SECRET_KEY_FALLBACKS)."
+    )
+if not DEBUG and any(len(key) < 32 for key in JWT_SIGNING_KEY_FALLBACKS):
+    _jwt_problems.append(
+        "Every JWT_SIGNING_KEY_FALLBACKS key must be 32+ random characters in production."
+    )
+if _django_keys.intersection(JWT_SIGNING_KEY_FALLBACKS):
+    _jwt_problems.append("JWT_SIGNING_KEY_FALLBACKS must not contain a DJANGO_SECRET_KEY.")
 if _jwt_problems:
     SECRET_PROBLEMS.extend(_jwt_problems)
     SIMPLE_JWT["SIGNING_KEY"] = secrets.token_urlsafe(50)
+    JWT_SIGNING_KEY_FALLBACKS = []
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Leadline API",
