@@ -89,7 +89,7 @@ ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if 
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "config.apps.LeadlineAdminConfig",  # django.contrib.admin, named Leadline
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
