@@ -170,7 +170,8 @@ if min(DB_LOCK_WAIT_TIMEOUT, DB_COMMAND_LOCK_WAIT_TIMEOUT) < 1:
     raise ImproperlyConfigured(
         "DB_LOCK_WAIT_TIMEOUT and DB_COMMAND_LOCK_WAIT_TIMEOUT must be at least 1 (seconds)."
     )
-RUNNING_COMMAND = Path(sys.argv[0]).name in ("manage.py", "django-admin") and sys.argv[1:2] != [
+_argv = sys.argv or [""]  # empty under some embedding servers
+RUNNING_COMMAND = Path(_argv[0]).name in ("manage.py", "django-admin") and _argv[1:2] != [
     "runserver"
 ]
 # Below the read timeout: past it the client would give up first and report a
