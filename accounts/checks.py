@@ -6,6 +6,7 @@ Registered in ``AccountsConfig.ready``.
 from django.apps import apps
 from django.conf import settings
 from django.core import checks
+from django.utils.module_loading import import_string
 
 
 def check_token_blacklist(app_configs, **kwargs):
@@ -30,3 +31,37 @@ def check_secrets(app_configs, **kwargs):
         checks.Error(problem, hint="Set it in the environment.", id="accounts.E002")
         for problem in getattr(settings, "SECRET_PROBLEMS", [])
     ]
+
+
+def check_jwt_key_fallbacks(app_configs, **kwargs):
+    """Fallback JWT keys that nothing would verify with are a silent sign-out.
+
+    ``JWT_SIGNING_KEY_FALLBACKS`` works through ``accounts.tokens``' token
+    classes; with simplejwt's own classes (or an asymmetric algorithm, where a
+    fallback would need a public key) every old token would be refused.
+    """
+    if not getattr(settings, "JWT_SIGNING_KEY_FALLBACKS", None):
+        return []
+    from .tokens import AccessToken
+
+    jwt = getattr(settings, "SIMPLE_JWT", {})
+    classes = [import_string(path) for path in jwt.get("AUTH_TOKEN_CLASSES", ())]
+    problems = []
+    if not classes or not all(issubclass(cls, AccessToken) for cls in classes):
+        problems.append(
+            checks.Error(
+                "JWT_SIGNING_KEY_FALLBACKS is set but SIMPLE_JWT['AUTH_TOKEN_CLASSES'] does not "
+                "verify with it: tokens signed with an old key would be refused.",
+                hint="Use 'accounts.tokens.AccessToken'.",
+                id="accounts.E003",
+            )
+        )
+    if not str(jwt.get("ALGORITHM", "HS256")).startswith("HS"):
+        problems.append(
+            checks.Error(
+                "JWT_SIGNING_KEY_FALLBACKS holds HMAC keys; it cannot be used with "
+                f"{jwt.get('ALGORITHM')}.",
+                id="accounts.E003",
+            )
+        )
+    return problems

@@ -2,21 +2,120 @@
 
 simplejwt signs and parses the tokens; this module adds what Leadline needs on
 top: a ``tva`` claim (the user's ``tokens_valid_after`` at issue time, so one
-per-user timestamp can end every token at once) and a refresh rotation that is
-safe when two requests race with the same refresh token.
+per-user timestamp can end every token at once), a refresh rotation that is
+safe when two requests race with the same refresh token, and signing-key
+rotation (``JWT_SIGNING_KEY_FALLBACKS``: tokens signed with an old key still
+verify until they expire).
 """
 
 from datetime import timedelta
 
+import jwt
 from django.conf import settings
 from django.db import transaction
+from django.test.signals import setting_changed
 from django.utils import timezone
+from rest_framework_simplejwt import settings as simplejwt_settings
+from rest_framework_simplejwt import tokens as simplejwt_tokens
+from rest_framework_simplejwt.backends import TokenBackend
 from rest_framework_simplejwt.exceptions import TokenBackendError, TokenError
-from rest_framework_simplejwt.state import token_backend
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
-from rest_framework_simplejwt.tokens import RefreshToken
 
 from .models import User
+
+
+class KeyRotatingTokenBackend(TokenBackend):
+    """simplejwt's backend, verifying with the fallback keys too.
+
+    simplejwt signs and verifies with one key, so changing ``JWT_SIGNING_KEY``
+    used to sign everybody out. Here new tokens are signed with the current key
+    only, and a token whose signature does not match it is tried against each
+    fallback key in turn: tokens issued before a rotation keep working until
+    they expire (or the old key is dropped from the fallbacks). Only a bad
+    signature moves on to the next key; an expired or malformed token is
+    refused at once, exactly as simplejwt refuses it. HMAC keys (HS256) only.
+    """
+
+    def __init__(self, *args, fallback_keys=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fallbacks = [
+            TokenBackend(
+                self.algorithm,
+                key,
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self.leeway,
+                json_encoder=self.json_encoder,
+            )
+            for key in fallback_keys
+        ]
+
+    def decode(self, token, verify=True):
+        try:
+            return super().decode(token, verify=verify)
+        except TokenBackendError as exc:
+            if not (verify and _bad_signature(exc)):
+                raise
+            for fallback in self.fallbacks:
+                try:
+                    return fallback.decode(token, verify=True)
+                except TokenBackendError as again:
+                    if not _bad_signature(again):
+                        raise
+            raise
+
+
+def _bad_signature(exc):
+    return isinstance(exc.__cause__, jwt.InvalidSignatureError)
+
+
+_backend = None
+
+
+def token_backend():
+    """The process's backend, built from the settings on first use."""
+    global _backend
+    if _backend is None:
+        # Looked up on the module each time: simplejwt replaces the object
+        # when SIMPLE_JWT changes (tests), and _forget_backend drops ours.
+        api_settings = simplejwt_settings.api_settings
+        _backend = KeyRotatingTokenBackend(
+            api_settings.ALGORITHM,
+            api_settings.SIGNING_KEY,
+            api_settings.VERIFYING_KEY,
+            api_settings.AUDIENCE,
+            api_settings.ISSUER,
+            api_settings.JWK_URL,
+            api_settings.LEEWAY,
+            api_settings.JSON_ENCODER,
+            fallback_keys=settings.JWT_SIGNING_KEY_FALLBACKS,
+        )
+    return _backend
+
+
+def _forget_backend(*, setting, **kwargs):
+    global _backend
+    if setting in ("SIMPLE_JWT", "JWT_SIGNING_KEY_FALLBACKS"):
+        _backend = None
+
+
+setting_changed.connect(_forget_backend, dispatch_uid="accounts.tokens.forget_backend")
+
+
+class _RotatingKeys:
+    """Token classes that sign and verify with :func:`token_backend`."""
+
+    @property
+    def token_backend(self):
+        return token_backend()
+
+
+class AccessToken(_RotatingKeys, simplejwt_tokens.AccessToken):
+    """The API's access token (``SIMPLE_JWT["AUTH_TOKEN_CLASSES"]``)."""
+
+
+class RefreshToken(_RotatingKeys, simplejwt_tokens.RefreshToken):
+    access_token_class = AccessToken
 
 
 class TokenRefused(Exception):
@@ -98,7 +197,7 @@ def revoke_user_tokens(user):
 def _parse_refresh(raw):
     """Signature, expiry and type checked; the blacklist is looked at by callers."""
     try:
-        token_backend.decode(raw, verify=True)
+        token_backend().decode(raw, verify=True)
         token = RefreshToken(raw, verify=False)
     except (TokenError, TokenBackendError) as exc:
         raise TokenRefused("token_not_valid", "Token is invalid or expired.") from exc

@@ -13,6 +13,7 @@ from rest_framework import exceptions, pagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from .db import DatabaseLocked, is_lock_wait
 from .errors import DomainError
 
 logger = logging.getLogger(__name__)
@@ -49,6 +50,10 @@ def _fields(detail):
 
 def exception_handler(exc, context):
     """Every API error leaves as ``{"error": {"code", "message", "fields"}}``."""
+    if is_lock_wait(exc):
+        # A lock another request holds, not a database outage: 409 + Retry-After.
+        logger.warning("lock wait timed out: %s", exc)
+        exc = DatabaseLocked()
     if isinstance(exc, DomainError):
         return Response(
             envelope(exc.code, exc.message, exc.fields, **exc.extra),

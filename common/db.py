@@ -1,9 +1,16 @@
-"""Database helpers: retrying transient failures, chunking long id lists.
+"""Database helpers: retrying transient failures, lock waits, chunking long id lists.
 
-InnoDB picks a deadlock victim (1213), gives up waiting for a row lock (1205),
-or, under some isolation settings, refuses a write whose row changed underneath
-(1020). All three roll the whole transaction back and are safe to run again;
-anything else is a real error and is raised at once.
+InnoDB picks a deadlock victim (1213), gives up waiting for a row or metadata
+lock (1205, after ``innodb_lock_wait_timeout`` / ``lock_wait_timeout``), or,
+under some isolation settings, refuses a write whose row changed underneath
+(1020). The failed statement (and, for a deadlock, the whole transaction) is
+rolled back; ``transaction.atomic`` rolls back the rest, so running the whole
+transaction again is safe. Anything else is a real error and is raised at once.
+
+A web request's connection waits at most ``DB_LOCK_WAIT_TIMEOUT`` seconds for a
+lock (config/settings.py puts it in the connection's ``init_command``); a lock
+it could not get is answered 409 ``locked`` with ``Retry-After``
+(:class:`DatabaseLocked`), never a worker held for InnoDB's default 50 s.
 """
 
 import functools
@@ -11,39 +18,91 @@ import logging
 import random
 import time
 
+from django.conf import settings
 from django.db import OperationalError, transaction
 
-from .errors import ServiceUnavailable
+from .errors import Conflict, ServiceUnavailable
 
 logger = logging.getLogger(__name__)
 
-RETRYABLE = {1020, 1205, 1213}
+RECORD_CHANGED = 1020
+LOCK_WAIT_TIMEOUT = 1205
+DEADLOCK = 1213
+RETRYABLE = {RECORD_CHANGED, LOCK_WAIT_TIMEOUT, DEADLOCK}
 ATTEMPTS = 3
+# A lock wait has already spent DB_LOCK_WAIT_TIMEOUT: one more try, not two, so
+# a request waits on locks at most twice that long.
+LOCK_WAIT_ATTEMPTS = 2
+# What SQLite says when its busy timeout runs out (or a shared-cache table is locked).
+_SQLITE_LOCKED = ("database is locked", "database table is locked")
+
+
+class DatabaseLocked(Conflict):
+    """A row (or table) another transaction holds could not be locked in time.
+
+    409, not 503: the database is fine, this one record is busy. The client may
+    send the same request again after ``Retry-After`` seconds.
+    """
+
+    code = "locked"
+    default_message = "This record is being changed by another request. Try again shortly."
+
+    def __init__(self, message=default_message):
+        super().__init__(message)
+        self.headers = {"Retry-After": str(max(1, settings.DB_LOCK_WAIT_TIMEOUT))}
+
+
+def _error_code(exc):
+    """The driver's first argument: MariaDB's error number, SQLite's message."""
+    cause = exc.__cause__ if exc.__cause__ is not None else exc
+    args = getattr(cause, "args", ()) or getattr(exc, "args", ())
+    return args[0] if args else None
 
 
 def _retryable(exc):
-    cause = exc.__cause__ if exc.__cause__ is not None else exc
-    args = getattr(cause, "args", ()) or getattr(exc, "args", ())
-    return bool(args) and args[0] in RETRYABLE
+    return _error_code(exc) in RETRYABLE
 
 
-def retry_on_deadlock(fn=None, *, attempts=ATTEMPTS, base_delay=0.05, sleep=time.sleep):
+def is_lock_wait(exc):
+    """True when ``exc`` is a lock wait that ran out, on MariaDB/MySQL or SQLite."""
+    if not isinstance(exc, OperationalError):
+        return False
+    code = _error_code(exc)
+    if code == LOCK_WAIT_TIMEOUT:
+        return True
+    return isinstance(code, str) and code.startswith(_SQLITE_LOCKED)
+
+
+def retry_on_deadlock(
+    fn=None,
+    *,
+    attempts=ATTEMPTS,
+    lock_wait_attempts=LOCK_WAIT_ATTEMPTS,
+    base_delay=0.05,
+    sleep=time.sleep,
+):
     """Run ``fn`` up to ``attempts`` times on deadlock/lock-wait/record-changed.
 
     Usable bare (``@retry_on_deadlock``) or with options. Inside an outer
     transaction a retry cannot help (the outer one is already rolled back), so
-    the error is passed up. After the last attempt: ``ServiceUnavailable`` (503).
+    the error is passed up. A lock wait timeout is tried at most
+    ``lock_wait_attempts`` times (each already waited the whole timeout) and
+    then refused with :class:`DatabaseLocked` (409, ``Retry-After``); after the
+    last attempt on a deadlock: ``ServiceUnavailable`` (503 ``database_busy``).
     """
 
     def decorate(func):
         @functools.wraps(func)
         def wrapper(*args, **kwargs):
+            lock_waits = 0
             for attempt in range(1, attempts + 1):
                 try:
                     return func(*args, **kwargs)
                 except OperationalError as exc:
                     if not _retryable(exc) or transaction.get_connection().in_atomic_block:
                         raise
+                    locked = _error_code(exc) == LOCK_WAIT_TIMEOUT
+                    lock_waits += locked
                     logger.warning(
                         "transient database conflict in %s (attempt %d/%d): %s",
                         func.__qualname__,
@@ -51,6 +110,8 @@ def retry_on_deadlock(fn=None, *, attempts=ATTEMPTS, base_delay=0.05, sleep=time
                         attempts,
                         exc.args[0] if exc.args else exc,
                     )
+                    if locked and (lock_waits >= lock_wait_attempts or attempt == attempts):
+                        raise DatabaseLocked() from exc
                     if attempt == attempts:
                         busy = ServiceUnavailable(
                             "The database is busy. Try again shortly.", code="database_busy"

@@ -2,8 +2,9 @@ import os
 
 from django.core.asgi import get_asgi_application
 
-from config.startup import refuse_without_secrets
+from config.startup import refuse_bad_configuration
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 application = get_asgi_application()
-refuse_without_secrets()
+# ASGI servers do not run the system checks: a bad configuration stops here.
+refuse_bad_configuration()

@@ -7,7 +7,8 @@ production process model is the one that gets measured.
 Environment (all optional):
 
 ``GUNICORN_BIND``            listen address, default ``0.0.0.0:8000``
-``WEB_CONCURRENCY``          worker processes, default ``cores + 1`` capped at
+``WEB_CONCURRENCY``          worker processes, default ``CPUs + 1`` (the CPUs of the
+                             container's quota, common/cpus.py) capped at
                              ``GUNICORN_MAX_WORKERS`` (default 8)
 ``GUNICORN_THREADS``         threads per worker, default 1 (the sync worker); > 1
                              switches to ``gthread``
@@ -28,7 +29,16 @@ Environment (all optional):
 
 import os
 import shutil
+import sys
 from pathlib import Path
+
+# gunicorn reads this file before it puts its working directory on sys.path;
+# the project root has to be there for the shared CPU helper.
+_ROOT = str(Path(__file__).resolve().parent.parent)
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+from common.cpus import available_cpus  # noqa: E402
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -41,24 +51,6 @@ def _env(name, default):
 def _env_int(name, default):
     value = os.environ.get(name, "").strip()
     return int(value) if value else default
-
-
-def _cpu_count():
-    """CPUs this container may actually use.
-
-    ``os.cpu_count()`` reports the host's cores; in a pod limited to one CPU on a
-    32-core node that would start 65 workers and get them throttled and OOM-killed.
-    The cgroup v2 quota (``cpu.max``) and the affinity mask are the real budget.
-    """
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-    cores = cores or os.cpu_count() or 1
-    try:
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
-        if quota != "max":
-            cores = min(cores, max(1, -(-int(quota) // int(period))))
-    except (OSError, ValueError):
-        pass
-    return cores
 
 
 # A container listens on all its interfaces; the pod network decides who reaches it.
@@ -76,7 +68,12 @@ backlog = _env_int("GUNICORN_BACKLOG", 2048)
 # directly, set GUNICORN_THREADS=4 (gthread) instead. The cap keeps a big node
 # from opening more DB connections per pod than max_connections allows
 # (workers x threads x pods).
-workers = _env_int("WEB_CONCURRENCY", min(_cpu_count() + 1, _env_int("GUNICORN_MAX_WORKERS", 8)))
+# available_cpus(): the container's CPU quota (cgroup v1 or v2), not the node's
+# cores; a pod limited to one CPU on a 32-core node would otherwise start 33
+# workers, throttled and OOM-killed together (common/cpus.py).
+workers = _env_int(
+    "WEB_CONCURRENCY", min(available_cpus() + 1, _env_int("GUNICORN_MAX_WORKERS", 8))
+)
 threads = _env_int("GUNICORN_THREADS", 1)
 # Threads only help with the gthread worker; the sync worker ignores them.
 worker_class = "gthread" if threads > 1 else "sync"

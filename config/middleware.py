@@ -1,4 +1,5 @@
-"""Request id, compression that spares secrets, and a 503 for a lost database."""
+"""Request id, compression that spares secrets, a 503 for a lost database and a
+409 for a lock that could not be had in time."""
 
 import logging
 import re
@@ -9,6 +10,8 @@ from django.db import InterfaceError, OperationalError
 from django.http import JsonResponse
 from django.middleware.gzip import GZipMiddleware
 
+from common.api import envelope
+from common.db import DatabaseLocked, is_lock_wait
 from common.logging import request_id_var
 
 from . import health
@@ -77,7 +80,8 @@ class DatabaseUnavailableMiddleware:
     """A lost database is a 503 with ``Retry-After``, not a 500 and a hung worker.
 
     The API's exception handler does the same for DRF views; this covers the
-    rest (admin pages, health, plain views).
+    rest (admin pages, health, plain views), including the lock wait that ran
+    out (409 ``locked`` with ``Retry-After``, as in the API).
     """
 
     def __init__(self, get_response):
@@ -89,6 +93,12 @@ class DatabaseUnavailableMiddleware:
     def process_exception(self, request, exception):
         if not isinstance(exception, (OperationalError, InterfaceError)):
             return None
+        if is_lock_wait(exception):
+            logger.warning("lock wait timed out: %s", exception)
+            locked = DatabaseLocked()
+            response = JsonResponse(envelope(locked.code, locked.message), status=locked.status)
+            response["Retry-After"] = locked.headers["Retry-After"]
+            return response
         logger.warning("database unavailable: %s", exception.__class__.__name__)
         response = JsonResponse(
             {

@@ -8,6 +8,7 @@ and Redis.
 
 import os
 import secrets
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -57,25 +58,38 @@ DEBUG = env_bool("DJANGO_DEBUG", False)
 # fails (accounts.E002) while this list is not empty. A missing key is replaced
 # by a random one per process, so nothing is ever signed with a known value.
 SECRET_PROBLEMS = []
+
+
+def _weak_django_key(key):
+    # The same bar as `check --deploy` (security.W009 / W025).
+    return len(key) < 50 or len(set(key)) < 5 or key.startswith("django-insecure")
+
+
 SECRET_KEY = env("DJANGO_SECRET_KEY")
 if not SECRET_KEY:
     if DEBUG:
         SECRET_KEY = "insecure-development-key-do-not-use-in-production"  # noqa: S105
     else:
         SECRET_PROBLEMS.append("DJANGO_SECRET_KEY is required unless DJANGO_DEBUG=true.")
-elif not DEBUG and (
-    len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY.startswith("django-insecure")
-):
-    # The same bar as `check --deploy` (security.W009).
+elif not DEBUG and _weak_django_key(SECRET_KEY):
     SECRET_PROBLEMS.append("DJANGO_SECRET_KEY must be 50+ random characters in production.")
 if not SECRET_KEY or SECRET_PROBLEMS:
     SECRET_KEY = secrets.token_urlsafe(50)
+# Old keys, newest first, that still verify what they signed (sessions, password
+# reset links, signed values) while nothing new is signed with them: rotating
+# DJANGO_SECRET_KEY then signs nobody out (README "Rotating keys").
+SECRET_KEY_FALLBACKS = env_list("DJANGO_SECRET_KEY_FALLBACKS")
+if not DEBUG and any(_weak_django_key(key) for key in SECRET_KEY_FALLBACKS):
+    SECRET_PROBLEMS.append(
+        "Every DJANGO_SECRET_KEY_FALLBACKS key must be 50+ random characters in production."
+    )
+    SECRET_KEY_FALLBACKS = []
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "config.apps.LeadlineAdminConfig",  # django.contrib.admin, named Leadline
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -141,18 +155,44 @@ _db = dj_database_url.parse(
     conn_max_age=env_int("CONN_MAX_AGE", 60),
     conn_health_checks=env_bool("CONN_HEALTH_CHECKS", True),
 )
+# How long a statement waits for a row lock (innodb_lock_wait_timeout) or a
+# table's metadata lock (lock_wait_timeout) before MariaDB gives up with 1205.
+# A web request that waits InnoDB's default 50 s holds its worker and its
+# client that long; with a few seconds it answers 409 "locked" with
+# Retry-After (common.db.DatabaseLocked) and the client tries again. Management
+# commands (imports, cron jobs, backups, migrations) serve nobody who is
+# waiting, and a lost lock costs them a whole run: they keep the longer wait.
+# The development server (runserver) serves requests, so it counts as web.
+DB_READ_TIMEOUT = env_int("DB_READ_TIMEOUT", 30)
+DB_LOCK_WAIT_TIMEOUT = env_int("DB_LOCK_WAIT_TIMEOUT", 3)
+DB_COMMAND_LOCK_WAIT_TIMEOUT = env_int("DB_COMMAND_LOCK_WAIT_TIMEOUT", 25)
+if min(DB_LOCK_WAIT_TIMEOUT, DB_COMMAND_LOCK_WAIT_TIMEOUT) < 1:
+    raise ImproperlyConfigured(
+        "DB_LOCK_WAIT_TIMEOUT and DB_COMMAND_LOCK_WAIT_TIMEOUT must be at least 1 (seconds)."
+    )
+_argv = sys.argv or [""]  # empty under some embedding servers
+RUNNING_COMMAND = Path(_argv[0]).name in ("manage.py", "django-admin") and _argv[1:2] != [
+    "runserver"
+]
+# Below the read timeout: past it the client would give up first and report a
+# lost connection (a 503) while the server side still waited.
+_lock_wait = min(
+    DB_COMMAND_LOCK_WAIT_TIMEOUT if RUNNING_COMMAND else DB_LOCK_WAIT_TIMEOUT,
+    max(1, DB_READ_TIMEOUT - 1),
+)
 if _db["ENGINE"] == "django.db.backends.mysql":
     _db.setdefault("OPTIONS", {}).update(
         {
             "charset": "utf8mb4",
             # Strict mode: MariaDB refuses truncated or invalid values instead of
-            # silently mangling them.
+            # silently mangling them. The lock waits (above) are per connection.
             "init_command": (
-                "SET sql_mode='STRICT_TRANS_TABLES,NO_ZERO_DATE,NO_ENGINE_SUBSTITUTION'"
+                "SET sql_mode='STRICT_TRANS_TABLES,NO_ZERO_DATE,NO_ENGINE_SUBSTITUTION', "
+                f"innodb_lock_wait_timeout={_lock_wait}, lock_wait_timeout={_lock_wait}"
             ),
             "isolation_level": "read committed",
             "connect_timeout": env_int("DB_CONNECT_TIMEOUT", 5),
-            "read_timeout": env_int("DB_READ_TIMEOUT", 30),
+            "read_timeout": DB_READ_TIMEOUT,
             "write_timeout": env_int("DB_WRITE_TIMEOUT", 30),
             "local_infile": False,
         }
@@ -320,23 +360,39 @@ SIMPLE_JWT = {
     "ALGORITHM": "HS256",
     "SIGNING_KEY": env("JWT_SIGNING_KEY") or ("" if not DEBUG else SECRET_KEY + ":jwt"),
     "AUTH_HEADER_TYPES": ("Bearer",),
+    # simplejwt's AccessToken, verified with the JWT_SIGNING_KEY_FALLBACKS too.
+    "AUTH_TOKEN_CLASSES": ("accounts.tokens.AccessToken",),
     "USER_ID_FIELD": "id",
     "USER_ID_CLAIM": "user_id",
 }
 # Seconds during which presenting a just-rotated refresh token counts as a
 # concurrent duplicate (refused) rather than theft (refused + all tokens revoked).
 JWT_REFRESH_REUSE_GRACE_SECONDS = env_int("JWT_REFRESH_REUSE_GRACE_SECONDS", 0)
+# Old JWT keys, comma-separated: tokens they signed still verify until they
+# expire (accounts.tokens.KeyRotatingTokenBackend); new tokens are signed with
+# JWT_SIGNING_KEY only. simplejwt itself knows one key.
+JWT_SIGNING_KEY_FALLBACKS = env_list("JWT_SIGNING_KEY_FALLBACKS")
+_django_keys = {env("DJANGO_SECRET_KEY", SECRET_KEY), *SECRET_KEY_FALLBACKS}
 _jwt_problems = []
 if not SIMPLE_JWT["SIGNING_KEY"]:
     _jwt_problems.append("JWT_SIGNING_KEY is required unless DJANGO_DEBUG=true.")
 elif not DEBUG and len(SIMPLE_JWT["SIGNING_KEY"]) < 32:
     # HS256 keys shorter than the hash can be brute-forced offline from one token.
     _jwt_problems.append("JWT_SIGNING_KEY must be 32+ random characters in production.")
-elif SIMPLE_JWT["SIGNING_KEY"] == env("DJANGO_SECRET_KEY", SECRET_KEY):
-    _jwt_problems.append("JWT_SIGNING_KEY must differ from DJANGO_SECRET_KEY.")
+elif SIMPLE_JWT["SIGNING_KEY"] in _django_keys:
+    _jwt_problems.append(
+        "JWT_SIGNING_KEY must differ from DJANGO_SECRET_KEY (and DJANGO_SECRET_KEY_FALLBACKS)."
+    )
+if not DEBUG and any(len(key) < 32 for key in JWT_SIGNING_KEY_FALLBACKS):
+    _jwt_problems.append(
+        "Every JWT_SIGNING_KEY_FALLBACKS key must be 32+ random characters in production."
+    )
+if _django_keys.intersection(JWT_SIGNING_KEY_FALLBACKS):
+    _jwt_problems.append("JWT_SIGNING_KEY_FALLBACKS must not contain a DJANGO_SECRET_KEY.")
 if _jwt_problems:
     SECRET_PROBLEMS.extend(_jwt_problems)
     SIMPLE_JWT["SIGNING_KEY"] = secrets.token_urlsafe(50)
+    JWT_SIGNING_KEY_FALLBACKS = []
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Leadline API",

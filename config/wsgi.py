@@ -2,8 +2,9 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
-from config.startup import refuse_without_secrets
+from config.startup import refuse_bad_configuration
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 application = get_wsgi_application()
-refuse_without_secrets()
+# gunicorn does not run the system checks: a bad configuration stops here.
+refuse_bad_configuration()

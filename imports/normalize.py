@@ -7,7 +7,6 @@ processes on every core while the main process reads and writes the database.
 
 import multiprocessing
 import operator
-import os
 import re
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 
+from common.cpus import available_cpus
 from leads.models import Lead
 from leads.services import NOTES_MAX_LENGTH
 
@@ -168,10 +168,14 @@ class PhoneNormalizer:
 
     @staticmethod
     def worker_count():
-        """``IMPORT_WORKERS``, or one per CPU this process may run on."""
+        """``IMPORT_WORKERS``, or one per CPU this process may use.
+
+        The container's CPU quota, not the node's cores (``common.cpus``): on a
+        pod limited to one CPU, a process per node core would only be throttled.
+        """
         if settings.IMPORT_WORKERS:
             return settings.IMPORT_WORKERS
-        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+        return available_cpus()
 
     def start(self, workers):
         """Start the worker pool, once; the pipeline calls it only for big files.

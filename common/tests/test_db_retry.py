@@ -1,11 +1,12 @@
-"""retry_on_deadlock: MariaDB's transient errors retried with jitter, then a 503."""
+"""retry_on_deadlock: MariaDB's transient errors retried with jitter, then a 503
+(deadlocks) or a 409 ``locked`` (lock waits)."""
 
 import threading
 
 import pytest
 from django.db import OperationalError, connection, transaction
 
-from common.db import retry_on_deadlock
+from common.db import DatabaseLocked, retry_on_deadlock
 from common.errors import ServiceUnavailable
 
 
@@ -22,20 +23,41 @@ def _mysql_error(code):
     return error
 
 
-@pytest.mark.parametrize("code", [1213, 1205, 1020])
-def test_transient_errors_are_retried_then_succeed(code):
+@pytest.mark.parametrize("code, failures", [(1213, 2), (1020, 2), (1205, 1)])
+def test_transient_errors_are_retried_then_succeed(code, failures):
     calls, sleeps = [], []
 
     @retry_on_deadlock(sleep=sleeps.append)
     def work(x):
         calls.append(x)
-        if len(calls) < 3:
+        if len(calls) <= failures:
             raise _mysql_error(code)
         return x * 2
 
     assert work(21) == 42
-    assert len(calls) == 3
-    assert len(sleeps) == 2 and all(s > 0 for s in sleeps)
+    assert len(calls) == failures + 1
+    assert len(sleeps) == failures and all(s > 0 for s in sleeps)
+
+
+@pytest.mark.parametrize("codes", [[1205, 1205], [1213, 1213, 1205], [1213, 1205, 1205]])
+def test_a_lock_wait_that_runs_out_again_is_a_409_locked(codes, settings):
+    # Each lock wait already waited DB_LOCK_WAIT_TIMEOUT: one retry, then the
+    # client is told to come back, instead of a 503 after three full waits.
+    settings.DB_LOCK_WAIT_TIMEOUT = 3
+    failures = iter(codes)
+    calls = []
+
+    @retry_on_deadlock(sleep=lambda s: None)
+    def work():
+        calls.append(1)
+        raise _mysql_error(next(failures))
+
+    with pytest.raises(DatabaseLocked) as refused:
+        work()
+    assert len(calls) == len(codes)
+    assert refused.value.status == 409
+    assert refused.value.code == "locked"
+    assert refused.value.headers == {"Retry-After": "3"}
 
 
 def test_after_three_attempts_a_clear_503():
