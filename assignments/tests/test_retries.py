@@ -142,9 +142,12 @@ def test_agent_deactivate_outlasts_a_real_lock_wait_timeout(caplog, agent, other
     retry_logger.addHandler(on_failure)
     holder = threading.Thread(target=hold_the_rotation_row)
     holder.start()
+    configured = None
     try:
         assert locked.wait(timeout=30)
         with connection.cursor() as cursor:
+            cursor.execute("SELECT @@SESSION.innodb_lock_wait_timeout")
+            (configured,) = cursor.fetchone()
             cursor.execute("SET SESSION innodb_lock_wait_timeout = 1")
         with caplog.at_level(logging.WARNING, logger="common.db"):
             result = services.agent_deactivate(agent=agent)
@@ -152,8 +155,9 @@ def test_agent_deactivate_outlasts_a_real_lock_wait_timeout(caplog, agent, other
         release.set()
         holder.join(timeout=60)
         retry_logger.removeHandler(on_failure)
-        with connection.cursor() as cursor:
-            cursor.execute("SET SESSION innodb_lock_wait_timeout = DEFAULT")
+        if configured is not None:  # the connection's own setting, for the next tests
+            with connection.cursor() as cursor:
+                cursor.execute("SET SESSION innodb_lock_wait_timeout = %s", [configured])
 
     assert holder_errors == []
     assert "transient database conflict in agent_deactivate (attempt 1/3): 1205" in caplog.text
