@@ -7,8 +7,10 @@
   database may have changed since the preview, so duplicates are re-checked);
 - ``undo_batch``: remove a committed batch's leads, keeping worked ones.
 
-The commit transaction itself is :mod:`imports.committing`; the refusals are
-:mod:`imports.errors`.
+Every import and commit is *claimed* first (the batch is ``processing``
+until it is done; a batch whose process died reads ``failed``) and the same
+file is checked and claimed under one lock: :mod:`imports.committing`, which
+also holds the commit transaction. The refusals are :mod:`imports.errors`.
 """
 
 import logging
@@ -30,8 +32,18 @@ from common.errors import Conflict, DomainError
 from leads.models import ImportBatch, Lead, LeadActivity, LeadStatus
 
 from . import pipeline
-from .committing import commit_or_fail, copy_counts, require_preview
-from .errors import DuplicateFile, FileTooLarge, strict_error
+from .committing import (
+    claim_new,
+    claim_preview,
+    commit_claimed,
+    copy_counts,
+    duplicate_error,
+    find_live_duplicate,
+    processing,
+    require_preview,
+)
+from .errors import DuplicateFile as DuplicateFile  # raised by the claims; part of this API
+from .errors import FileTooLarge, strict_error
 from .errors import InvalidRows as InvalidRows  # raised by the commit; part of this API
 from .readers import inspect, open_table
 
@@ -83,24 +95,10 @@ def _options(*, strategy, dedupe, distribute, strict):
 
 
 def find_duplicate(sha256):
-    """The first live batch of the same file; failed and undone ones do not count."""
-    return (
-        ImportBatch.objects.filter(
-            sha256=sha256, state__in=[ImportBatch.State.PREVIEW, ImportBatch.State.COMMITTED]
-        )
-        .order_by("id")
-        .first()
-    )
-
-
-def _refuse_duplicate(sha256):
-    first = find_duplicate(sha256)
-    if first is not None:
-        raise DuplicateFile(
-            f"This file was already imported as batch #{first.pk} ({first.state}, "
-            f"{first.created_at:%Y-%m-%d %H:%M} UTC). Use force=true to import it again.",
-            extra={"batch": first.pk},
-        )
+    """The first live batch of the same file (processing, preview or committed);
+    failed and undone ones do not count. Read only: the upload's own check
+    (:func:`imports.committing.claim_new`) also sets dead ``processing`` ones aside."""
+    return find_live_duplicate(sha256)
 
 
 def _new_batch(*, name, info, actor, options, source):
@@ -152,38 +150,64 @@ def import_file(
     the batch is committed at once. The same file (sha256) as a live batch is
     refused with ``duplicate_file`` (409, ``batch`` = the first one) unless
     ``force``. Files over ``MAX_UPLOAD_SIZE`` are refused (413,
-    ``file_too_large``, :func:`check_upload_size`). Not one transaction on
-    purpose: when the commit fails, its transaction leaves nothing, and the
-    batch survives as ``failed`` to say why.
+    ``file_too_large``, :func:`check_upload_size`).
+
+    The batch is claimed (``processing``) before any of the work: it shows as
+    a preview or committed only once its processing finished. Not one
+    transaction on purpose: when the commit fails, its transaction leaves
+    nothing, and the batch survives as ``failed`` to say why; a refused
+    preview leaves nothing at all.
     """
     options = _options(strategy=strategy, dedupe=dedupe, distribute=distribute, strict=strict)
     file.seek(0, os.SEEK_END)  # measured before anything reads it: too big is not even hashed
     check_upload_size(file.tell())
     info = inspect(file)
-    if not force:
-        _refuse_duplicate(info.sha256)
     name = os.path.basename(file_name or getattr(file, "name", "") or "upload")
     batch = _new_batch(name=name, info=info, actor=actor, options=options, source=source)
+    # Stored before the claim, so a batch row never lacks its file (the purge
+    # of failed batches' files finds every one).
     batch.file.save(name, File(file, name=name), save=False)
-    file.seek(0)
-    table = open_table(file, info)
-    if preview:
-        try:
+    try:
+        claim = claim_new(batch, force=force)
+    except BaseException:
+        batch.file.delete(save=False)  # no batch row points at it
+        raise
+    with processing(claim):
+        file.seek(0)
+        table = open_table(file, info)
+        if preview:
+            return _preview(claim, table=table, options=options, now=now)
+        outcome = commit_claimed(claim=claim, table=table, actor=actor, options=options, now=now)
+        return ImportResult(claim.batch, outcome)
+
+
+def _preview(claim, *, table, options, now):
+    """Read the claimed batch's file into a preview (or a strict refusal).
+
+    In a transaction that holds the batch row, like a commit (on SQLite that
+    is what keeps it from being taken for dead; see ``imports.committing``).
+    A refused preview leaves nothing: no batch row, no stored file.
+    """
+    refusal = None
+    try:
+        with transaction.atomic():
+            batch = claim.lock()
             outcome = pipeline.run(table, options=options, now=now)
-        except Exception:
-            batch.file.delete(save=False)  # no batch row will point at it
-            raise
-        copy_counts(batch, outcome)
-        if options.strict and outcome.invalid:
-            batch.state = ImportBatch.State.FAILED
+            copy_counts(batch, outcome)
+            if options.strict and outcome.invalid:
+                batch.state = ImportBatch.State.FAILED
+                refusal = strict_error(batch, outcome)
+            else:
+                _plan_distribution(outcome, options)
+                copy_counts(batch, outcome)
+                batch.state = ImportBatch.State.PREVIEW
             batch.save()
-            raise strict_error(batch, outcome)
-        _plan_distribution(outcome, options)
-        copy_counts(batch, outcome)
-        batch.save()
-        return ImportResult(batch, outcome)
-    batch.save()
-    return _commit(batch=batch, table=table, actor=actor, options=options, now=now)
+    except BaseException:
+        claim.discard()
+        raise
+    if refusal is not None:
+        raise refusal
+    return ImportResult(batch, outcome)
 
 
 def import_path(
@@ -207,10 +231,11 @@ def import_path(
     options = _options(strategy=strategy, dedupe=dedupe, distribute=distribute, strict=strict)
     with open(path, "rb") as file:
         info = inspect(file)
-        if not force:
-            _refuse_duplicate(info.sha256)
-        table = open_table(file, info)
         if dry_run:
+            first = None if force else find_duplicate(info.sha256)
+            if first is not None:
+                raise duplicate_error(first)
+            table = open_table(file, info)
             outcome = pipeline.run(table, options=options, now=now, progress=progress)
             if options.strict and outcome.invalid:
                 raise strict_error(None, outcome)
@@ -219,37 +244,48 @@ def import_path(
         batch = _new_batch(
             name=os.path.basename(path), info=info, actor=actor, options=options, source="command"
         )
-        batch.save()
-        return _commit(
-            batch=batch, table=table, actor=actor, options=options, now=now, progress=progress
-        )
-
-
-def _commit(*, batch, table, actor, options, now=None, progress=None):
-    outcome = commit_or_fail(
-        batch=batch, table=table, actor=actor, options=options, now=now, progress=progress
-    )
-    return ImportResult(batch, outcome)
+        claim = claim_new(batch, force=force)
+        with processing(claim):
+            table = open_table(file, info)
+            outcome = commit_claimed(
+                claim=claim, table=table, actor=actor, options=options, now=now, progress=progress
+            )
+            return ImportResult(claim.batch, outcome)
 
 
 def commit_batch(*, batch, actor, now=None):
     """Apply a preview batch: re-read its stored file and write it in one transaction.
 
-    Raises ``batch_not_in_preview`` (409) for any other state. On failure
-    nothing of the import is left and the batch is marked ``failed``.
+    Raises ``batch_not_in_preview`` (409) for any other state, also while
+    another request is committing it; such a refusal changes nothing. On
+    failure nothing of the import is left and the batch is marked ``failed``.
     """
+    if batch.state != ImportBatch.State.PROCESSING:
+        # The caller's copy. No batch returns to preview; a ``processing`` one
+        # may have died, which the claim finds out (and marks failed).
+        require_preview(batch)
+    if not batch.file:
+        raise DomainError(f"Batch #{batch.pk} has no stored file.", code="file_missing")
     options = pipeline.Options(
         dedupe=batch.dedupe,
         strict=batch.strict,
         distribute=batch.distribute,
         strategy=batch.strategy or None,
     )
-    require_preview(batch)
-    if not batch.file:
-        raise DomainError(f"Batch #{batch.pk} has no stored file.", code="file_missing")
-    with batch.file.open("rb") as file:
-        table = open_table(file)
-        return _commit(batch=batch, table=table, actor=actor, options=options, now=now)
+    claim = claim_preview(batch.pk)
+    with processing(claim):
+        try:
+            file = claim.batch.file.open("rb")
+        except OSError as exc:
+            raise DomainError(
+                f"The stored file of batch #{batch.pk} is missing.", code="file_missing"
+            ) from exc
+        with file:
+            table = open_table(file)
+            outcome = commit_claimed(
+                claim=claim, table=table, actor=actor, options=options, now=now
+            )
+    return ImportResult(claim.batch, outcome)
 
 
 def _worked(lead_ids):
