@@ -5,7 +5,8 @@
 - ``import_path``: the same for a file on disk, streamed, no size limit;
 - ``commit_batch``: apply a preview batch by re-reading its stored file (the
   database may have changed since the preview, so duplicates are re-checked);
-- ``undo_batch``: remove a committed batch's leads, keeping worked ones.
+- ``undo_batch``: remove a committed batch's leads, keeping worked ones;
+- ``purge_failed_files``: delete the stored files of old failed batches.
 
 Every import and commit is *claimed* first (the batch is ``processing``
 until it is done; a batch whose process died reads ``failed``) and the same
@@ -16,10 +17,12 @@ also holds the commit transaction. The refusals are :mod:`imports.errors`.
 import logging
 import os
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.files import File
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts import audit
@@ -40,6 +43,7 @@ from .committing import (
     duplicate_error,
     find_live_duplicate,
     processing,
+    reap_dead_batches,
     require_preview,
 )
 from .errors import DuplicateFile as DuplicateFile  # raised by the claims; part of this API
@@ -352,3 +356,57 @@ def undo_batch(*, batch, actor, now=None):
     logger.info("import batch %s undone: %s removed, %s kept", batch.pk, len(doomed), len(kept))
     dataversion.bump()
     return ImportResult(batch, kept=kept, removed=len(doomed))
+
+
+@dataclass
+class PurgeResult:
+    """What :func:`purge_failed_files` did (or, in a dry run, would do)."""
+
+    cutoff: object
+    reaped: list = field(default_factory=list)  # ids of batches found dead, marked failed
+    removed: list = field(default_factory=list)  # (batch id, stored name, bytes or None)
+
+    @property
+    def bytes(self):
+        return sum(size or 0 for _batch_id, _name, size in self.removed)
+
+
+def purge_failed_files(*, days=None, dry_run=False, now=None):
+    """Delete the stored files of failed batches uploaded more than ``days`` days ago.
+
+    ``days`` defaults to ``IMPORT_FAILED_FILE_RETENTION_DAYS``. A failed
+    upload's file is kept that long for looking into why it failed (zip bombs
+    and other refused files included), then it only costs storage and backup
+    space. The batch rows stay, with their counts and error reports, as the
+    import history; only their ``file`` is emptied. Batches whose process
+    died mid-import are marked ``failed`` first, so their files count too.
+    ``dry_run`` deletes and marks nothing and reports what it would do.
+    """
+    days = settings.IMPORT_FAILED_FILE_RETENTION_DAYS if days is None else days
+    if days < 0:
+        raise DomainError(f"days must be 0 or more, not {days}.", code="validation_error")
+    cutoff = (now or timezone.now()) - timedelta(days=days)
+    result = PurgeResult(cutoff=cutoff, reaped=reap_dead_batches(dry_run=dry_run))
+    failed = Q(state=ImportBatch.State.FAILED)
+    if dry_run:
+        # The dead batches are only marked failed by a real run; their files would go too.
+        failed |= Q(pk__in=result.reaped)
+    batches = (
+        ImportBatch.objects.filter(failed, created_at__lt=cutoff)
+        .exclude(file="")
+        .only("id", "file")
+        .order_by("id")
+    )
+    for batch in batches.iterator(chunk_size=500):
+        name = batch.file.name
+        storage = batch.file.storage
+        try:
+            size = storage.size(name)
+        except (OSError, NotImplementedError):
+            size = None  # already gone (or the storage cannot say)
+        if not dry_run:
+            storage.delete(name)  # a missing file is not an error here
+            ImportBatch.objects.filter(pk=batch.pk, file=name).update(file="")
+            logger.info("import batch %s: stored file %s deleted", batch.pk, name)
+        result.removed.append((batch.pk, name, size))
+    return result
