@@ -352,9 +352,13 @@ def reap_dead_batches(*, dry_run=False):
 def find_live_duplicate(sha256):
     """The first live batch (processing, preview, committed) of this file, or None.
 
-    Read only: a dead ``processing`` batch still counts here (dry runs).
+    Read only (dry runs): a ``processing`` batch whose process died is passed
+    over but not marked failed.
     """
-    return ImportBatch.objects.filter(sha256=sha256, state__in=LIVE).order_by("id").first()
+    for batch in ImportBatch.objects.filter(sha256=sha256, state__in=LIVE).order_by("id"):
+        if batch.state != State.PROCESSING or _alive(batch):
+            return batch
+    return None
 
 
 def duplicate_error(first):

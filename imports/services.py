@@ -100,8 +100,9 @@ def _options(*, strategy, dedupe, distribute, strict):
 
 def find_duplicate(sha256):
     """The first live batch of the same file (processing, preview or committed);
-    failed and undone ones do not count. Read only: the upload's own check
-    (:func:`imports.committing.claim_new`) also sets dead ``processing`` ones aside."""
+    failed and undone ones, and ``processing`` ones whose process died, do not
+    count. Read only: the upload's own check (:func:`imports.committing.claim_new`)
+    also marks the dead ones failed."""
     return find_live_duplicate(sha256)
 
 

@@ -10,6 +10,8 @@ API.
 """
 
 import datetime
+import hashlib
+import io
 import os
 import signal
 import subprocess
@@ -20,6 +22,7 @@ from urllib.parse import quote
 
 import pytest
 from django.conf import settings as django_settings
+from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
@@ -93,8 +96,6 @@ def leads_csv(count=ROWS):
 
 
 def named(data, name="leads.csv"):
-    import io
-
     upload = io.BytesIO(data)
     upload.name = name
     return upload
@@ -235,3 +236,27 @@ def test_commit_killed_mid_way_leaves_a_failed_batch_and_a_free_file(
     response = client.post(URL, {"file": named(leads_csv())}, format="multipart")
     assert response.status_code == 201, response.json()
     assert Lead.objects.filter(batch_id=response.json()["id"]).count() == ROWS
+
+
+def test_import_leads_passes_over_a_dead_batch_of_the_same_file(agents, manager, tmp_path):
+    """A batch left ``processing`` by a dead process (no process holds it; on
+    SQLite claimed long ago) blocks neither a dry run nor the import."""
+    path = tmp_path / "leads.csv"
+    path.write_bytes(leads_csv())
+    dead = ImportBatch.objects.create(
+        file_name="leads.csv",
+        sha256=hashlib.sha256(leads_csv()).hexdigest(),
+        state=ImportBatch.State.PROCESSING,
+        processing_token="0" * 32,
+        processing_since=timezone.now() - datetime.timedelta(minutes=5),
+    )
+    out = io.StringIO()
+    call_command("import_leads", str(path), "--dry-run", stdout=out)
+    assert "Dry run: nothing was written." in out.getvalue()
+    assert ImportBatch.objects.get(pk=dead.pk).state == "processing"  # a dry run marks nothing
+
+    call_command("import_leads", str(path), stdout=out)
+    batch = ImportBatch.objects.exclude(pk=dead.pk).get()
+    assert f"Batch #{batch.pk} committed." in out.getvalue()
+    assert Lead.objects.filter(batch=batch).count() == ROWS
+    assert_dead_batch_failed(dead.pk)
