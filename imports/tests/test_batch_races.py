@@ -18,8 +18,9 @@ from django.db import connection
 
 from assignments.models import Assignment
 from common.errors import Conflict
-from imports import services
+from imports import committing, pipeline, services
 from imports.committing import claim_new, claim_preview
+from imports.readers import open_table
 from leads.models import ImportBatch, Lead
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -241,3 +242,47 @@ def test_same_file_from_four_clients_one_wins(client, agents, auth, manager, pre
         (winner["id"], "committed" if preview == "false" else "preview")
     ]
     assert Lead.objects.count() == (500 if preview == "false" else 0)
+
+
+@needs_mariadb
+def test_waiting_too_long_for_the_file_lock_is_503_and_writes_nothing(
+    client, agents, monkeypatch, tmp_path
+):
+    data = leads_csv(3)
+    monkeypatch.setattr(committing, "FILE_LOCK_WAIT_SECONDS", 0)
+    with claimed_elsewhere(lambda: _HeldFileLock(hashlib.sha256(data).hexdigest())):
+        response = upload(client, data)
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "import_busy"
+    assert response["Retry-After"] == "1"
+    assert not ImportBatch.objects.exists()
+    assert not [path for path in tmp_path.rglob("*") if path.is_file()]
+
+
+class _HeldFileLock:
+    """Another upload of the same file in the middle of its claim (a stand-in Claim)."""
+
+    def __init__(self, sha256):
+        self._held = committing._same_file_lock(sha256)
+        self._held.__enter__()
+        self.batch = None
+
+    def release(self):
+        self._held.__exit__(None, None, None)
+
+
+def test_a_claim_given_up_for_dead_does_not_commit(agents, manager):
+    """If a claim was taken for dead before its work began (SQLite's grace ran
+    out), its work is refused and the batch keeps what the reaper wrote."""
+    data = leads_csv(3)
+    batch = ImportBatch(file_name="x.csv", sha256=hashlib.sha256(data).hexdigest())
+    claim = claim_new(batch)
+    ImportBatch.objects.filter(pk=batch.pk).update(state="failed", message="reaped")
+    table = open_table(io.BytesIO(data))
+    with pytest.raises(Conflict) as caught, committing.processing(claim):
+        committing.commit_claimed(
+            claim=claim, table=table, actor=manager, options=pipeline.Options()
+        )
+    assert (caught.value.status, caught.value.code) == (409, "import_interrupted")
+    assert ImportBatch.objects.filter(pk=batch.pk, state="failed", message="reaped").exists()
+    assert not Lead.objects.exists()
