@@ -167,6 +167,10 @@ def import_file(
     file.seek(0, os.SEEK_END)  # measured before anything reads it: too big is not even hashed
     check_upload_size(file.tell())
     info = inspect(file)
+    if not force and (first := find_duplicate(info.sha256)) is not None:
+        # The plain case, refused before the file is stored; the claim below
+        # checks again under the same-file lock, which is what decides.
+        raise duplicate_error(first)
     name = os.path.basename(file_name or getattr(file, "name", "") or "upload")
     batch = _new_batch(name=name, info=info, actor=actor, options=options, source=source)
     # Stored before the claim, so a batch row never lacks its file (the purge

@@ -216,6 +216,11 @@ def test_a_file_being_imported_is_refused_naming_its_batch(client, agents, manag
         error = response.json()["error"]
         assert (error["code"], error["batch"]) == ("duplicate_file", first.pk)
         assert f"being imported right now as batch #{first.pk}" in error["message"]
+        # The check that decides, under the same-file lock (the upload's quick
+        # look before storing the file only spares the storage).
+        with pytest.raises(services.DuplicateFile) as caught:
+            claim_new(ImportBatch(file_name="again.csv", sha256=pending.sha256))
+        assert caught.value.extra == {"batch": first.pk}
         assert ImportBatch.objects.count() == 1
         # force is still the way to import a file twice on purpose.
         forced = upload(client, data, force="true")
