@@ -433,6 +433,9 @@ IMPORT_WORKERS = env_int("IMPORT_WORKERS", 0)  # 0: one per CPU
 IMPORT_XLSX_MAX_ENTRIES = env_int("IMPORT_XLSX_MAX_ENTRIES", 1000)
 IMPORT_XLSX_MAX_UNPACKED = env_int("IMPORT_XLSX_MAX_UNPACKED", 1024 * 1024 * 1024)
 IMPORT_XLSX_MAX_RATIO = env_int("IMPORT_XLSX_MAX_RATIO", 100)
+# manage.py purge_import_files deletes the stored files of failed batches uploaded
+# more than this many days ago (the batch rows stay).
+IMPORT_FAILED_FILE_RETENTION_DAYS = env_int("IMPORT_FAILED_FILE_RETENTION_DAYS", 30)
 
 # --- CORS -------------------------------------------------------------------
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")

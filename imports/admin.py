@@ -76,7 +76,10 @@ class ImportBatchAdmin(admin.ModelAdmin):
             },
         ),
         ("Options", {"fields": ["strategy", "dedupe", "distribute", "strict"]}),
-        ("When", {"fields": ["created_at", "committed_at", "undone_at", "sha256"]}),
+        (
+            "When",
+            {"fields": ["created_at", "processing_since", "committed_at", "undone_at", "sha256"]},
+        ),
     ]
 
     def get_readonly_fields(self, request, obj=None):

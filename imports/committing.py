@@ -1,34 +1,108 @@
-"""Committing an import: all of its leads in one transaction, or none and a ``failed`` batch.
+"""Who may process an import batch, and the commit transaction.
 
-The batch row is locked and must still be a ``preview``; the distribution's
+**Claims.** Reading a new upload into a preview, and committing, are done by one
+process at a time, the holder of the batch's *claim*: the batch row is
+committed in state ``processing`` with a fresh ``processing_token`` before the
+work starts, and only that process moves it on (to ``preview``, ``committed``
+or ``failed``), with updates conditional on its token. So:
+
+- a batch is only seen as a real preview or committed import once its
+  processing has finished;
+- a loser — the second click on "commit", one of four clients uploading the
+  same file at once — is refused before it owns anything, and its error path
+  changes nothing (:func:`claim_preview`, :func:`claim_new`);
+- a batch whose process died (the OOM killer, gunicorn's timeout, a deploy)
+  is recognised and marked ``failed`` by the next one to look
+  (:func:`reap_if_dead`), so it never blocks a re-upload of its file.
+
+**Liveness.** A live holder is proven by a lock that dies with its process,
+not by a clock:
+
+- *MariaDB/MySQL*: a named lock (``GET_LOCK``) per batch, taken on the
+  holder's connection *before* the ``processing`` row is committed and
+  released only after the final state is. The server frees it the moment the
+  connection goes (a killed process's socket is closed by the kernel), so
+  ``IS_USED_LOCK`` tells a dead claim from a live one exactly and at once,
+  however long the import runs. A heartbeat column could not do this: the
+  commit transaction holds the batch row's lock (``FOR UPDATE``, and the
+  leads' foreign key takes a shared lock on it), so a heartbeat ``UPDATE``
+  from outside would wait for the very commit it vouches for.
+- *SQLite* (development): no named locks, but every write transaction takes
+  the database's write lock (``BEGIN IMMEDIATE``), and all processing runs
+  inside one. Whoever checks inside its own write transaction therefore
+  never sees a live holder in the middle of its work, only one between its
+  claim and the start of its transaction: ``processing_since`` older than
+  :data:`SQLITE_CLAIM_GRACE` (longer than SQLite's 20 s busy timeout, the
+  longest that gap can last) means dead.
+
+**Same file twice.** :func:`claim_new` checks for a live batch of the same
+sha256 and inserts the claim under one lock per file, so exactly one of
+several simultaneous uploads of a file wins and the others get
+``duplicate_file`` (409) naming the winner. On MariaDB that lock is a
+``GET_LOCK`` keyed on the sha256 (and the database), held only for the claim.
+Not a unique index: ``force=true`` legitimately makes several live batches of
+one file, and MariaDB has no partial unique indexes to leave failed and
+undone ones out. Not a row lock either: there is no row to lock until the
+first batch exists, and under READ COMMITTED InnoDB takes no gap locks that
+would make ``SELECT … FOR UPDATE`` on a missing sha256 wait. Not Redis: the
+cache is not the source of truth and is per process without ``REDIS_URL``.
+On SQLite the claim's write transaction already serializes claims.
+
+**The commit.** All of an import's leads in one transaction, or none: the
+batch row is locked and must still be this claim's; the distribution's
 rotation lock is taken before any lead is written; the pipeline writes every
-chunk; the counts, the audit entry, the metrics and the data version follow in
-the same transaction. When anything fails, the transaction leaves nothing and
-the batch is marked ``failed`` with the reason, outside it.
+chunk; the counts, the audit entry, the metrics and the data version follow
+in the same transaction. When anything fails, the transaction leaves nothing
+and the batch is marked ``failed`` with the reason, outside it
+(:func:`processing`).
 """
 
+import hashlib
 import logging
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
 
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from accounts import audit
 from assignments.planning import lock_for_distribution
 from common import dataversion
-from common.errors import Conflict, DomainError
+from common.errors import Conflict, DomainError, ServiceUnavailable
 from leads.models import ImportBatch
 
 from . import metrics, pipeline
-from .errors import InvalidRows, strict_error
+from .errors import DuplicateFile, InvalidRows, strict_error
 
 logger = logging.getLogger(__name__)
+
+State = ImportBatch.State
+
+# States in which a batch counts for the duplicate-file check.
+LIVE = (State.PROCESSING, State.PREVIEW, State.COMMITTED)
+# SQLite only (see the module docstring): how long after its claim a
+# ``processing`` batch may still be waiting for the write lock.
+SQLITE_CLAIM_GRACE = timedelta(seconds=60)
+# How long a claim waits for another claim of the same file (MariaDB); claims
+# take milliseconds, so running out of it means the database is struggling.
+FILE_LOCK_WAIT_SECONDS = 10
+
+DIED_MESSAGE = (
+    "The import stopped before it finished (the process handling it ended, for "
+    "example killed for running out of memory or for taking too long); nothing of "
+    "it was written. Upload the file again to retry; if it happens again, split "
+    "the file or import it with `manage.py import_leads`."
+)
 
 
 def require_preview(batch):
     """Only a preview batch can be committed (``batch_not_in_preview``, 409)."""
-    if batch.state != ImportBatch.State.PREVIEW:
+    if batch.state != State.PREVIEW:
+        doing = " (being imported right now)" if batch.state == State.PROCESSING else ""
         raise Conflict(
-            f"Batch #{batch.pk} is {batch.state}; only a preview can be committed.",
+            f"Batch #{batch.pk} is {batch.state}{doing}; only a preview can be committed.",
             code="batch_not_in_preview",
         )
 
@@ -47,27 +121,293 @@ def copy_counts(batch, outcome):
     batch.message = " ".join(notes)
 
 
-def commit_or_fail(*, batch, table, actor, options, now=None, progress=None):
-    """Commit ``batch`` from ``table``; return the outcome, ``batch`` refreshed.
+# --- Named locks (MariaDB/MySQL) ----------------------------------------------
 
-    On any error the batch is marked ``failed`` (with the counts of a strict
-    refusal) and the error is raised again.
+
+def _named_locks():
+    return connection.vendor == "mysql"
+
+
+def _lock_name(kind, key):
+    """A server-wide lock name for this database (MariaDB allows 64 characters).
+
+    The database name is part of it: several databases (tests, other
+    environments) may share one server and have a batch #1 each.
+    """
+    digest = hashlib.sha256(f"{connection.settings_dict['NAME']}\0{kind}\0{key}".encode())
+    return f"leadline:{digest.hexdigest()[:48]}"
+
+
+def _get_lock(name, wait_seconds):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT GET_LOCK(%s, %s)", [name, wait_seconds])
+        return cursor.fetchone()[0] == 1
+
+
+def _release_lock(name):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT RELEASE_LOCK(%s)", [name])
+
+
+def _held(name):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT IS_USED_LOCK(%s)", [name])
+        return cursor.fetchone()[0] is not None
+
+
+@contextmanager
+def _same_file_lock(sha256):
+    """Serialize claims of one file (MariaDB); SQLite's write transaction does it there."""
+    if not _named_locks():
+        yield
+        return
+    name = _lock_name("file", sha256)
+    if not _get_lock(name, FILE_LOCK_WAIT_SECONDS):
+        busy = ServiceUnavailable(
+            "Another upload of this file is being registered. Try again shortly.",
+            code="import_busy",
+        )
+        busy.headers = {"Retry-After": "1"}
+        raise busy
+    try:
+        yield
+    finally:
+        _release_lock(name)
+
+
+# --- Claims -------------------------------------------------------------------
+
+
+@dataclass
+class Claim:
+    """This process's right to process ``batch`` (which it keeps up to date)."""
+
+    batch: ImportBatch
+    token: str
+    _lock: str = ""
+
+    def lock(self):
+        """Lock the batch row (in a transaction) and check it is still ours."""
+        batch = ImportBatch.objects.select_for_update().get(pk=self.batch.pk)
+        if batch.state != State.PROCESSING or batch.processing_token != self.token:
+            raise Conflict(
+                f"Batch #{batch.pk} is {batch.state}: its import was given up for dead "
+                "while this process was starting it. Upload the file again.",
+                code="import_interrupted",
+            )
+        self.batch = batch
+        return batch
+
+    def _mine(self):
+        return ImportBatch.objects.filter(
+            pk=self.batch.pk, state=State.PROCESSING, processing_token=self.token
+        )
+
+    def fail(self, message, **fields):
+        """Mark the batch ``failed`` if it is still this claim's; True if it was."""
+        return bool(self._mine().update(state=State.FAILED, message=message, **fields))
+
+    def discard(self):
+        """Delete the batch row and its stored file, if still this claim's
+        (a refused preview leaves nothing behind)."""
+        if self._mine().delete()[0] and self.batch.file:
+            self.batch.file.delete(save=False)
+
+    def release(self):
+        """Give the claim's named lock back (MariaDB; the batch has its final state)."""
+        name, self._lock = self._lock, ""
+        if name:
+            try:
+                _release_lock(name)
+            except DatabaseError:
+                # The connection is gone, and the lock went with it.
+                logger.warning("import batch %s: could not release its lock", self.batch.pk)
+
+
+def _claim_fields(batch, token):
+    batch.state = State.PROCESSING
+    batch.processing_token = token
+    batch.processing_since = timezone.now()
+
+
+def claim_new(batch, *, force=False):
+    """Insert the unsaved ``batch`` as ``processing``, claimed by this process.
+
+    Unless ``force``, a live batch of the same file (sha256) refuses it with
+    ``duplicate_file`` (409, ``batch`` = that batch's id); batches whose
+    processing died are marked ``failed`` on the way and do not count. The
+    check and the insert happen under the same-file lock.
+    """
+    token = uuid.uuid4().hex
+    claim = Claim(batch, token)
+    with _same_file_lock(batch.sha256):
+        try:
+            with transaction.atomic():
+                if not force:
+                    _refuse_live_duplicate(batch.sha256)
+                _claim_fields(batch, token)
+                batch.save()
+                if _named_locks():
+                    # Before the row is visible: no moment shows a claim without its holder.
+                    claim._lock = _lock_name("batch", batch.pk)
+                    if not _get_lock(claim._lock, 0):
+                        raise RuntimeError(f"The lock of new batch #{batch.pk} is taken.")
+        except BaseException:
+            claim.release()
+            raise
+    return claim
+
+
+def claim_preview(batch_id):
+    """Claim a preview batch for its commit, or refuse (409) without changing it.
+
+    Refused with ``batch_not_in_preview`` when the batch is anything but a
+    preview, including while another process is committing it. A
+    ``processing`` batch whose process died is marked ``failed`` first.
+    """
+    token = uuid.uuid4().hex
+    claim = Claim(ImportBatch(pk=batch_id), token)
+    if _named_locks():
+        name = _lock_name("batch", batch_id)
+        if not _get_lock(name, 0):
+            # A live process holds it, so it is being processed: no preview (any more).
+            raise Conflict(
+                f"Batch #{batch_id} is being imported right now; only a preview can be committed.",
+                code="batch_not_in_preview",
+            )
+        claim._lock = name
+    try:
+        with transaction.atomic():
+            batch = ImportBatch.objects.select_for_update().get(pk=batch_id)
+            # On MariaDB we hold its lock now, so a ``processing`` batch is dead.
+            if batch.state == State.PROCESSING and (_named_locks() or not _alive(batch)):
+                _mark_dead(batch)
+            refused = batch.state != State.PREVIEW
+            if not refused:
+                _claim_fields(batch, token)
+                batch.save(update_fields=["state", "processing_token", "processing_since"])
+        if refused:
+            require_preview(batch)  # after the transaction: a dead batch stays failed
+    except BaseException:
+        claim.release()
+        raise
+    claim.batch = batch
+    return claim
+
+
+def _alive(batch):
+    """Whether the process holding ``batch``'s claim still runs (see the module
+    docstring; on SQLite only meaningful inside a write transaction)."""
+    if _named_locks():
+        return _held(_lock_name("batch", batch.pk))
+    since = batch.processing_since
+    return since is not None and since > timezone.now() - SQLITE_CLAIM_GRACE
+
+
+def _mark_dead(batch):
+    """Mark a dead claim's batch ``failed``; True if it was still that claim."""
+    marked = ImportBatch.objects.filter(
+        pk=batch.pk, state=State.PROCESSING, processing_token=batch.processing_token
+    ).update(state=State.FAILED, message=DIED_MESSAGE)
+    batch.refresh_from_db()
+    if marked:
+        logger.warning(
+            "import batch %s: its process died while processing it; marked failed", batch.pk
+        )
+    return bool(marked)
+
+
+def reap_if_dead(batch):
+    """Mark ``batch`` failed if it is ``processing`` and its process died.
+
+    Returns True if this call marked it. ``batch`` is refreshed when it was
+    processing. On SQLite, call it inside ``transaction.atomic()``.
+    """
+    if batch.state != State.PROCESSING or _alive(batch):
+        return False
+    return _mark_dead(batch)
+
+
+def reap_dead_batches(*, dry_run=False):
+    """Mark every ``processing`` batch whose process died ``failed``; their ids.
+
+    ``dry_run`` only names them (on SQLite from outside a write transaction,
+    so a batch in the middle of a long import may be named too).
+    """
+    found = []
+    processing_ids = ImportBatch.objects.filter(state=State.PROCESSING).values_list("id", flat=True)
+    for batch_id in list(processing_ids):
+        if dry_run:
+            batch = ImportBatch.objects.filter(pk=batch_id, state=State.PROCESSING).first()
+            if batch is not None and not _alive(batch):
+                found.append(batch_id)
+            continue
+        with transaction.atomic():
+            batch = ImportBatch.objects.filter(pk=batch_id).first()
+            if batch is not None and reap_if_dead(batch):
+                found.append(batch_id)
+    return found
+
+
+def find_live_duplicate(sha256):
+    """The first live batch (processing, preview, committed) of this file, or None.
+
+    Read only (dry runs): a ``processing`` batch whose process died is passed
+    over but not marked failed.
+    """
+    for batch in ImportBatch.objects.filter(sha256=sha256, state__in=LIVE).order_by("id"):
+        if batch.state != State.PROCESSING or _alive(batch):
+            return batch
+    return None
+
+
+def duplicate_error(first):
+    """``duplicate_file`` (409) naming ``first``, the live batch of the same file."""
+    if first.state == State.PROCESSING:
+        what = (
+            f"This file is being imported right now as batch #{first.pk} (processing "
+            f"since {first.processing_since:%Y-%m-%d %H:%M} UTC)."
+        )
+    else:
+        what = (
+            f"This file was already imported as batch #{first.pk} ({first.state}, "
+            f"{first.created_at:%Y-%m-%d %H:%M} UTC)."
+        )
+    return DuplicateFile(f"{what} Use force=true to import it again.", extra={"batch": first.pk})
+
+
+def _refuse_live_duplicate(sha256):
+    for batch in ImportBatch.objects.filter(sha256=sha256, state__in=LIVE).order_by("id"):
+        if reap_if_dead(batch) or batch.state not in LIVE:
+            continue  # died (now failed), or finished as failed/undone meanwhile
+        raise duplicate_error(batch)
+
+
+@contextmanager
+def processing(claim):
+    """Do the claimed work: on any error, mark the batch ``failed`` (if still
+    this claim's) with the reason and re-raise; always release the claim.
+
+    ``BaseException``: gunicorn's timeout ends a worker with ``SystemExit``;
+    the batch then reads ``failed`` at once instead of waiting to be found dead.
     """
     try:
-        outcome = _commit(
-            batch_id=batch.pk, table=table, actor=actor, options=options, now=now, progress=progress
-        )
-    except Exception as exc:
-        # The commit's transaction has rolled back; record why, outside it.
+        yield claim
+    except BaseException as exc:
+        # The work's transaction has rolled back; record why, outside it.
         outcome = getattr(exc, "outcome", None)
-        fields = {"state": ImportBatch.State.FAILED, "message": _failure_message(exc)}
+        fields = {}
         if isinstance(exc, InvalidRows) and outcome is not None:
             fields.update(rows=outcome.rows, invalid=outcome.invalid, errors=outcome.errors)
-        ImportBatch.objects.filter(pk=batch.pk).update(**fields)
-        logger.warning("import batch %s failed: %s", batch.pk, fields["message"])
+        message = _failure_message(exc)
+        try:
+            if claim.fail(message, **fields):
+                logger.warning("import batch %s failed: %s", claim.batch.pk, message)
+        except Exception:  # the original error matters more
+            logger.exception("import batch %s: could not mark it failed", claim.batch.pk)
         raise
-    batch.refresh_from_db()
-    return outcome
+    finally:
+        claim.release()
 
 
 def _failure_message(exc):
@@ -76,11 +416,22 @@ def _failure_message(exc):
     return f"The import failed and nothing was written ({type(exc).__name__})."
 
 
+def commit_claimed(*, claim, table, actor, options, now=None, progress=None):
+    """Commit the claimed batch from ``table``; return the outcome, ``claim.batch`` fresh.
+
+    Run it inside :func:`processing`, which marks the batch failed on error.
+    """
+    outcome = _commit(
+        claim=claim, table=table, actor=actor, options=options, now=now, progress=progress
+    )
+    claim.batch.refresh_from_db()
+    return outcome
+
+
 @transaction.atomic
-def _commit(*, batch_id, table, actor, options, now=None, progress=None):
+def _commit(*, claim, table, actor, options, now=None, progress=None):
     now = now or timezone.now()
-    batch = ImportBatch.objects.select_for_update().get(pk=batch_id)
-    require_preview(batch)
+    batch = claim.lock()
     if options.distribute:
         # The rotation lock before any lead is written: the lock order of every
         # distribution (rotation, then leads), so an import cannot deadlock with one.
@@ -99,7 +450,7 @@ def _commit(*, batch_id, table, actor, options, now=None, progress=None):
         exc.outcome = outcome
         raise exc
     copy_counts(batch, outcome)
-    batch.state = ImportBatch.State.COMMITTED
+    batch.state = State.COMMITTED
     batch.committed_at = now
     batch.save()
     audit.record(

@@ -5,19 +5,24 @@
 - ``import_path``: the same for a file on disk, streamed, no size limit;
 - ``commit_batch``: apply a preview batch by re-reading its stored file (the
   database may have changed since the preview, so duplicates are re-checked);
-- ``undo_batch``: remove a committed batch's leads, keeping worked ones.
+- ``undo_batch``: remove a committed batch's leads, keeping worked ones;
+- ``purge_failed_files``: delete the stored files of old failed batches.
 
-The commit transaction itself is :mod:`imports.committing`; the refusals are
-:mod:`imports.errors`.
+Every import and commit is *claimed* first (the batch is ``processing``
+until it is done; a batch whose process died reads ``failed``) and the same
+file is checked and claimed under one lock: :mod:`imports.committing`, which
+also holds the commit transaction. The refusals are :mod:`imports.errors`.
 """
 
 import logging
 import os
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.files import File
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts import audit
@@ -30,8 +35,19 @@ from common.errors import Conflict, DomainError
 from leads.models import ImportBatch, Lead, LeadActivity, LeadStatus
 
 from . import pipeline
-from .committing import commit_or_fail, copy_counts, require_preview
-from .errors import DuplicateFile, FileTooLarge, strict_error
+from .committing import (
+    claim_new,
+    claim_preview,
+    commit_claimed,
+    copy_counts,
+    duplicate_error,
+    find_live_duplicate,
+    processing,
+    reap_dead_batches,
+    require_preview,
+)
+from .errors import DuplicateFile as DuplicateFile  # raised by the claims; part of this API
+from .errors import FileTooLarge, strict_error
 from .errors import InvalidRows as InvalidRows  # raised by the commit; part of this API
 from .readers import inspect, open_table
 
@@ -83,24 +99,11 @@ def _options(*, strategy, dedupe, distribute, strict):
 
 
 def find_duplicate(sha256):
-    """The first live batch of the same file; failed and undone ones do not count."""
-    return (
-        ImportBatch.objects.filter(
-            sha256=sha256, state__in=[ImportBatch.State.PREVIEW, ImportBatch.State.COMMITTED]
-        )
-        .order_by("id")
-        .first()
-    )
-
-
-def _refuse_duplicate(sha256):
-    first = find_duplicate(sha256)
-    if first is not None:
-        raise DuplicateFile(
-            f"This file was already imported as batch #{first.pk} ({first.state}, "
-            f"{first.created_at:%Y-%m-%d %H:%M} UTC). Use force=true to import it again.",
-            extra={"batch": first.pk},
-        )
+    """The first live batch of the same file (processing, preview or committed);
+    failed and undone ones, and ``processing`` ones whose process died, do not
+    count. Read only: the upload's own check (:func:`imports.committing.claim_new`)
+    also marks the dead ones failed."""
+    return find_live_duplicate(sha256)
 
 
 def _new_batch(*, name, info, actor, options, source):
@@ -152,38 +155,68 @@ def import_file(
     the batch is committed at once. The same file (sha256) as a live batch is
     refused with ``duplicate_file`` (409, ``batch`` = the first one) unless
     ``force``. Files over ``MAX_UPLOAD_SIZE`` are refused (413,
-    ``file_too_large``, :func:`check_upload_size`). Not one transaction on
-    purpose: when the commit fails, its transaction leaves nothing, and the
-    batch survives as ``failed`` to say why.
+    ``file_too_large``, :func:`check_upload_size`).
+
+    The batch is claimed (``processing``) before any of the work: it shows as
+    a preview or committed only once its processing finished. Not one
+    transaction on purpose: when the commit fails, its transaction leaves
+    nothing, and the batch survives as ``failed`` to say why; a refused
+    preview leaves nothing at all.
     """
     options = _options(strategy=strategy, dedupe=dedupe, distribute=distribute, strict=strict)
     file.seek(0, os.SEEK_END)  # measured before anything reads it: too big is not even hashed
     check_upload_size(file.tell())
     info = inspect(file)
-    if not force:
-        _refuse_duplicate(info.sha256)
+    if not force and (first := find_duplicate(info.sha256)) is not None:
+        # The plain case, refused before the file is stored; the claim below
+        # checks again under the same-file lock, which is what decides.
+        raise duplicate_error(first)
     name = os.path.basename(file_name or getattr(file, "name", "") or "upload")
     batch = _new_batch(name=name, info=info, actor=actor, options=options, source=source)
+    # Stored before the claim, so a batch row never lacks its file (the purge
+    # of failed batches' files finds every one).
     batch.file.save(name, File(file, name=name), save=False)
-    file.seek(0)
-    table = open_table(file, info)
-    if preview:
-        try:
+    try:
+        claim = claim_new(batch, force=force)
+    except BaseException:
+        batch.file.delete(save=False)  # no batch row points at it
+        raise
+    with processing(claim):
+        file.seek(0)
+        table = open_table(file, info)
+        if preview:
+            return _preview(claim, table=table, options=options, now=now)
+        outcome = commit_claimed(claim=claim, table=table, actor=actor, options=options, now=now)
+        return ImportResult(claim.batch, outcome)
+
+
+def _preview(claim, *, table, options, now):
+    """Read the claimed batch's file into a preview (or a strict refusal).
+
+    In a transaction that holds the batch row, like a commit (on SQLite that
+    is what keeps it from being taken for dead; see ``imports.committing``).
+    A refused preview leaves nothing: no batch row, no stored file.
+    """
+    refusal = None
+    try:
+        with transaction.atomic():
+            batch = claim.lock()
             outcome = pipeline.run(table, options=options, now=now)
-        except Exception:
-            batch.file.delete(save=False)  # no batch row will point at it
-            raise
-        copy_counts(batch, outcome)
-        if options.strict and outcome.invalid:
-            batch.state = ImportBatch.State.FAILED
+            copy_counts(batch, outcome)
+            if options.strict and outcome.invalid:
+                batch.state = ImportBatch.State.FAILED
+                refusal = strict_error(batch, outcome)
+            else:
+                _plan_distribution(outcome, options)
+                copy_counts(batch, outcome)
+                batch.state = ImportBatch.State.PREVIEW
             batch.save()
-            raise strict_error(batch, outcome)
-        _plan_distribution(outcome, options)
-        copy_counts(batch, outcome)
-        batch.save()
-        return ImportResult(batch, outcome)
-    batch.save()
-    return _commit(batch=batch, table=table, actor=actor, options=options, now=now)
+    except BaseException:
+        claim.discard()
+        raise
+    if refusal is not None:
+        raise refusal
+    return ImportResult(batch, outcome)
 
 
 def import_path(
@@ -207,10 +240,11 @@ def import_path(
     options = _options(strategy=strategy, dedupe=dedupe, distribute=distribute, strict=strict)
     with open(path, "rb") as file:
         info = inspect(file)
-        if not force:
-            _refuse_duplicate(info.sha256)
-        table = open_table(file, info)
         if dry_run:
+            first = None if force else find_duplicate(info.sha256)
+            if first is not None:
+                raise duplicate_error(first)
+            table = open_table(file, info)
             outcome = pipeline.run(table, options=options, now=now, progress=progress)
             if options.strict and outcome.invalid:
                 raise strict_error(None, outcome)
@@ -219,37 +253,48 @@ def import_path(
         batch = _new_batch(
             name=os.path.basename(path), info=info, actor=actor, options=options, source="command"
         )
-        batch.save()
-        return _commit(
-            batch=batch, table=table, actor=actor, options=options, now=now, progress=progress
-        )
-
-
-def _commit(*, batch, table, actor, options, now=None, progress=None):
-    outcome = commit_or_fail(
-        batch=batch, table=table, actor=actor, options=options, now=now, progress=progress
-    )
-    return ImportResult(batch, outcome)
+        claim = claim_new(batch, force=force)
+        with processing(claim):
+            table = open_table(file, info)
+            outcome = commit_claimed(
+                claim=claim, table=table, actor=actor, options=options, now=now, progress=progress
+            )
+            return ImportResult(claim.batch, outcome)
 
 
 def commit_batch(*, batch, actor, now=None):
     """Apply a preview batch: re-read its stored file and write it in one transaction.
 
-    Raises ``batch_not_in_preview`` (409) for any other state. On failure
-    nothing of the import is left and the batch is marked ``failed``.
+    Raises ``batch_not_in_preview`` (409) for any other state, also while
+    another request is committing it; such a refusal changes nothing. On
+    failure nothing of the import is left and the batch is marked ``failed``.
     """
+    if batch.state != ImportBatch.State.PROCESSING:
+        # The caller's copy. No batch returns to preview; a ``processing`` one
+        # may have died, which the claim finds out (and marks failed).
+        require_preview(batch)
+    if not batch.file:
+        raise DomainError(f"Batch #{batch.pk} has no stored file.", code="file_missing")
     options = pipeline.Options(
         dedupe=batch.dedupe,
         strict=batch.strict,
         distribute=batch.distribute,
         strategy=batch.strategy or None,
     )
-    require_preview(batch)
-    if not batch.file:
-        raise DomainError(f"Batch #{batch.pk} has no stored file.", code="file_missing")
-    with batch.file.open("rb") as file:
-        table = open_table(file)
-        return _commit(batch=batch, table=table, actor=actor, options=options, now=now)
+    claim = claim_preview(batch.pk)
+    with processing(claim):
+        try:
+            file = claim.batch.file.open("rb")
+        except OSError as exc:
+            raise DomainError(
+                f"The stored file of batch #{batch.pk} is missing.", code="file_missing"
+            ) from exc
+        with file:
+            table = open_table(file)
+            outcome = commit_claimed(
+                claim=claim, table=table, actor=actor, options=options, now=now
+            )
+    return ImportResult(claim.batch, outcome)
 
 
 def _worked(lead_ids):
@@ -316,3 +361,57 @@ def undo_batch(*, batch, actor, now=None):
     logger.info("import batch %s undone: %s removed, %s kept", batch.pk, len(doomed), len(kept))
     dataversion.bump()
     return ImportResult(batch, kept=kept, removed=len(doomed))
+
+
+@dataclass
+class PurgeResult:
+    """What :func:`purge_failed_files` did (or, in a dry run, would do)."""
+
+    cutoff: object
+    reaped: list = field(default_factory=list)  # ids of batches found dead, marked failed
+    removed: list = field(default_factory=list)  # (batch id, stored name, bytes or None)
+
+    @property
+    def bytes(self):
+        return sum(size or 0 for _batch_id, _name, size in self.removed)
+
+
+def purge_failed_files(*, days=None, dry_run=False, now=None):
+    """Delete the stored files of failed batches uploaded more than ``days`` days ago.
+
+    ``days`` defaults to ``IMPORT_FAILED_FILE_RETENTION_DAYS``. A failed
+    upload's file is kept that long for looking into why it failed (zip bombs
+    and other refused files included), then it only costs storage and backup
+    space. The batch rows stay, with their counts and error reports, as the
+    import history; only their ``file`` is emptied. Batches whose process
+    died mid-import are marked ``failed`` first, so their files count too.
+    ``dry_run`` deletes and marks nothing and reports what it would do.
+    """
+    days = settings.IMPORT_FAILED_FILE_RETENTION_DAYS if days is None else days
+    if days < 0:
+        raise DomainError(f"days must be 0 or more, not {days}.", code="validation_error")
+    cutoff = (now or timezone.now()) - timedelta(days=days)
+    result = PurgeResult(cutoff=cutoff, reaped=reap_dead_batches(dry_run=dry_run))
+    failed = Q(state=ImportBatch.State.FAILED)
+    if dry_run:
+        # The dead batches are only marked failed by a real run; their files would go too.
+        failed |= Q(pk__in=result.reaped)
+    batches = (
+        ImportBatch.objects.filter(failed, created_at__lt=cutoff)
+        .exclude(file="")
+        .only("id", "file")
+        .order_by("id")
+    )
+    for batch in batches.iterator(chunk_size=500):
+        name = batch.file.name
+        storage = batch.file.storage
+        try:
+            size = storage.size(name)
+        except (OSError, NotImplementedError):
+            size = None  # already gone (or the storage cannot say)
+        if not dry_run:
+            storage.delete(name)  # a missing file is not an error here
+            ImportBatch.objects.filter(pk=batch.pk, file=name).update(file="")
+            logger.info("import batch %s: stored file %s deleted", batch.pk, name)
+        result.removed.append((batch.pk, name, size))
+    return result

@@ -66,9 +66,18 @@ class LeadQuerySet(AgentOwnedQuerySet):
 
 
 class ImportBatch(models.Model):
-    """One upload or command import of a lead list."""
+    """One upload or command import of a lead list.
+
+    A batch is ``processing`` while one process reads it into a preview or
+    commits it; only that process (the holder of ``processing_token``) moves it
+    on, to ``preview``, ``committed`` or ``failed``. A ``processing`` batch
+    whose process died is recognised and marked ``failed`` by the next one to
+    look (``imports.committing``); ``processing_since`` is when the current
+    processing started.
+    """
 
     class State(models.TextChoices):
+        PROCESSING = "processing", "Processing"
         PREVIEW = "preview", "Preview"
         COMMITTED = "committed", "Committed"
         FAILED = "failed", "Failed"
@@ -93,6 +102,8 @@ class ImportBatch(models.Model):
     distribute = models.BooleanField(default=True)
     strict = models.BooleanField(default=False)
     state = models.CharField(max_length=16, choices=State.choices, default=State.PREVIEW)
+    processing_token = models.CharField(max_length=32, blank=True, editable=False)
+    processing_since = models.DateTimeField(null=True, blank=True, editable=False)
     rows = models.PositiveIntegerField(default=0)
     created = models.PositiveIntegerField(default=0)
     updated = models.PositiveIntegerField(default=0)
