@@ -16,6 +16,7 @@ API, the admin and the commands all refuse the same way.
 
 from django.db import transaction
 
+from common.emails import email_problem, normalize_email
 from common.errors import DomainError
 
 from . import security
@@ -80,6 +81,11 @@ def user_update(*, user, actor, **changes):
     if not changes:
         return user
     ensure_may_manage(actor, locked(user), new_role=changes.get("role"))
+    if "email" in changes:
+        changes["email"] = normalize_email(changes["email"])
+        problem = email_problem(changes["email"])
+        if problem:
+            raise DomainError(problem, code="validation_error", fields={"email": [problem]})
     for name, value in changes.items():
         setattr(user, name, value)
     return _save(user, actor=actor, update_fields=list(changes))

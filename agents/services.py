@@ -17,7 +17,7 @@ from accounts import audit
 from accounts.models import Role, User
 from accounts.services import ensure_may_manage
 from common import dataversion
-from common.emails import normalize_email
+from common.emails import email_problem, normalize_email
 from common.errors import DomainError
 from common.phones import InvalidPhone, normalize_phone
 
@@ -38,6 +38,15 @@ def _clean_mobile(mobile):
 def _target(agent):
     """How audit entries name an agent (as ``assignments`` names it in reassignments)."""
     return f"agent:{agent.pk}"
+
+
+def _clean_email(email):
+    """The canonical form of ``email``, or a 400 naming the field when it cannot be stored."""
+    email = normalize_email(email)
+    problem = email_problem(email)
+    if problem:
+        raise DomainError(problem, code="validation_error", fields={"email": [problem]})
+    return email
 
 
 def _check_email_free(email, *, exclude_user=None):
@@ -72,7 +81,7 @@ def agent_create(
     Without a password the user cannot log in until one is set (an unusable
     password), which is how an operator invites someone by email.
     """
-    email = normalize_email(email)
+    email = _clean_email(email)
     _check_email_free(email)
     user = User.objects.create_user(email=email, password=password, role=Role.AGENT)
     if password is None:
@@ -107,7 +116,7 @@ def agent_update(*, agent, actor=None, **changes):
     if unknown:
         raise DomainError(f"Cannot change {', '.join(sorted(unknown))}.", code="validation_error")
     if "email" in changes:
-        changes["email"] = normalize_email(changes["email"])
+        changes["email"] = _clean_email(changes["email"])
     if "mobile" in changes:
         changes["mobile"] = _clean_mobile(changes["mobile"])
     changed = {field: value for field, value in changes.items() if getattr(agent, field) != value}
