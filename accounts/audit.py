@@ -40,6 +40,9 @@ class Action(models.TextChoices):
     AGENT_UPDATED = "agent_updated"
     AGENT_DEACTIVATED = "agent_deactivated"
     AGENT_ACTIVATED = "agent_activated"
+    # A login renamed because its address collided with another once normalized
+    # (written by the accounts 0003 migration).
+    EMAIL_RENAMED = "email_renamed"
 
 
 # Keys that must never be stored, whatever a caller passes.

@@ -2,7 +2,7 @@ from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models
 from django.utils import timezone
 
-from common.emails import normalize_email
+from common.emails import CanonicalEmailField, normalize_email
 
 
 class Role(models.TextChoices):
@@ -13,6 +13,11 @@ class Role(models.TextChoices):
 
 class UserManager(BaseUserManager):
     use_in_migrations = True
+
+    @classmethod
+    def normalize_email(cls, email):
+        """Django's hook (``AbstractUser.clean``, ``createsuperuser``): the canonical form."""
+        return normalize_email(email)
 
     def get_by_natural_key(self, email):
         return self.get(email=normalize_email(email))
@@ -43,7 +48,8 @@ class User(AbstractUser):
     """
 
     username = None
-    email = models.EmailField("email address", unique=True)
+    # Canonical (``common.emails``) and compared exactly: a lookalike is another address.
+    email = CanonicalEmailField("email address", unique=True)
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.AGENT)
     # Every token issued before this instant is refused: bumped on logout,
     # deactivation, role change, password change and restore.

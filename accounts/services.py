@@ -5,15 +5,62 @@ receivers, ``accounts.signals``, whoever saves) and is audited here with the
 ``actor`` who made it. Saves made outside these functions (``manage.py
 changepassword``, a shell) end the tokens the same way and are audited with
 no actor.
+
+Who may change whom is one rule, ``ensure_may_manage``: nobody changes the
+identity, password, email or active state of a user whose role is above
+their own (admin > manager > agent), nor grants a role above their own. The
+user services here and the agent services (``agents.services``,
+``assignments.services.agent_deactivate``) call it before they write, so the
+API, the admin and the commands all refuse the same way.
 """
 
 from django.db import transaction
 
+from common.emails import email_problem, normalize_email
+from common.errors import DomainError
+
 from . import security
-from .models import Role
+from .models import Role, User
 
 # What the admin's user form edits; the password has its own page.
 _EDITABLE = {"email", "first_name", "last_name", "role", "is_active"}
+
+# The role order. Anything else (an anonymous user, an unknown role) ranks below all.
+RANK = {Role.AGENT: 1, Role.MANAGER: 2, Role.ADMIN: 3}
+
+
+class NotPermitted(DomainError):
+    """403 ``permission_denied``: the actor's role does not reach the target's."""
+
+    status = 403
+    code = "permission_denied"
+
+
+def _rank(role):
+    return RANK.get(role, 0)
+
+
+def ensure_may_manage(actor, user, *, new_role=None):
+    """Refuse (``NotPermitted``) unless ``actor`` may change ``user``'s identity or access.
+
+    ``user``'s role is the one given: callers pass the row they read under
+    their lock, not a copy the request carried in. ``actor`` None is the
+    system (management commands, migrations, the demo seed), which runs with
+    the operator's own authority and is not limited. ``new_role``, when a
+    role is being granted, may not be above the actor's own either.
+    """
+    if actor is None:
+        return
+    mine = _rank(getattr(actor, "role", None)) if actor.is_authenticated else 0
+    if _rank(user.role) > mine:
+        raise NotPermitted("You cannot change a user whose role is above yours.")
+    if new_role is not None and _rank(new_role) > mine:
+        raise NotPermitted("You cannot grant a role above your own.")
+
+
+def locked(user):
+    """``user``'s row read again under a row lock (its role as stored now)."""
+    return User.objects.select_for_update().get(pk=user.pk)
 
 
 def _save(user, *, actor, update_fields):
@@ -33,6 +80,12 @@ def user_update(*, user, actor, **changes):
         raise ValueError(f"Unknown role {changes['role']!r}.")
     if not changes:
         return user
+    ensure_may_manage(actor, locked(user), new_role=changes.get("role"))
+    if "email" in changes:
+        changes["email"] = normalize_email(changes["email"])
+        problem = email_problem(changes["email"])
+        if problem:
+            raise DomainError(problem, code="validation_error", fields={"email": [problem]})
     for name, value in changes.items():
         setattr(user, name, value)
     return _save(user, actor=actor, update_fields=list(changes))
@@ -45,6 +98,7 @@ def user_change_password(*, user, password, actor):
     The caller has run the password validators (the admin's form does, to show
     their messages). The change is audited as ``actor``'s.
     """
+    ensure_may_manage(actor, locked(user))
     if password is None:
         user.set_unusable_password()
     else:

@@ -3,6 +3,8 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
 
+from common.emails import CanonicalEmailField
+
 
 class AgentQuerySet(models.QuerySet):
     def eligible(self, now=None):
@@ -20,7 +22,8 @@ class Agent(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="agent_profile"
     )
     name = models.CharField(max_length=150)
-    email = models.EmailField(unique=True)
+    # The login's address (``agents.services`` keeps the two equal), in its canonical form.
+    email = CanonicalEmailField(unique=True)
     mobile = models.CharField(max_length=16, help_text="E.164, e.g. +919876543210")
     is_active = models.BooleanField(default=True)
     accepts_leads = models.BooleanField(default=True)

@@ -3,20 +3,29 @@
 Each write is audited with its ``actor`` (None for the system, e.g. the demo
 seed). Deactivation hands the agent's open leads to the others, so it is a
 distribution use case: ``assignments.services.agent_deactivate``.
+
+An agent profile can belong to a manager or an admin who also works leads.
+Its person (name, email — the login's —, mobile) and its active state are
+then theirs: ``accounts.services.ensure_may_manage`` refuses them to anyone
+whose role is lower (403 ``permission_denied``). The desk settings (accepts
+leads, away, weight, capacity) stay any manager's to set.
 """
 
 from django.db import transaction
 
 from accounts import audit
 from accounts.models import Role, User
+from accounts.services import ensure_may_manage
 from common import dataversion
-from common.emails import normalize_email
+from common.emails import email_problem, normalize_email
 from common.errors import DomainError
 from common.phones import InvalidPhone, normalize_phone
 
 from .models import Agent
 
 _UPDATABLE = {"name", "mobile", "accepts_leads", "away_until", "weight", "capacity"}
+# Who the agent is: changed only by someone whose role reaches the login's.
+_PERSON = {"name", "email", "mobile"}
 
 
 def _clean_mobile(mobile):
@@ -29,6 +38,15 @@ def _clean_mobile(mobile):
 def _target(agent):
     """How audit entries name an agent (as ``assignments`` names it in reassignments)."""
     return f"agent:{agent.pk}"
+
+
+def _clean_email(email):
+    """The canonical form of ``email``, or a 400 naming the field when it cannot be stored."""
+    email = normalize_email(email)
+    problem = email_problem(email)
+    if problem:
+        raise DomainError(problem, code="validation_error", fields={"email": [problem]})
+    return email
 
 
 def _check_email_free(email, *, exclude_user=None):
@@ -63,7 +81,7 @@ def agent_create(
     Without a password the user cannot log in until one is set (an unusable
     password), which is how an operator invites someone by email.
     """
-    email = normalize_email(email)
+    email = _clean_email(email)
     _check_email_free(email)
     user = User.objects.create_user(email=email, password=password, role=Role.AGENT)
     if password is None:
@@ -86,25 +104,29 @@ def agent_create(
 
 @transaction.atomic
 def agent_update(*, agent, actor=None, **changes):
-    """Change an agent's profile; the email change follows to the login user."""
+    """Change an agent's profile; the email change follows to the login user.
+
+    Values are cleaned first (a bad email or mobile is a 400), then compared
+    with the stored ones: a change to the person (name, email, mobile) needs
+    ``ensure_may_manage`` over the login, read under the row lock. Sending an
+    unchanged value (a full PUT) is no change.
+    """
     agent = Agent.objects.select_for_update().select_related("user").get(pk=agent.pk)
-    changed = {}
-    if "email" in changes:
-        email = normalize_email(changes.pop("email"))
-        if email != agent.email:
-            _check_email_free(email, exclude_user=agent.user)
-            agent.email = email
-            agent.user.email = email
-            agent.user.save(update_fields=["email"])
-            changed["email"] = email
-    if "mobile" in changes:
-        changes["mobile"] = _clean_mobile(changes["mobile"])
-    unknown = set(changes) - _UPDATABLE
+    unknown = set(changes) - _UPDATABLE - {"email"}
     if unknown:
         raise DomainError(f"Cannot change {', '.join(sorted(unknown))}.", code="validation_error")
+    if "email" in changes:
+        changes["email"] = _clean_email(changes["email"])
+    if "mobile" in changes:
+        changes["mobile"] = _clean_mobile(changes["mobile"])
+    changed = {field: value for field, value in changes.items() if getattr(agent, field) != value}
+    if _PERSON & set(changed):
+        ensure_may_manage(actor, agent.user)
+    if "email" in changed:
+        _check_email_free(changed["email"], exclude_user=agent.user)
+        agent.user.email = changed["email"]
+        agent.user.save(update_fields=["email"])
     for field, value in changes.items():
-        if getattr(agent, field) != value:
-            changed[field] = value
         setattr(agent, field, value)
     agent.save()
     audit.record(audit.Action.AGENT_UPDATED, actor=actor, target=_target(agent), changed=changed)
@@ -116,6 +138,7 @@ def agent_update(*, agent, actor=None, **changes):
 def agent_activate(*, agent, actor=None):
     """Let a deactivated agent log in and take leads again."""
     agent = Agent.objects.select_for_update().select_related("user").get(pk=agent.pk)
+    ensure_may_manage(actor, agent.user)
     agent.is_active = True
     agent.save(update_fields=["is_active", "updated_at"])
     agent.user.is_active = True

@@ -28,6 +28,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts import audit
+from accounts.services import ensure_may_manage
 from accounts.tokens import revoke_user_tokens
 from agents.models import Agent
 from common import dataversion
@@ -371,6 +372,7 @@ def agent_deactivate(*, agent, actor=None):
     inside it could not help, the deadlock has already rolled it all back.
     """
     agent = Agent.objects.select_for_update().select_related("user").get(pk=agent.pk)
+    ensure_may_manage(actor, agent.user)  # a manager cannot deactivate an admin
     agent.is_active = False
     agent.save(update_fields=["is_active", "updated_at"])
     user = agent.user

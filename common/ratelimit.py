@@ -50,15 +50,31 @@ class LimiterUnavailable(ServiceUnavailable):
         self.headers = {"Retry-After": str(settings.RATELIMIT_UNAVAILABLE_RETRY_AFTER)}
 
 
+# The login limits' counters, one pair for every sign-in form (the API's token
+# endpoint and the admin's login page): a budget spent on one is spent on both.
+LOGIN_IP_GROUP = "login-ip"
+LOGIN_EMAIL_GROUP = "login-email"
+
+
 def _ip_key(group, request):
     return client_ip(request)
 
 
-def _email_key(group, request):
+def _posted_email(request, name):
     # A body that does not parse raises here (DRF's ParseError → 400).
     data = request.data if hasattr(request, "data") else request.POST
-    email = data.get("email") if hasattr(data, "get") else None
+    email = data.get(name) if hasattr(data, "get") else None
+    # The canonical form: every spelling of one address shares one counter.
     return normalize_email(email if isinstance(email, str) else "")
+
+
+def _email_key(group, request):
+    return _posted_email(request, "email")
+
+
+def _username_key(group, request):
+    """The email of a Django login form (the admin's), posted as ``username``."""
+    return _posted_email(request, "username")
 
 
 def _user_or_ip_key(group, request):
@@ -68,13 +84,18 @@ def _user_or_ip_key(group, request):
     return f"ip:{client_ip(request)}"
 
 
-KEYS = {"ip": _ip_key, "email": _email_key, "user_or_ip": _user_or_ip_key}
+KEYS = {
+    "ip": _ip_key,
+    "email": _email_key,
+    "username": _username_key,
+    "user_or_ip": _user_or_ip_key,
+}
 
 
 def enforce(request, *, group, rate, key):
     """Count this request against ``group``; raise 429 when over ``rate``.
 
-    ``key`` is one of ``KEYS`` ("ip", "email", "user_or_ip"). Raises
+    ``key`` is one of ``KEYS`` ("ip", "email", "username", "user_or_ip"). Raises
     ``LimiterUnavailable`` (503) when the shared cache cannot be reached.
     """
     if not rate:

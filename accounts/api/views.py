@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 from accounts import audit, tokens
 from common.api import envelope
 from common.emails import normalize_email
-from common.ratelimit import rate_limit
+from common.ratelimit import LOGIN_EMAIL_GROUP, LOGIN_IP_GROUP, rate_limit
 
 from .serializers import MeOutput, RefreshInput, TokenObtainInput, TokenPairOutput
 
@@ -32,8 +32,9 @@ class TokenObtainView(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(request=TokenObtainInput, responses={200: TokenPairOutput})
-    @rate_limit("login-ip", rate="RATELIMIT_LOGIN_IP", key="ip")
-    @rate_limit("login-email", rate="RATELIMIT_LOGIN_EMAIL", key="email")
+    # The same counters as the admin's login page (accounts.admin.limit_login).
+    @rate_limit(LOGIN_IP_GROUP, rate="RATELIMIT_LOGIN_IP", key="ip")
+    @rate_limit(LOGIN_EMAIL_GROUP, rate="RATELIMIT_LOGIN_EMAIL", key="email")
     def post(self, request):
         data = TokenObtainInput(data=request.data)
         data.is_valid(raise_exception=True)
