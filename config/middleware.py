@@ -1,4 +1,5 @@
-"""Request id, compression that spares secrets, and a 503 for a lost database."""
+"""Request id, compression that spares secrets, the API's error envelope, request
+charsets, and a 503 for a lost database."""
 
 import logging
 import re
@@ -6,10 +7,12 @@ import uuid
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.middleware.gzip import GZipMiddleware
 
+from common import api
 from common.logging import request_id_var
+from common.parsers import SAFE_CHARSETS, charset_name
 
 from . import health
 
@@ -71,6 +74,81 @@ class SecretSafeGZipMiddleware(GZipMiddleware):
         if getattr(response, "gzip_exempt", False):
             return response
         return super().process_response(request, response)
+
+
+class ApiErrorEnvelopeMiddleware:
+    """Under ``/api/``, an error response that is not JSON becomes the envelope.
+
+    DRF views and the handlers in ``common.api`` (400, 403, 404, 500, CSRF)
+    already answer with the envelope; this is the net for the rest: a plain
+    view's bare 405 (``require_POST``), an ``HttpResponseBadRequest``, Django's
+    debug pages. The status and the headers (``Allow``, ``Retry-After``, CORS)
+    are kept; only the body and its type change. Outside ``/api/`` nothing is
+    touched, so the admin keeps Django's pages.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if response.status_code < 400 or not api.is_api(request) or _is_json(response):
+            return response
+        replacement = api.envelope_response(response.status_code)
+        if response.status_code == 405:
+            replacement = api.envelope_response(
+                405, message=f'Method "{request.method}" not allowed.'
+            )
+        for header, value in response.items():
+            if header.lower() not in _BODY_HEADERS:
+                replacement[header] = value
+        replacement.cookies = response.cookies
+        return replacement
+
+
+_BODY_HEADERS = {"content-type", "content-length", "content-encoding", "content-disposition"}
+
+
+def _is_json(response):
+    content_type = response.get("Content-Type", "").split(";")[0].strip().lower()
+    return content_type == "application/json" or content_type.endswith("+json")
+
+
+class RequestCharsetMiddleware:
+    """Refuse a request body declared in a charset outside ``SAFE_CHARSETS``.
+
+    Django decodes form fields, and DRF JSON bodies, in whatever charset the
+    ``Content-Type`` names, as long as Python knows it. Some of those decoders
+    are quadratic: ``charset=punycode`` turns a 300 KB body into half a minute
+    of CPU (a 2.5 MB one, into hours), before any authentication — the admin
+    login form reads its fields to check the CSRF token. So a body in any
+    charset but the UTF family, ASCII, Latin-1 and cp1252 is a 415 here,
+    before anything reads it: the envelope under ``/api/``, plain text elsewhere.
+    An unknown charset name is left alone: Django ignores it and uses UTF-8.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        charset = request.content_params.get("charset") if request.content_params else None
+        if charset and _has_body(request):
+            name = charset_name(charset)
+            if name is not None and name not in SAFE_CHARSETS:
+                return _unsupported_charset(request)
+        return self.get_response(request)
+
+
+def _has_body(request):
+    length = request.META.get("CONTENT_LENGTH") or "0"
+    return length.strip() not in ("", "0")
+
+
+def _unsupported_charset(request):
+    message = "Unsupported charset: send UTF-8."
+    if api.is_api(request):
+        return api.envelope_response(415, "unsupported_media_type", message)
+    return HttpResponse(message, status=415, content_type="text/plain; charset=utf-8")
 
 
 class DatabaseUnavailableMiddleware:

@@ -73,6 +73,8 @@ if not SECRET_KEY or SECRET_PROBLEMS:
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+# The error envelope under /api/, Django's page elsewhere.
+CSRF_FAILURE_VIEW = "common.api.csrf_failure"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -103,6 +105,8 @@ MIDDLEWARE = [
     "config.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "config.middleware.SecretSafeGZipMiddleware",
+    "config.middleware.ApiErrorEnvelopeMiddleware",
+    "config.middleware.RequestCharsetMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
