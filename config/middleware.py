@@ -94,15 +94,15 @@ class ApiErrorEnvelopeMiddleware:
         response = self.get_response(request)
         if response.status_code < 400 or not api.is_api(request) or _is_json(response):
             return response
-        replacement = api.envelope_response(response.status_code)
+        message = None
         if response.status_code == 405:
-            replacement = api.envelope_response(
-                405, message=f'Method "{request.method}" not allowed.'
-            )
+            message = f'Method "{request.method}" not allowed.'
+        replacement = api.envelope_response(response.status_code, message=message)
         for header, value in response.items():
             if header.lower() not in _BODY_HEADERS:
                 replacement[header] = value
         replacement.cookies = response.cookies
+        response.close()  # a streaming body is never sent: release it
         return replacement
 
 
@@ -119,8 +119,8 @@ class RequestCharsetMiddleware:
 
     Django decodes form fields, and DRF JSON bodies, in whatever charset the
     ``Content-Type`` names, as long as Python knows it. Some of those decoders
-    are quadratic: ``charset=punycode`` turns a 300 KB body into half a minute
-    of CPU (a 2.5 MB one, into hours), before any authentication — the admin
+    are quadratic: ``charset=punycode`` turns a 320 KB body into ~25 s of CPU
+    (a 2.5 MB one, into hours), before any authentication — the admin
     login form reads its fields to check the CSRF token. So a body in any
     charset but the UTF family, ASCII, Latin-1 and cp1252 is a 415 here,
     before anything reads it: the envelope under ``/api/``, plain text elsewhere.
