@@ -1,13 +1,29 @@
-"""API plumbing shared by every app: the error envelope and pagination."""
+"""API plumbing shared by every app: the error envelope and pagination.
+
+Every error under ``/api/`` leaves as the envelope: DRF views through
+``exception_handler``; what Django itself refuses before or around a view (a bad
+``Host``, a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE``, a CSRF failure, an unknown
+path, a crash) through the ``json_*`` handlers and ``csrf_failure``; anything
+else (a plain view's bare 405, say) through ``config.middleware``'s
+``ApiErrorEnvelopeMiddleware``, which uses ``envelope_response``. Outside
+``/api/`` (the admin) Django's own pages stay.
+"""
 
 import logging
+from http import HTTPStatus
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import (
+    DisallowedHost,
+    PermissionDenied,
+    RequestDataTooBig,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError, OperationalError
-from django.http import Http404, JsonResponse
-from django.views import defaults
+from django.http import Http404, JsonResponse, UnreadablePostError
+from django.views import csrf, defaults
 from django_ratelimit.exceptions import Ratelimited
 from rest_framework import exceptions, pagination
 from rest_framework.response import Response
@@ -76,6 +92,9 @@ def exception_handler(exc, context):
             status=429,
             headers={"Retry-After": "60"},
         )
+    if isinstance(exc, UnreadablePostError):
+        # The client went away (or lied about Content-Length) mid-body.
+        return Response(envelope("bad_request", "The request body could not be read."), status=400)
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
@@ -117,14 +136,71 @@ class PageNumberPagination(pagination.PageNumberPagination):
     max_page_size = 200
 
 
+def is_api(request):
+    return request.path.startswith("/api/")
+
+
+def envelope_response(status, code=None, message=None, **extra):
+    """A ``JsonResponse`` carrying the envelope; code and message default from the status."""
+    if code is None:
+        code = _CODES.get(status, "server_error" if status >= 500 else "error")
+    if message is None:
+        try:
+            message = HTTPStatus(status).phrase + "."
+        except ValueError:
+            message = "Error."
+    return JsonResponse(envelope(code, message, **extra), status=status)
+
+
+def json_400(request, exception=None):
+    """What Django refuses before a view can answer, as the envelope under /api/.
+
+    Django sends every ``SuspiciousOperation`` here (after logging it to
+    ``django.security.*``). A body over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` is told
+    apart and answered 413 ``request_too_large``; a ``Host`` outside
+    ``ALLOWED_HOSTS`` is 400 ``invalid_host``; the rest 400 ``bad_request``.
+    """
+    if not is_api(request):
+        return defaults.bad_request(request, exception)
+    if isinstance(exception, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return envelope_response(
+            413, "request_too_large", f"The request body is larger than {limit} bytes."
+        )
+    if isinstance(exception, DisallowedHost):
+        return envelope_response(400, "invalid_host", "Invalid Host header.")
+    if isinstance(exception, (TooManyFieldsSent, TooManyFilesSent)):
+        return envelope_response(400, "bad_request", "The request has too many fields or files.")
+    return envelope_response(400, "bad_request", "Bad request.")
+
+
+def json_403(request, exception=None):
+    if is_api(request):
+        return envelope_response(
+            403, "permission_denied", "You do not have permission to perform this action."
+        )
+    return defaults.permission_denied(request, exception)
+
+
 def json_404(request, exception=None):
     """JSON for API paths, Django's page for everything else (the admin)."""
-    if request.path.startswith("/api/"):
-        return JsonResponse(envelope("not_found", "Not found."), status=404)
+    if is_api(request):
+        return envelope_response(404, "not_found", "Not found.")
     return defaults.page_not_found(request, exception)
 
 
 def json_500(request):
-    if request.path.startswith("/api/"):
-        return JsonResponse(envelope("server_error", "Internal server error."), status=500)
+    if is_api(request):
+        return envelope_response(500, "server_error", "Internal server error.")
     return defaults.server_error(request)
+
+
+def csrf_failure(request, reason=""):
+    """``CSRF_FAILURE_VIEW``: the envelope under /api/, Django's page elsewhere.
+
+    The API's own views are CSRF-exempt (JWT, no cookies); this answers any
+    view under /api/ that is not.
+    """
+    if is_api(request):
+        return envelope_response(403, "csrf_failed", "CSRF verification failed.")
+    return csrf.csrf_failure(request, reason=reason)

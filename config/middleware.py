@@ -1,5 +1,6 @@
-"""Request id, compression that spares secrets, a 503 for a lost database and a
-409 for a lock that could not be had in time."""
+"""Request id, compression that spares secrets, the API's error envelope, request
+charsets, a 503 for a lost database and a 409 for a lock that could not be had
+in time."""
 
 import logging
 import re
@@ -7,12 +8,13 @@ import uuid
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.middleware.gzip import GZipMiddleware
 
-from common.api import envelope
+from common import api
 from common.db import DatabaseLocked, is_lock_wait
 from common.logging import request_id_var
+from common.parsers import SAFE_CHARSETS, charset_name
 
 from . import health
 
@@ -76,6 +78,81 @@ class SecretSafeGZipMiddleware(GZipMiddleware):
         return super().process_response(request, response)
 
 
+class ApiErrorEnvelopeMiddleware:
+    """Under ``/api/``, an error response that is not JSON becomes the envelope.
+
+    DRF views and the handlers in ``common.api`` (400, 403, 404, 500, CSRF)
+    already answer with the envelope; this is the net for the rest: a plain
+    view's bare 405 (``require_POST``), an ``HttpResponseBadRequest``, Django's
+    debug pages. The status and the headers (``Allow``, ``Retry-After``, CORS)
+    are kept; only the body and its type change. Outside ``/api/`` nothing is
+    touched, so the admin keeps Django's pages.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if response.status_code < 400 or not api.is_api(request) or _is_json(response):
+            return response
+        message = None
+        if response.status_code == 405:
+            message = f'Method "{request.method}" not allowed.'
+        replacement = api.envelope_response(response.status_code, message=message)
+        for header, value in response.items():
+            if header.lower() not in _BODY_HEADERS:
+                replacement[header] = value
+        replacement.cookies = response.cookies
+        response.close()  # a streaming body is never sent: release it
+        return replacement
+
+
+_BODY_HEADERS = {"content-type", "content-length", "content-encoding", "content-disposition"}
+
+
+def _is_json(response):
+    content_type = response.get("Content-Type", "").split(";")[0].strip().lower()
+    return content_type == "application/json" or content_type.endswith("+json")
+
+
+class RequestCharsetMiddleware:
+    """Refuse a request body declared in a charset outside ``SAFE_CHARSETS``.
+
+    Django decodes form fields, and DRF JSON bodies, in whatever charset the
+    ``Content-Type`` names, as long as Python knows it. Some of those decoders
+    are quadratic: ``charset=punycode`` turns a 320 KB body into ~25 s of CPU
+    (a 2.5 MB one, into hours), before any authentication — the admin
+    login form reads its fields to check the CSRF token. So a body in any
+    charset but the UTF family, ASCII, Latin-1 and cp1252 is a 415 here,
+    before anything reads it: the envelope under ``/api/``, plain text elsewhere.
+    An unknown charset name is left alone: Django ignores it and uses UTF-8.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        charset = request.content_params.get("charset") if request.content_params else None
+        if charset and _has_body(request):
+            name = charset_name(charset)
+            if name is not None and name not in SAFE_CHARSETS:
+                return _unsupported_charset(request)
+        return self.get_response(request)
+
+
+def _has_body(request):
+    length = request.META.get("CONTENT_LENGTH") or "0"
+    return length.strip() not in ("", "0")
+
+
+def _unsupported_charset(request):
+    message = "Unsupported charset: send UTF-8."
+    if api.is_api(request):
+        return api.envelope_response(415, "unsupported_media_type", message)
+    return HttpResponse(message, status=415, content_type="text/plain; charset=utf-8")
+
+
 class DatabaseUnavailableMiddleware:
     """A lost database is a 503 with ``Retry-After``, not a 500 and a hung worker.
 
@@ -96,7 +173,7 @@ class DatabaseUnavailableMiddleware:
         if is_lock_wait(exception):
             logger.warning("lock wait timed out: %s", exception)
             locked = DatabaseLocked()
-            response = JsonResponse(envelope(locked.code, locked.message), status=locked.status)
+            response = JsonResponse(api.envelope(locked.code, locked.message), status=locked.status)
             response["Retry-After"] = locked.headers["Retry-After"]
             return response
         logger.warning("database unavailable: %s", exception.__class__.__name__)

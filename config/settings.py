@@ -87,6 +87,8 @@ if not DEBUG and any(_weak_django_key(key) for key in SECRET_KEY_FALLBACKS):
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+# The error envelope under /api/, Django's page elsewhere.
+CSRF_FAILURE_VIEW = "common.api.csrf_failure"
 
 INSTALLED_APPS = [
     "config.apps.LeadlineAdminConfig",  # django.contrib.admin, named Leadline
@@ -117,6 +119,8 @@ MIDDLEWARE = [
     "config.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "config.middleware.SecretSafeGZipMiddleware",
+    "config.middleware.ApiErrorEnvelopeMiddleware",
+    "config.middleware.RequestCharsetMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -224,29 +228,55 @@ if DATABASE_REPLICA_URL:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache ------------------------------------------------------------------
-REDIS_URL = env("REDIS_URL")
-if REDIS_URL:
-    _redis_options = {
+# After a Redis call fails (connection error or timeout), the default cache
+# skips Redis for this many seconds in this process, then lets one call probe
+# it (common/cache.py); 0 turns the breaker off. The limiter has none.
+CACHE_BREAKER_SECONDS = env_float("CACHE_BREAKER_SECONDS", 30)
+
+
+def redis_caches(url, *, key_prefix, connect_timeout, socket_timeout):
+    """The two caches on one Redis: "default" and the limiter's "ratelimit".
+
+    A function so the fault tests build exactly this against a throwaway server.
+    """
+    options = {
         "CLIENT_CLASS": "django_redis.client.DefaultClient",
-        "SOCKET_CONNECT_TIMEOUT": env_float("REDIS_CONNECT_TIMEOUT", 0.5),
-        "SOCKET_TIMEOUT": env_float("REDIS_SOCKET_TIMEOUT", 0.5),
+        "SOCKET_CONNECT_TIMEOUT": connect_timeout,
+        "SOCKET_TIMEOUT": socket_timeout,
     }
-    CACHES = {
+    return {
         "default": {
             "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": env("CACHE_KEY_PREFIX", "leadline"),
-            # Redis down = a cache miss (logged), so reads keep being served.
-            "OPTIONS": {**_redis_options, "IGNORE_EXCEPTIONS": True},
+            "LOCATION": url,
+            "KEY_PREFIX": key_prefix,
+            # Redis down = a cache miss (logged), so reads keep being served;
+            # Redis hung = the same, at once, while the breaker is open.
+            "OPTIONS": {
+                **options,
+                "IGNORE_EXCEPTIONS": True,
+                "REDIS_CLIENT_CLASS": "common.cache.BreakerRedis",
+                "REDIS_CLIENT_KWARGS": {"breaker": "default"},
+            },
         },
-        # Same Redis, but errors propagate: the rate limiter must fail closed.
+        # Same Redis, but errors propagate and there is no breaker: the rate
+        # limiter must fail closed, asking Redis every time.
         "ratelimit": {
             "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": env("CACHE_KEY_PREFIX", "leadline") + ":rl",
-            "OPTIONS": _redis_options,
+            "LOCATION": url,
+            "KEY_PREFIX": key_prefix + ":rl",
+            "OPTIONS": options,
         },
     }
+
+
+REDIS_URL = env("REDIS_URL")
+if REDIS_URL:
+    CACHES = redis_caches(
+        REDIS_URL,
+        key_prefix=env("CACHE_KEY_PREFIX", "leadline"),
+        connect_timeout=env_float("REDIS_CONNECT_TIMEOUT", 0.5),
+        socket_timeout=env_float("REDIS_SOCKET_TIMEOUT", 0.5),
+    )
 else:
     CACHES = {
         "default": {
@@ -331,7 +361,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        # Strict JSON: whatever it cannot take is a 400 parse_error, never a 500.
+        "common.parsers.JSONParser",
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_FILTER_BACKENDS": [
@@ -450,6 +481,7 @@ LOGGING = {
     "filters": {
         "request_id": {"()": "common.logging.RequestIdFilter"},
         "cache_error": {"()": "common.logging.CacheErrorFilter"},
+        "circuit_open": {"()": "common.cache.SkipCircuitOpen"},
     },
     "formatters": {
         "json": {"()": "common.logging.JsonFormatter"},
@@ -464,7 +496,7 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"config.cache": {"filters": ["cache_error"]}},
+    "loggers": {"config.cache": {"filters": ["circuit_open", "cache_error"]}},
 }
 
 # --- Rate limits (django-ratelimit on the shared "ratelimit" cache) ---------

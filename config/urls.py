@@ -33,5 +33,8 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
 ]
 
+# Under /api/ every error is the envelope (common.api); elsewhere Django's pages.
+handler400 = "common.api.json_400"
+handler403 = "common.api.json_403"
 handler404 = "common.api.json_404"
 handler500 = "common.api.json_500"
