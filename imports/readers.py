@@ -2,22 +2,34 @@
 
 The type is judged by the first bytes, never by the name: a ZIP that holds a
 workbook is XLSX, an OLE2 compound file is XLS, anything else must be text.
-Spreadsheets are read with python-calamine (Rust, ~20x openpyxl); an XLSX is a
-ZIP, so its directory is checked for a zip bomb before calamine inflates it.
-CSV is streamed: memory stays flat however long the file is.
+Spreadsheets are read with python-calamine (Rust, ~20x openpyxl); CSV is
+streamed, so memory stays flat however long the file is.
+
+The work is bounded by what a file really holds, and checked by
+:func:`inspect` before anything is stored or parsed for real: an XLSX's ZIP
+directory (zip bomb), where the cells of a spreadsheet really are and what its
+structure declares (:mod:`imports.spreadsheets`: calamine builds a dense grid
+from the first to the last cell). The limits are ``IMPORT_MAX_COLUMNS`` and
+``IMPORT_MAX_CELLS``.
 """
 
 import codecs
 import csv
+import ctypes
 import datetime
+import functools
 import hashlib
 import io
+import marshal
+import tempfile
 import zipfile
 from dataclasses import dataclass
 
 from django.conf import settings
 
 from common.errors import DomainError
+
+from . import spreadsheets
 
 CSV, XLSX, XLS = "csv", "xlsx", "xls"
 
@@ -60,10 +72,12 @@ class FileInfo:
 
 
 def inspect(fileobj):
-    """Hash the file and judge its type and (for text) its encoding in one pass.
+    """Hash the file, judge its type and (for text) its encoding, and check what it holds.
 
     Reading the whole file once is cheap next to parsing it, and it lets a CSV
     that is not valid UTF-8 fall back to cp1252 before a single row is read.
+    Then :func:`check_contents` refuses a file over the limits, before the
+    caller stores it or reads a row.
     """
     fileobj.seek(0)
     head = fileobj.read(_HEAD_BYTES)
@@ -90,8 +104,35 @@ def inspect(fileobj):
             size += len(chunk)
     if kind == CSV and not encoding:
         encoding = "utf-8"
+    info = FileInfo(digest.hexdigest(), size, kind, encoding)
+    check_contents(fileobj, info)
     fileobj.seek(0)
-    return FileInfo(digest.hexdigest(), size, kind, encoding)
+    return info
+
+
+def check_contents(fileobj, info):
+    """Refuse a file whose contents exceed the limits, before anything parses it for real.
+
+    Spreadsheets: see :mod:`imports.spreadsheets`.
+    """
+    limits = spreadsheets.Limits(
+        cells=settings.IMPORT_MAX_CELLS, columns=settings.IMPORT_MAX_COLUMNS
+    )
+    fileobj.seek(0)
+    try:
+        if info.kind == XLSX:
+            check_zip(fileobj)
+            spreadsheets.check_xlsx(fileobj, limits)
+        elif info.kind == XLS:
+            spreadsheets.check_xls(fileobj.read(), limits)
+    except spreadsheets.Refused as exc:
+        raise InvalidFile(exc.message, code=exc.code) from None
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise InvalidFile(
+            f"This {info.kind.upper()} file cannot be read: {exc}", code="unreadable_file"
+        ) from exc
+    finally:
+        fileobj.seek(0)
 
 
 def detect_kind(head):
@@ -185,26 +226,94 @@ class Table:
 
     # --- XLSX / XLS -----------------------------------------------------------
     def _sheet_rows(self):
+        """Rows of the first sheet, spooled to a temporary file before the first is yielded.
+
+        calamine holds the whole sheet at once (a dense grid and every string).
+        Its rows are written out in marshal chunks and calamine's memory given
+        back before the import starts, so a worker holds either the sheet or
+        the import's chunks, never both. :func:`inspect` has checked the grid.
+        """
+        with tempfile.TemporaryFile() as spool:
+            self._spool_sheet(spool)
+            spool.seek(0)
+            while True:
+                try:
+                    chunk = marshal.load(spool)  # noqa: S302 - our own file, written above
+                except EOFError:
+                    return
+                for index, record in chunk:
+                    self._position = index
+                    yield index, record
+
+    def _spool_sheet(self, spool):
         from python_calamine import CalamineError, CalamineWorkbook
 
-        if self.kind == XLSX:
-            check_zip(self.fileobj)
         self.fileobj.seek(0)
         try:
             workbook = CalamineWorkbook.from_filelike(self.fileobj)
             sheet = workbook.get_sheet_by_index(0)
-            rows = sheet.iter_rows()
+            # The exact width, now that calamine has read the sheet (inspect judged the file).
+            if sheet.width > settings.IMPORT_MAX_COLUMNS:
+                raise InvalidFile(
+                    spreadsheets.too_many_columns(
+                        "The sheet", sheet.width, settings.IMPORT_MAX_COLUMNS
+                    ).message,
+                    code="too_many_columns",
+                )
+            self._total = max(sheet.height, 1)
+            chunk = []
+            # iter_rows starts at the sheet's first row, so the index is the row number.
+            for index, cells in enumerate(sheet.iter_rows(), start=1):
+                record = [cell if cell.__class__ is str else _cell_text(cell) for cell in cells]
+                if any(record):
+                    chunk.append((index, record))
+                    if len(chunk) == _SPOOL_ROWS:
+                        marshal.dump(chunk, spool)
+                        chunk = []
+            marshal.dump(chunk, spool)
         except (CalamineError, ValueError, OSError) as exc:
-            raise InvalidFile(
-                f"This {self.kind.upper()} file cannot be read: {exc}", code="unreadable_file"
-            ) from exc
-        self._total = max(sheet.height, 1)
-        # iter_rows starts at the sheet's first row, so the index is the row number.
-        for index, cells in enumerate(rows, start=1):
-            self._position = index
-            record = [cell if cell.__class__ is str else _cell_text(cell) for cell in cells]
-            if any(record):
-                yield index, record
+            raise self._unreadable(exc) from exc
+        except InvalidFile:
+            raise
+        except BaseException as exc:
+            if not _is_panic(exc):
+                raise
+            raise self._unreadable(exc) from None
+        finally:
+            workbook = sheet = None
+            _give_back_memory()
+
+    def _unreadable(self, exc):
+        return InvalidFile(
+            f"This {self.kind.upper()} file cannot be read: {exc}", code="unreadable_file"
+        )
+
+
+_SPOOL_ROWS = 10_000
+
+
+def _give_back_memory():
+    """Return freed heap pages to the system, so the sheet's memory is not kept (glibc only)."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim():
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+def _is_panic(exc):
+    """A Rust panic in calamine, which PyO3 raises as ``pyo3_runtime.PanicException``.
+
+    It derives from BaseException, not Exception, so nothing else would catch it
+    and a malformed file would end the request with a 500 (or the reader thread).
+    """
+    return type(exc).__name__ == "PanicException"
 
 
 class _Unclosable(io.RawIOBase):
@@ -268,7 +377,12 @@ def check_zip(fileobj):
     unpacked = sum(entry.file_size for entry in entries)
     packed = sum(entry.compress_size for entry in entries)
     if unpacked > max_unpacked:
-        raise _bomb(f"it unpacks to {unpacked} bytes (at most {max_unpacked} allowed)")
+        raise InvalidFile(
+            f"This XLSX file unpacks to {unpacked:,} bytes; at most {max_unpacked:,} are read "
+            "(a sheet's text is kept in memory while it is imported). Split it, or save it as "
+            "CSV, and upload again.",
+            code="zip_bomb",
+        )
     if unpacked > 1024 * 1024 and unpacked > max_ratio * max(packed, 1):
         raise _bomb(f"it unpacks {unpacked // max(packed, 1)}x (at most {max_ratio}x allowed)")
     for entry in entries:

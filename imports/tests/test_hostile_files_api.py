@@ -1,0 +1,117 @@
+"""The hostile files through the upload API: a 400 that says why, and nothing written.
+
+No batch row, no lead, no assignment, no stored file: the limits are checked
+by ``inspect`` before the upload is stored. The files are built by
+``test_hostile_files``.
+"""
+
+import io
+import struct
+from pathlib import Path
+
+import pytest
+
+from assignments.models import Assignment
+from leads.models import ImportBatch, Lead
+
+from .test_hostile_files import (
+    calamine_guard,  # noqa: F401 - a fixture, used by name
+    patched_xls,
+    sparse_xlsx,
+    xls_cells,
+)
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/v1/imports/"
+
+
+@pytest.fixture(autouse=True)
+def _media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.PHONE_DEFAULT_REGION = "IN"
+
+
+@pytest.fixture
+def client(auth, manager):
+    return auth(manager)
+
+
+@pytest.fixture
+def agents(make_agent):
+    return [make_agent() for _ in range(2)]
+
+
+def upload(client, data, name, **fields):
+    upload = io.BytesIO(data)
+    upload.name = name
+    return client.post(URL, {"file": upload, **fields}, format="multipart")
+
+
+def refused(response, code, settings):
+    """The 400 in the error envelope, with nothing written; returns its message."""
+    assert response.status_code == 400, response.content[:1000]
+    body = response.json()
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"code", "message", "fields"}
+    assert body["error"]["code"] == code, body
+    assert not ImportBatch.objects.exists()
+    assert not Lead.objects.exists()
+    assert not Assignment.objects.exists()
+    media = Path(settings.MEDIA_ROOT)
+    assert not media.exists() or not any(path.is_file() for path in media.rglob("*"))
+    return body["error"]["message"]
+
+
+# --- item 1: sparse spreadsheets -----------------------------------------------------
+
+
+@pytest.mark.usefixtures("calamine_guard")
+@pytest.mark.parametrize("preview", ["false", "true"])
+def test_xlsx_with_a_cell_at_xfd1048576_is_400(client, agents, settings, preview):
+    # The code as it was asked calamine for 512 GiB and the worker was aborted.
+    response = upload(client, sparse_xlsx("XFD1048576"), "leads.xlsx", preview=preview)
+    message = refused(response, "sheet_too_large", settings)
+    assert message.startswith(
+        "The sheet spans 1,048,576 rows x 16,384 columns (A1:XFD1048576) but holds only 5 cells; "
+        "a sheet may span at most 2,000,000 cells."
+    )
+
+
+def test_xlsx_with_a_cell_at_zz100000_is_400(client, agents, settings):
+    # The code as it was answered 201 after building a 2.3 GB grid.
+    message = refused(
+        upload(client, sparse_xlsx("ZZ100000"), "leads.xlsx"), "sheet_too_large", settings
+    )
+    assert "spans 100,000 rows x 702 columns (A1:ZZ100000) but holds only 5 cells" in message
+
+
+def test_xls_with_a_cell_at_iv65536_is_400(client, agents, settings):
+    # The code as it was answered 201 after building a 1.1 GB grid.
+    data = xls_cells(
+        {(0, 0): "FirstName", (0, 1): "Phone", (1, 0): "Asha", (1, 1): "9876543210"}
+        | {(65535, 255): "x"}
+    )
+    message = refused(upload(client, data, "leads.xls"), "sheet_too_large", settings)
+    assert "declares 65,536 rows x 256 columns but holds 5 cells" in message
+
+
+@pytest.mark.usefixtures("calamine_guard")
+def test_xls_that_declares_four_billion_rows_is_400(client, agents, settings):
+    data = patched_xls(0x0200, struct.pack("<IIHH", 0, 0xFFFFFFFF, 0, 2))
+    message = refused(upload(client, data, "leads.xls"), "sheet_too_large", settings)
+    assert "declares 4,294,967,295 rows x 2 columns" in message
+
+
+def test_xls_that_makes_calamine_panic_is_400_not_500(client, agents, settings):
+    data = patched_xls(0x0042, header=struct.pack("<HH", 0x0018, 2))
+    message = refused(
+        upload(client, data, "leads.xls", preview="true"), "unreadable_file", settings
+    )
+    assert message.startswith("This XLS file cannot be read")
+    # Committed at once, the batch records the failure and nothing else is written.
+    response = upload(client, data, "leads.xls")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "unreadable_file"
+    assert ImportBatch.objects.get().state == "failed"
+    assert not Lead.objects.exists()
