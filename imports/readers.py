@@ -9,8 +9,9 @@ The work is bounded by what a file really holds, and checked by
 :func:`inspect` before anything is stored or parsed for real: an XLSX's ZIP
 directory (zip bomb), where the cells of a spreadsheet really are and what its
 structure declares (:mod:`imports.spreadsheets`: calamine builds a dense grid
-from the first to the last cell). The limits are ``IMPORT_MAX_COLUMNS`` and
-``IMPORT_MAX_CELLS``.
+from the first to the last cell), and for CSV the width of every row (one pass
+of the csv module, which is cheap next to an import). The limits are
+``IMPORT_MAX_COLUMNS`` and ``IMPORT_MAX_CELLS``.
 """
 
 import codecs
@@ -113,7 +114,11 @@ def inspect(fileobj):
 def check_contents(fileobj, info):
     """Refuse a file whose contents exceed the limits, before anything parses it for real.
 
-    Spreadsheets: see :mod:`imports.spreadsheets`.
+    Spreadsheets: see :mod:`imports.spreadsheets`. CSV: one pass of the csv
+    module over the whole file checks every row's width, so a row too wide
+    near the end is refused at once, not after the rows before it were
+    imported. Quoting errors are left to the read itself, which reports them
+    with their line as before.
     """
     limits = spreadsheets.Limits(
         cells=settings.IMPORT_MAX_CELLS, columns=settings.IMPORT_MAX_COLUMNS
@@ -125,6 +130,8 @@ def check_contents(fileobj, info):
             spreadsheets.check_xlsx(fileobj, limits)
         elif info.kind == XLS:
             spreadsheets.check_xls(fileobj.read(), limits)
+        else:
+            Table(fileobj, info).check_csv()
     except spreadsheets.Refused as exc:
         raise InvalidFile(exc.message, code=exc.code) from None
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
@@ -193,18 +200,30 @@ class Table:
 
     # --- CSV ----------------------------------------------------------------
     def _csv_rows(self):
+        for line, record in self._csv_records():
+            # Most rows start with a filled cell; only the others need the full look.
+            first = record[0] if record else ""
+            if (first and not first.isspace()) or any(cell.strip() for cell in record):
+                yield line, record
+
+    def check_csv(self):
+        """Read every record once for the limits; see :func:`check_contents`."""
+        try:
+            for _line, _record in self._csv_records():
+                pass
+        except InvalidFile as exc:
+            if exc.code in _CSV_LIMITS:
+                raise
+            # A quoting or encoding error: the read itself reports it, at its line.
+
+    def _csv_records(self):
+        """Every record with the line it starts on; rows wider than the limit are refused."""
+        max_columns = settings.IMPORT_MAX_COLUMNS
         self.fileobj.seek(0)
         head = self.fileobj.read(_HEAD_BYTES)
         self.fileobj.seek(0)
         self.delimiter = sniff_delimiter(head.decode(self.info.encoding, errors="ignore"))
-        errors = "replace" if self.info.encoding == "cp1252" else "strict"
-        text = io.TextIOWrapper(
-            io.BufferedReader(_Unclosable(self.fileobj), _READ_BYTES),
-            encoding=self.info.encoding,
-            errors=errors,
-            newline="",
-        )
-        reader = csv.reader(text, delimiter=self.delimiter, strict=True)
+        reader = csv.reader(self._text(), delimiter=self.delimiter, strict=True)
         start = 1
         while True:
             try:
@@ -219,10 +238,24 @@ class Table:
                     code="malformed_csv",
                 ) from exc
             line, start = start, reader.line_num + 1
-            # Most rows start with a filled cell; only the others need the full look.
-            first = record[0] if record else ""
-            if (first and not first.isspace()) or any(cell.strip() for cell in record):
-                yield line, record
+            if len(record) > max_columns and _width(record) > max_columns:
+                raise InvalidFile(
+                    f"Line {line} has {_width(record):,} columns; at most {max_columns:,} "
+                    "columns are read. Delete the columns you do not need (or check the "
+                    "delimiter) and upload again.",
+                    code="too_many_columns",
+                )
+            yield line, record
+
+    def _text(self):
+        self.fileobj.seek(0)
+        errors = "replace" if self.info.encoding == "cp1252" else "strict"
+        return io.TextIOWrapper(
+            io.BufferedReader(_Unclosable(self.fileobj), _READ_BYTES),
+            encoding=self.info.encoding,
+            errors=errors,
+            newline="",
+        )
 
     # --- XLSX / XLS -----------------------------------------------------------
     def _sheet_rows(self):
@@ -289,6 +322,7 @@ class Table:
         )
 
 
+_CSV_LIMITS = ("too_many_columns",)
 _SPOOL_ROWS = 10_000
 
 
@@ -314,6 +348,14 @@ def _is_panic(exc):
     and a malformed file would end the request with a 500 (or the reader thread).
     """
     return type(exc).__name__ == "PanicException"
+
+
+def _width(record):
+    """Columns up to the last one that holds something (trailing empty cells do not count)."""
+    for index in range(len(record) - 1, -1, -1):
+        if record[index] and not record[index].isspace():
+            return index + 1
+    return 0
 
 
 class _Unclosable(io.RawIOBase):

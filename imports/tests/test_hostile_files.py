@@ -23,6 +23,9 @@ import openpyxl
 import pytest
 import xlwt
 
+from imports.columns import map_columns
+from imports.normalize import RowCleaner
+from imports.readahead import ReadAhead
 from imports.readers import InvalidFile, inspect, open_table
 
 NS = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
@@ -124,6 +127,13 @@ def patched_xls(kind, payload=b"", *, at=0, header=None):
         data[start : start + 4] = header
     data[start + 4 + at : start + 4 + at + len(payload)] = payload
     return bytes(data)
+
+
+def wide_csv(columns, name=b"x"):
+    """A header of ``columns`` columns and one lead filling them."""
+    extra = columns - 2
+    header = b"FirstName,Phone" + (b"," + name) * extra
+    return header + b"\nAsha,9876543210" + b",y" * extra + b"\n"
 
 
 # --- helpers -----------------------------------------------------------------------
@@ -422,6 +432,74 @@ def test_xls_within_the_limits_is_read_as_before():
     assert rows_of(small_xls()) == [(1, ["FirstName", "Phone"]), (2, ["Asha", "9876543210"])]
 
 
+# --- item 3: very wide rows ------------------------------------------------------------
+
+
+def test_csv_with_a_million_columns_is_refused_on_its_header():
+    error = refused(wide_csv(1_000_000))
+    assert error.code == "too_many_columns"
+    assert error.message.startswith("Line 1 has 1,000,000 columns; at most 200 columns")
+
+
+def test_csv_with_a_million_unnamed_columns_is_refused_on_its_first_wide_row():
+    error = refused(wide_csv(1_000_000, name=b""))
+    assert error.message.startswith("Line 2 has 1,000,000 columns")
+
+
+def test_trailing_unnamed_header_columns_are_cut_at_the_limit():
+    # The header's empty cells up to the limit still name column_N (data there is kept).
+    data = b"FirstName,Phone," + b"," * 5000 + b"\nAsha,9876543210,VIP\n"
+    table = open_table(io.BytesIO(data))
+    rows = list(table)
+    columns = map_columns(rows[0][1])
+    assert len(columns.headers) == 200
+    assert columns.extra[0] == (2, "column_3")
+
+
+def test_csv_row_wider_than_the_limit_is_refused_naming_its_line():
+    data = b"FirstName,Phone\n" + b"Asha,9876543210\n" * 3 + b"Ravi,9876543211" + b",x" * 250
+    error = refused(data + b"\n")
+    assert error.code == "too_many_columns"
+    assert error.message.startswith("Line 5 has 252 columns")
+
+
+def test_csv_trailing_empty_columns_do_not_count():
+    data = b"FirstName,Phone" + b"," * 500 + b"\nAsha,9876543210" + b"," * 500 + b"\n"
+    assert rows_of(data)[1][1][:2] == ["Asha", "9876543210"]
+
+
+def test_wide_files_are_validated_in_short_chunks():
+    cleaner = RowCleaner(map_columns(HEADER + [f"c{n}" for n in range(198)]))
+    options = type("Options", (), {"region": "IN"})()
+    assert ReadAhead(iter(()), cleaner, options, 20_000, 10).chunk_rows == 1000
+    narrow = RowCleaner(map_columns(HEADER))
+    assert ReadAhead(iter(()), narrow, options, 20_000, 10).chunk_rows == 20_000
+
+
+def test_extra_columns_over_the_json_limit_make_the_row_invalid(settings):
+    settings.IMPORT_MAX_EXTRA_BYTES = 100
+    cleaner = RowCleaner(map_columns([*HEADER, "City", "Note 2"]))
+    phones = {"9876543210": "+919876543210"}
+    row, errors = cleaner.clean(2, ["Asha", "9876543210", "Pune", "y" * 60], phones, {})
+    assert errors == [] and json.loads(row.extra_json) == {"City": "Pune", "Note 2": "y" * 60}
+    row, errors = cleaner.clean(3, ["Asha", "9876543210", "Pune", "y" * 90], phones, {})
+    assert row is None
+    assert errors == [
+        {
+            "line": 3,
+            "column": "Note 2",
+            "value": "y" * 90,
+            "message": "The columns that are not lead fields take 120 bytes as JSON; at most "
+            "100 bytes are kept per lead. Shorten or remove them.",
+        }
+    ]
+    # Bytes, not characters: each é is two bytes of UTF-8.
+    row, errors = cleaner.clean(4, ["Asha", "9876543210", "Pune", "é" * 45], phones, {})
+    assert row is None and "take 120 bytes" in errors[0]["message"]
+    row, errors = cleaner.clean(5, ["Asha", "9876543210", "Pune", "y" * 5000], phones, {})
+    assert "take more than 100 bytes" in errors[0]["message"]
+
+
 # --- the memory budget ------------------------------------------------------------------
 
 _CHILD = textwrap.dedent(
@@ -459,6 +537,7 @@ def hostile_files():
         "zz100000.xlsx": sparse_xlsx("ZZ100000"),
         "gr1048576.xlsx": sparse_xlsx("GR1048576"),
         "iv65536.xls": xls_cells({(0, 0): "FirstName", (0, 1): "Phone", (65535, 255): "x"}),
+        "wide.csv": wide_csv(1_000_000),
     }
 
 
@@ -492,5 +571,6 @@ def test_no_hostile_file_takes_the_reader_past_300_mb(tmp_path):
         "zz100000.xlsx": "sheet_too_large",
         "gr1048576.xlsx": "sheet_too_large",
         "iv65536.xls": "sheet_too_large",
+        "wide.csv": "too_many_columns",
     }
     assert report["peak_mb"] < 300, report

@@ -6,10 +6,12 @@ by ``inspect`` before the upload is stored. The files are built by
 """
 
 import io
+import json
 import struct
 from pathlib import Path
 
 import pytest
+from django.db import connection
 
 from assignments.models import Assignment
 from leads.models import ImportBatch, Lead
@@ -18,6 +20,7 @@ from .test_hostile_files import (
     calamine_guard,  # noqa: F401 - a fixture, used by name
     patched_xls,
     sparse_xlsx,
+    wide_csv,
     xls_cells,
 )
 
@@ -61,6 +64,10 @@ def refused(response, code, settings):
     media = Path(settings.MEDIA_ROOT)
     assert not media.exists() or not any(path.is_file() for path in media.rglob("*"))
     return body["error"]["message"]
+
+
+def people(count):
+    return "".join(f"Person{n},98{n:08d},note {n}\n" for n in range(count))
 
 
 # --- item 1: sparse spreadsheets -----------------------------------------------------
@@ -115,3 +122,63 @@ def test_xls_that_makes_calamine_panic_is_400_not_500(client, agents, settings):
     assert response.json()["error"]["code"] == "unreadable_file"
     assert ImportBatch.objects.get().state == "failed"
     assert not Lead.objects.exists()
+
+
+# --- item 3: very wide rows ------------------------------------------------------------
+
+
+def test_csv_with_a_million_columns_is_400(client, agents, settings):
+    message = refused(upload(client, wide_csv(1_000_000), "wide.csv"), "too_many_columns", settings)
+    assert message.startswith("Line 1 has 1,000,000 columns; at most 200 columns are read.")
+
+
+@pytest.mark.mariadb
+@pytest.mark.django_db(transaction=True)
+def test_csv_with_a_million_columns_is_400_not_503_on_mariadb(client, agents, settings):
+    """The attack as reported: its Lead.extra outgrew max_allowed_packet.
+
+    The code as it was answered ``503 database_unavailable`` with Retry-After,
+    telling the client to retry a request that could never succeed. (Without
+    the test's own transaction, as in production: the failed statement breaks
+    the connection, which the 503 handling then reports.)
+    """
+    if connection.vendor != "mysql":
+        pytest.skip("needs MariaDB's max_allowed_packet")
+    response = upload(client, wide_csv(1_000_000), "wide.csv")
+    assert "Retry-After" not in response, (response.status_code, response.content[:300])
+    refused(response, "too_many_columns", settings)
+
+
+def test_extra_columns_over_the_limit_make_an_invalid_row(client, agents, settings):
+    big = "y" * 17_000
+    data = f"FirstName,Phone,Notes,Source\n{people(2)}Ravi,9811111111,x,{big}\n".encode()
+    response = upload(client, data, "leads.csv")
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert (body["rows"], body["created"], body["invalid"]) == (3, 2, 1)
+    assert body["errors"] == [
+        {
+            "line": 4,
+            "column": "Source",
+            "value": "y" * 200 + "…",
+            "message": "The columns that are not lead fields take more than 16,384 bytes as "
+            "JSON; at most 16,384 bytes are kept per lead. Shorten or remove them.",
+        }
+    ]
+    assert Lead.objects.count() == 2
+    assert not Lead.objects.filter(first_name="Ravi").exists()
+
+
+@pytest.mark.mariadb
+def test_leads_with_extra_at_the_limit_are_written_on_mariadb(client, agents):
+    """Rows just under IMPORT_MAX_EXTRA_BYTES, many to a statement, fit MariaDB's packet."""
+    if connection.vendor != "mysql":
+        pytest.skip("needs MariaDB")
+    value = "z" * 16_000
+    rows = "".join(f"Person{n},98{n:08d},{value}\n" for n in range(400))
+    response = upload(client, f"FirstName,Phone,Source\n{rows}".encode(), "leads.csv")
+    assert response.status_code == 201, response.content[:500]
+    assert (response.json()["created"], response.json()["invalid"]) == (400, 0)
+    lead = Lead.objects.get(phone="+919800000399")
+    assert lead.extra == {"Source": value}
+    assert len(json.dumps(lead.extra, ensure_ascii=False).encode()) <= 16_384
