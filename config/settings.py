@@ -381,11 +381,12 @@ IMPORT_XLSX_MAX_UNPACKED = env_int("IMPORT_XLSX_MAX_UNPACKED", 128 * 1024 * 1024
 IMPORT_XLSX_MAX_RATIO = env_int("IMPORT_XLSX_MAX_RATIO", 100)
 # What a file may hold, checked before it is parsed (imports/readers.py,
 # imports/spreadsheets.py): columns of a row or sheet; cells a spreadsheet's grid
-# may span (python-calamine builds it dense, from A1 to the last cell); bytes of
-# JSON kept per lead for the columns that are not lead fields (Lead.extra; a row
-# over it is an invalid row).
+# may span (python-calamine builds it dense, from A1 to the last cell); characters
+# in one CSV field; bytes of JSON kept per lead for the columns that are not lead
+# fields (Lead.extra; a row over it is an invalid row).
 IMPORT_MAX_COLUMNS = env_int("IMPORT_MAX_COLUMNS", 200)
 IMPORT_MAX_CELLS = env_int("IMPORT_MAX_CELLS", 2_000_000)
+IMPORT_MAX_FIELD_CHARS = env_int("IMPORT_MAX_FIELD_CHARS", 131_072)
 IMPORT_MAX_EXTRA_BYTES = env_int("IMPORT_MAX_EXTRA_BYTES", 16 * 1024)
 
 # --- CORS -------------------------------------------------------------------

@@ -9,9 +9,10 @@ The work is bounded by what a file really holds, and checked by
 :func:`inspect` before anything is stored or parsed for real: an XLSX's ZIP
 directory (zip bomb), where the cells of a spreadsheet really are and what its
 structure declares (:mod:`imports.spreadsheets`: calamine builds a dense grid
-from the first to the last cell), and for CSV the width of every row (one pass
-of the csv module, which is cheap next to an import). The limits are
-``IMPORT_MAX_COLUMNS`` and ``IMPORT_MAX_CELLS``.
+from the first to the last cell), and for CSV the width of every row and the
+size of every field (one pass of the csv module, which is cheap next to an
+import). The limits are ``IMPORT_MAX_COLUMNS``, ``IMPORT_MAX_CELLS`` and
+``IMPORT_MAX_FIELD_CHARS``.
 """
 
 import codecs
@@ -21,6 +22,7 @@ import datetime
 import functools
 import hashlib
 import io
+import itertools
 import marshal
 import tempfile
 import zipfile
@@ -115,10 +117,10 @@ def check_contents(fileobj, info):
     """Refuse a file whose contents exceed the limits, before anything parses it for real.
 
     Spreadsheets: see :mod:`imports.spreadsheets`. CSV: one pass of the csv
-    module over the whole file checks every row's width, so a row too wide
-    near the end is refused at once, not after the rows before it were
-    imported. Quoting errors are left to the read itself, which reports them
-    with their line as before.
+    module over the whole file checks every row's width and every field's
+    size, so an over-long field near the end is refused at once, not after
+    the rows before it were imported. Quoting errors are left to the read
+    itself, which reports them with their line as before.
     """
     limits = spreadsheets.Limits(
         cells=settings.IMPORT_MAX_CELLS, columns=settings.IMPORT_MAX_COLUMNS
@@ -207,7 +209,7 @@ class Table:
                 yield line, record
 
     def check_csv(self):
-        """Read every record once for the limits; see :func:`check_contents`."""
+        """Read every record once for the limits (width, field size); see :func:`check_contents`."""
         try:
             for _line, _record in self._csv_records():
                 pass
@@ -218,6 +220,9 @@ class Table:
 
     def _csv_records(self):
         """Every record with the line it starts on; rows wider than the limit are refused."""
+        limit = settings.IMPORT_MAX_FIELD_CHARS
+        if csv.field_size_limit() != limit:
+            csv.field_size_limit(limit)  # process-wide, like every setting
         max_columns = settings.IMPORT_MAX_COLUMNS
         self.fileobj.seek(0)
         head = self.fileobj.read(_HEAD_BYTES)
@@ -231,7 +236,7 @@ class Table:
             except StopIteration:
                 return
             except csv.Error as exc:
-                raise InvalidFile(_csv_message(exc, start), code="malformed_csv") from exc
+                raise self._csv_error(exc, start, limit) from exc
             except UnicodeDecodeError as exc:
                 raise InvalidFile(
                     f"Line {start}: the text is not valid {self.info.encoding}.",
@@ -255,6 +260,31 @@ class Table:
             encoding=self.info.encoding,
             errors=errors,
             newline="",
+        )
+
+    def _csv_error(self, exc, line, limit):
+        """The csv module's error, said plainly.
+
+        A field over ``field_size_limit`` is either a long field or a quote that
+        is never closed (everything after it becomes one field): the record is
+        read again from its first line to tell which.
+        """
+        text = str(exc)
+        if "field larger than field limit" in text:
+            kind, where = _overflow(self._text(), line, self.delimiter, limit)
+            if kind == "long":
+                return InvalidFile(
+                    f"Line {where}: a field is longer than {limit:,} characters, the most a "
+                    "CSV field may hold. Shorten it or remove it and upload again.",
+                    code="field_too_large",
+                )
+            line = where
+        elif "unexpected end of data" not in text:
+            return InvalidFile(f"Line {line}: malformed CSV ({text}).", code="malformed_csv")
+        return InvalidFile(
+            f"Line {line}: a quoted field is never closed (unclosed quote). "
+            "Close the quote or remove it and upload again.",
+            code="malformed_csv",
         )
 
     # --- XLSX / XLS -----------------------------------------------------------
@@ -322,7 +352,7 @@ class Table:
         )
 
 
-_CSV_LIMITS = ("too_many_columns",)
+_CSV_LIMITS = ("too_many_columns", "field_too_large")
 _SPOOL_ROWS = 10_000
 
 
@@ -358,6 +388,65 @@ def _width(record):
     return 0
 
 
+def _overflow(text, line, delimiter, limit):
+    """Why the csv module gave up on the record that starts on ``line``.
+
+    Returns ``("long", line of the field)`` when a field is longer than
+    ``limit``, ``("open", line of the quote)`` when a quote opened in the
+    record is never closed before the end of the file. Reads the record the way
+    the csv module does (strict, ``"`` doubled inside quotes), a line at a time.
+    """
+    lines = iter(text)
+    for _skipped in itertools.islice(lines, line - 1):  # the lines before the record
+        pass
+    number, length, field_line, state = line - 1, 0, line, _START
+    for chunk in lines:
+        number += 1
+        position, end = 0, len(chunk)
+        content_end = len(chunk.rstrip("\r\n"))
+        while position < end:
+            if state == _QUOTED:
+                quote = chunk.find('"', position)
+                if quote < 0:
+                    length += end - position
+                    break
+                length += quote - position
+                position, state = quote + 1, _QUOTE
+                continue
+            char = chunk[position]
+            if state == _QUOTE:
+                if char == '"':  # a doubled quote: one quote of text
+                    length, position, state = length + 1, position + 1, _QUOTED
+                    continue
+                if length > limit:
+                    return "long", field_line
+                if char != delimiter:
+                    return "long", line  # the record ends (or the csv module stops here)
+                position, state = position + 1, _START
+                continue
+            if state == _START:
+                field_line, length = number, 0
+                if char == '"':
+                    position, state = position + 1, _QUOTED
+                    continue
+                state = _FIELD
+            # An unquoted field runs to the next delimiter or the end of the line.
+            stop = chunk.find(delimiter, position, content_end)
+            stop = content_end if stop < 0 else stop
+            length += stop - position
+            if length > limit:
+                return "long", field_line
+            if stop == content_end:
+                return "long", line
+            position, state = stop + 1, _START
+    if state == _QUOTED:
+        return "open", field_line
+    return "long", field_line
+
+
+_START, _FIELD, _QUOTED, _QUOTE = range(4)
+
+
 class _Unclosable(io.RawIOBase):
     """Lets a TextIOWrapper read a file it must not close when it is collected."""
 
@@ -371,16 +460,6 @@ class _Unclosable(io.RawIOBase):
         data = self._f.read(len(buffer))
         buffer[: len(data)] = data
         return len(data)
-
-
-def _csv_message(exc, line):
-    text = str(exc)
-    if "unexpected end of data" in text or "field larger than field limit" in text:
-        return (
-            f"Line {line}: a quoted field is never closed (unclosed quote). "
-            "Close the quote or remove it and upload again."
-        )
-    return f"Line {line}: malformed CSV ({text})."
 
 
 def sniff_delimiter(text):

@@ -500,6 +500,68 @@ def test_extra_columns_over_the_json_limit_make_the_row_invalid(settings):
     assert "take more than 100 bytes" in errors[0]["message"]
 
 
+# --- item 4: long fields --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [200_000, 4_000_000])
+@pytest.mark.parametrize("quoted", [False, True])
+def test_csv_field_over_the_limit_is_named_with_its_line(size, quoted):
+    value = "x" * size
+    value = f'"{value}"' if quoted else value
+    data = f"FirstName,Phone,Notes\nAsha,9876543210,ok\nRavi,9876543211,{value}\n".encode()
+    error = refused(data)
+    assert error.code == "field_too_large"
+    assert error.message.startswith(
+        "Line 3: a field is longer than 131,072 characters, the most a CSV field may hold."
+    )
+
+
+def test_csv_field_over_the_limit_deep_in_the_file_is_refused_before_any_row_is_read():
+    rows = b"".join(b"Person%d,98%08d\n" % (n, n) for n in range(5000))
+    data = b"FirstName,Phone\n" + rows + b"Late,9812345678," + b"x" * 200_000 + b"\n"
+    error = refused(data)  # by inspect: nothing has been stored or imported yet
+    assert error.message.startswith("Line 5002: a field is longer than 131,072 characters")
+
+
+def test_csv_field_limit_is_a_setting(settings):
+    settings.IMPORT_MAX_FIELD_CHARS = 1000
+    data = b"FirstName,Phone,Notes\nAsha,9876543210," + b"x" * 1001 + b"\n"
+    assert "longer than 1,000 characters" in refused(data).message
+    settings.IMPORT_MAX_FIELD_CHARS = 131_072
+
+
+def test_unclosed_quote_is_still_reported_as_such():
+    data = b'FirstName,Phone\nAsha,9876543210\nRavi,"9876543211\nMeera,9876543212\n'
+    with pytest.raises(InvalidFile) as caught:
+        rows_of(data)
+    assert caught.value.code == "malformed_csv"
+    assert caught.value.message.startswith("Line 3: a quoted field is never closed")
+
+
+def test_unclosed_quote_that_swallows_the_file_is_reported_as_such():
+    # Everything after the quote becomes one field over the limit: still an unclosed quote.
+    tail = b"".join(b"Person%d,98%08d\n" % (n, n) for n in range(20_000))
+    data = b'FirstName,Phone\nAsha,9876543210\nRavi,"9876543211\n' + tail
+    with pytest.raises(InvalidFile) as caught:
+        rows_of(data)
+    assert caught.value.code == "malformed_csv"
+    assert caught.value.message.startswith("Line 3: a quoted field is never closed")
+
+
+def test_unclosed_quote_is_named_at_the_line_where_it_opens():
+    tail = b"".join(b"Person%d,98%08d\n" % (n, n) for n in range(20_000))
+    data = b'FirstName,Phone,Notes\nAsha,9876543210,"two\nlines",x,"open\n' + tail
+    with pytest.raises(InvalidFile) as caught:
+        rows_of(data)
+    assert caught.value.message.startswith("Line 3: a quoted field is never closed")
+
+
+def test_long_quoted_field_over_several_lines_is_named_at_its_first_line():
+    value = "\n".join(["y" * 1000] * 200)
+    data = f'FirstName,Phone,Notes\nAsha,9876543210,"{value}"\nRavi,9876543211,ok\n'.encode()
+    assert refused(data).message.startswith("Line 2: a field is longer than 131,072 characters")
+
+
 # --- the memory budget ------------------------------------------------------------------
 
 _CHILD = textwrap.dedent(
@@ -538,6 +600,7 @@ def hostile_files():
         "gr1048576.xlsx": sparse_xlsx("GR1048576"),
         "iv65536.xls": xls_cells({(0, 0): "FirstName", (0, 1): "Phone", (65535, 255): "x"}),
         "wide.csv": wide_csv(1_000_000),
+        "field.csv": b"FirstName,Phone\nAsha,9876543210," + b"x" * 4_000_000 + b"\n",
     }
 
 
@@ -572,5 +635,6 @@ def test_no_hostile_file_takes_the_reader_past_300_mb(tmp_path):
         "gr1048576.xlsx": "sheet_too_large",
         "iv65536.xls": "sheet_too_large",
         "wide.csv": "too_many_columns",
+        "field.csv": "field_too_large",
     }
     assert report["peak_mb"] < 300, report

@@ -182,3 +182,36 @@ def test_leads_with_extra_at_the_limit_are_written_on_mariadb(client, agents):
     lead = Lead.objects.get(phone="+919800000399")
     assert lead.extra == {"Source": value}
     assert len(json.dumps(lead.extra, ensure_ascii=False).encode()) <= 16_384
+
+
+# --- item 4: long fields --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [200_000, 4_000_000])
+def test_csv_field_over_the_limit_is_400_naming_line_and_limit(client, agents, settings, size):
+    # The code as it was said "a quoted field is never closed".
+    data = f"FirstName,Phone,Notes\n{people(3)}Ravi,9811111111,{'x' * size}\n".encode()
+    message = refused(upload(client, data, "leads.csv"), "field_too_large", settings)
+    assert message == (
+        "Line 5: a field is longer than 131,072 characters, the most a CSV field may hold. "
+        "Shorten it or remove it and upload again."
+    )
+
+
+def test_csv_field_over_the_limit_at_the_end_is_refused_before_any_row_is_written(
+    client, agents, settings
+):
+    # The code as it was imported every row before it, then rolled back and kept a failed batch.
+    data = f"FirstName,Phone,Notes\n{people(3000)}Late,9811111111,{'x' * 200_000}\n".encode()
+    message = refused(upload(client, data, "leads.csv"), "field_too_large", settings)
+    assert message.startswith("Line 3002: a field is longer than 131,072 characters")
+
+
+def test_unclosed_quote_is_still_400_malformed_csv(client, agents):
+    data = f'FirstName,Phone,Notes\n{people(3)}Ravi,9811111111,"open\n{people(20_000)}'.encode()
+    response = upload(client, data, "leads.csv")
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "malformed_csv"
+    assert error["message"].startswith("Line 5: a quoted field is never closed (unclosed quote).")
+    assert not Lead.objects.exists()
