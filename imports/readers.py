@@ -341,7 +341,7 @@ class Table:
         except BaseException as exc:
             if not _is_panic(exc):
                 raise
-            raise self._unreadable(exc) from None
+            raise self._unreadable("it is damaged (the spreadsheet reader gave up on it)") from None
         finally:
             workbook = sheet = None
             _give_back_memory()
