@@ -460,13 +460,24 @@ IMPORT_CHUNK_ROWS = env_int("IMPORT_CHUNK_ROWS", 20_000)
 IMPORT_MAX_REPORTED_ROWS = env_int("IMPORT_MAX_REPORTED_ROWS", 10_000)
 IMPORT_PARALLEL_MIN_ROWS = env_int("IMPORT_PARALLEL_MIN_ROWS", 10_000)
 IMPORT_WORKERS = env_int("IMPORT_WORKERS", 0)  # 0: one per CPU
-# Zip-bomb guard for XLSX: members, unpacked bytes, and compression ratio.
+# Zip-bomb guard for XLSX: members, unpacked bytes, and compression ratio. calamine
+# keeps a sheet's text in memory: 128 MiB of XML is about 250 MB of worker memory
+# (the 10 MiB XLSX of `make bench-import` unpacks to 93 MB).
 IMPORT_XLSX_MAX_ENTRIES = env_int("IMPORT_XLSX_MAX_ENTRIES", 1000)
-IMPORT_XLSX_MAX_UNPACKED = env_int("IMPORT_XLSX_MAX_UNPACKED", 1024 * 1024 * 1024)
+IMPORT_XLSX_MAX_UNPACKED = env_int("IMPORT_XLSX_MAX_UNPACKED", 128 * 1024 * 1024)
 IMPORT_XLSX_MAX_RATIO = env_int("IMPORT_XLSX_MAX_RATIO", 100)
 # manage.py purge_import_files deletes the stored files of failed batches uploaded
 # more than this many days ago (the batch rows stay).
 IMPORT_FAILED_FILE_RETENTION_DAYS = env_int("IMPORT_FAILED_FILE_RETENTION_DAYS", 30)
+# What a file may hold, checked before it is parsed (imports/readers.py,
+# imports/spreadsheets.py): columns of a row or sheet; cells a spreadsheet's grid
+# may span (python-calamine builds it dense, from A1 to the last cell); characters
+# in one CSV field; bytes of JSON kept per lead for the columns that are not lead
+# fields (Lead.extra; a row over it is an invalid row).
+IMPORT_MAX_COLUMNS = env_int("IMPORT_MAX_COLUMNS", 200)
+IMPORT_MAX_CELLS = env_int("IMPORT_MAX_CELLS", 2_000_000)
+IMPORT_MAX_FIELD_CHARS = env_int("IMPORT_MAX_FIELD_CHARS", 131_072)
+IMPORT_MAX_EXTRA_BYTES = env_int("IMPORT_MAX_EXTRA_BYTES", 16 * 1024)
 
 # --- CORS -------------------------------------------------------------------
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")

@@ -3,6 +3,8 @@
 import re
 from dataclasses import dataclass, field
 
+from django.conf import settings
+
 from .readers import InvalidFile
 
 # Keys are headers with case, spaces, underscores, dashes and dots removed.
@@ -66,6 +68,12 @@ def map_columns(headers):
     and the other is kept in ``extra`` rather than dropped.
     """
     headers = [header.strip() for header in headers]
+    if len(headers) > settings.IMPORT_MAX_COLUMNS:
+        # Unnamed trailing columns past the limit (a header row of commas): every
+        # row is narrower than the limit (the readers refuse wider ones), so they
+        # can hold nothing. Kept, they would cost a look on every row.
+        named = max((index + 1 for index, header in enumerate(headers) if header), default=0)
+        headers = headers[: max(named, settings.IMPORT_MAX_COLUMNS)]
     fields, extra = {}, []
     for index, header in enumerate(headers):
         name = _FIELD_BY_ALIAS.get(fold(header))

@@ -5,6 +5,7 @@ they are normalized once per distinct raw string and, for big files, in worker
 processes on every core while the main process reads and writes the database.
 """
 
+import json
 import multiprocessing
 import operator
 import re
@@ -23,6 +24,7 @@ from .phoneworker import normalize_many
 
 VALUE_IN_REPORT = 200
 _validate_email = EmailValidator()
+_encode_json = json.JSONEncoder(ensure_ascii=False).encode  # as readahead writes Lead.extra
 _MAX = {
     "first_name": Lead._meta.get_field("first_name").max_length,
     "last_name": Lead._meta.get_field("last_name").max_length,
@@ -60,6 +62,11 @@ class RowCleaner:
         self.phone_index = columns.fields["phone"]
         self.extra = _unique_names(columns.extra)
         self.width = len(columns.headers)
+        self.max_extra = settings.IMPORT_MAX_EXTRA_BYTES
+        # Up to this many characters of values, the JSON cannot exceed the limit
+        # (a character takes at most 6 bytes, \u001f; each item adds quotes, ": ", ", ").
+        names = sum(len(name) for _index, name in self.extra)
+        self.extra_sure = (self.max_extra - 2 - 8 * len(self.extra) - 6 * names) // 6
         get = columns.fields.get
         # -1 reads the empty cell that ``_padded`` appends to every record.
         self.slots = tuple(get(name, -1) for name in _FIELDS)
@@ -91,12 +98,44 @@ class RowCleaner:
             and (not email or _email_ok(email))
         ):
             extra = {}
+            size = 0
             for index, name in self.extra:
                 value = record[index]
                 if value and not value.isspace():
                     extra[name] = value
-            return CleanRow(line, first, last, phone, email, notes, extra), []
+                    size += len(value)
+            row = CleanRow(line, first, last, phone, email, notes, extra)
+            if size > self.extra_sure:
+                problem = self._check_extra(row, size)
+                if problem:
+                    return None, [problem]
+            return row, []
         return None, self._errors(line, first, last, raw, phone, email, notes, bad_phones)
+
+    def _check_extra(self, row, size):
+        """The error of a row whose other columns exceed ``IMPORT_MAX_EXTRA_BYTES`` as JSON.
+
+        They are stored in ``Lead.extra``, one JSON document a lead, written in
+        multi-row inserts: without a bound one row of a very wide file would
+        outgrow MariaDB's ``max_allowed_packet``, a failure no retry can cure.
+        The JSON is kept for the writer when it had to be made here.
+        """
+        amount = f"more than {self.max_extra:,} bytes"  # their text alone is longer
+        if size <= self.max_extra:
+            text = _encode_json(row.extra)
+            size = len(text.encode())
+            if size <= self.max_extra:
+                row.extra_json = text
+                return None
+            amount = f"{size:,} bytes"
+        name = max(row.extra, key=lambda key: len(row.extra[key]))
+        return error(
+            row.line,
+            name,
+            row.extra[name],
+            f"The columns that are not lead fields take {amount} as JSON; at most "
+            f"{self.max_extra:,} bytes are kept per lead. Shorten or remove them.",
+        )
 
     def _errors(self, line, first, last, raw, phone, email, notes, bad_phones):
         header = self.columns.header

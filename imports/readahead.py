@@ -27,6 +27,9 @@ from common.db import chunked
 from .normalize import PhoneNormalizer
 from .timing import Clock
 
+# Cells a chunk holds at most: IMPORT_CHUNK_ROWS rows of up to 10 columns.
+CHUNK_CELLS = 200_000
+
 
 @dataclass
 class ValidChunk:
@@ -53,7 +56,9 @@ class ReadAhead:
     def __init__(self, rows, cleaner, options, chunk_rows, report_limit):
         self.rows = rows
         self.cleaner = cleaner
-        self.chunk_rows = chunk_rows
+        # Wide files get shorter chunks: the rows of a chunk, their extra columns
+        # and their JSON are held up to three times over (read, queued, written).
+        self.chunk_rows = max(1, min(chunk_rows, CHUNK_CELLS // max(cleaner.width, 1)))
         self.report_limit = report_limit
         self.phones = PhoneNormalizer(region=options.region)
         self.queue = queue.Queue(maxsize=1)
@@ -171,7 +176,8 @@ def _validate(chunk, cleaner, good, bad, seen, report_limit):
         if first is not None:
             _duplicate(part, row.line, row.phone, f"line {first}", report_limit)
         else:
-            row.extra_json = _extra_json(row.extra) if row.extra else "{}"
+            if row.extra and row.extra_json == "{}":  # a long one was made by the cleaner
+                row.extra_json = _extra_json(row.extra)
             part.fresh.append(row)
     seen.add((key, line) for key, line in here.items() if key not in earlier)
     part.duplicate_rows.sort(key=lambda entry: entry["line"])

@@ -2,22 +2,37 @@
 
 The type is judged by the first bytes, never by the name: a ZIP that holds a
 workbook is XLSX, an OLE2 compound file is XLS, anything else must be text.
-Spreadsheets are read with python-calamine (Rust, ~20x openpyxl); an XLSX is a
-ZIP, so its directory is checked for a zip bomb before calamine inflates it.
-CSV is streamed: memory stays flat however long the file is.
+Spreadsheets are read with python-calamine (Rust, ~20x openpyxl); CSV is
+streamed, so memory stays flat however long the file is.
+
+The work is bounded by what a file really holds, and checked by
+:func:`inspect` before anything is stored or parsed for real: an XLSX's ZIP
+directory (zip bomb), where the cells of a spreadsheet really are and what its
+structure declares (:mod:`imports.spreadsheets`: calamine builds a dense grid
+from the first to the last cell), and for CSV the width of every row and the
+size of every field (one pass of the csv module, which is cheap next to an
+import). The limits are ``IMPORT_MAX_COLUMNS``, ``IMPORT_MAX_CELLS`` and
+``IMPORT_MAX_FIELD_CHARS``.
 """
 
 import codecs
 import csv
+import ctypes
 import datetime
+import functools
 import hashlib
 import io
+import itertools
+import marshal
+import tempfile
 import zipfile
 from dataclasses import dataclass
 
 from django.conf import settings
 
 from common.errors import DomainError
+
+from . import spreadsheets
 
 CSV, XLSX, XLS = "csv", "xlsx", "xls"
 
@@ -60,10 +75,12 @@ class FileInfo:
 
 
 def inspect(fileobj):
-    """Hash the file and judge its type and (for text) its encoding in one pass.
+    """Hash the file, judge its type and (for text) its encoding, and check what it holds.
 
     Reading the whole file once is cheap next to parsing it, and it lets a CSV
     that is not valid UTF-8 fall back to cp1252 before a single row is read.
+    Then :func:`check_contents` refuses a file over the limits, before the
+    caller stores it or reads a row.
     """
     fileobj.seek(0)
     head = fileobj.read(_HEAD_BYTES)
@@ -90,8 +107,41 @@ def inspect(fileobj):
             size += len(chunk)
     if kind == CSV and not encoding:
         encoding = "utf-8"
+    info = FileInfo(digest.hexdigest(), size, kind, encoding)
+    check_contents(fileobj, info)
     fileobj.seek(0)
-    return FileInfo(digest.hexdigest(), size, kind, encoding)
+    return info
+
+
+def check_contents(fileobj, info):
+    """Refuse a file whose contents exceed the limits, before anything parses it for real.
+
+    Spreadsheets: see :mod:`imports.spreadsheets`. CSV: one pass of the csv
+    module over the whole file checks every row's width and every field's
+    size, so an over-long field near the end is refused at once, not after
+    the rows before it were imported. Quoting errors are left to the read
+    itself, which reports them with their line as before.
+    """
+    limits = spreadsheets.Limits(
+        cells=settings.IMPORT_MAX_CELLS, columns=settings.IMPORT_MAX_COLUMNS
+    )
+    fileobj.seek(0)
+    try:
+        if info.kind == XLSX:
+            check_zip(fileobj)
+            spreadsheets.check_xlsx(fileobj, limits)
+        elif info.kind == XLS:
+            spreadsheets.check_xls(fileobj.read(), limits)
+        else:
+            Table(fileobj, info).check_csv()
+    except spreadsheets.Refused as exc:
+        raise InvalidFile(exc.message, code=exc.code) from None
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise InvalidFile(
+            f"This {info.kind.upper()} file cannot be read: {exc}", code="unreadable_file"
+        ) from exc
+    finally:
+        fileobj.seek(0)
 
 
 def detect_kind(head):
@@ -152,18 +202,33 @@ class Table:
 
     # --- CSV ----------------------------------------------------------------
     def _csv_rows(self):
+        for line, record in self._csv_records():
+            # Most rows start with a filled cell; only the others need the full look.
+            first = record[0] if record else ""
+            if (first and not first.isspace()) or any(cell.strip() for cell in record):
+                yield line, record
+
+    def check_csv(self):
+        """Read every record once for the limits (width, field size); see :func:`check_contents`."""
+        try:
+            for _line, _record in self._csv_records():
+                pass
+        except InvalidFile as exc:
+            if exc.code in _CSV_LIMITS:
+                raise
+            # A quoting or encoding error: the read itself reports it, at its line.
+
+    def _csv_records(self):
+        """Every record with the line it starts on; rows wider than the limit are refused."""
+        limit = settings.IMPORT_MAX_FIELD_CHARS
+        if csv.field_size_limit() != limit:
+            csv.field_size_limit(limit)  # process-wide, like every setting
+        max_columns = settings.IMPORT_MAX_COLUMNS
         self.fileobj.seek(0)
         head = self.fileobj.read(_HEAD_BYTES)
         self.fileobj.seek(0)
         self.delimiter = sniff_delimiter(head.decode(self.info.encoding, errors="ignore"))
-        errors = "replace" if self.info.encoding == "cp1252" else "strict"
-        text = io.TextIOWrapper(
-            io.BufferedReader(_Unclosable(self.fileobj), _READ_BYTES),
-            encoding=self.info.encoding,
-            errors=errors,
-            newline="",
-        )
-        reader = csv.reader(text, delimiter=self.delimiter, strict=True)
+        reader = csv.reader(self._text(), delimiter=self.delimiter, strict=True)
         start = 1
         while True:
             try:
@@ -171,40 +236,215 @@ class Table:
             except StopIteration:
                 return
             except csv.Error as exc:
-                raise InvalidFile(_csv_message(exc, start), code="malformed_csv") from exc
+                raise self._csv_error(exc, start, limit) from exc
             except UnicodeDecodeError as exc:
                 raise InvalidFile(
                     f"Line {start}: the text is not valid {self.info.encoding}.",
                     code="malformed_csv",
                 ) from exc
             line, start = start, reader.line_num + 1
-            # Most rows start with a filled cell; only the others need the full look.
-            first = record[0] if record else ""
-            if (first and not first.isspace()) or any(cell.strip() for cell in record):
-                yield line, record
+            if len(record) > max_columns and _width(record) > max_columns:
+                raise InvalidFile(
+                    f"Line {line} has {_width(record):,} columns; at most {max_columns:,} "
+                    "columns are read. Delete the columns you do not need (or check the "
+                    "delimiter) and upload again.",
+                    code="too_many_columns",
+                )
+            yield line, record
+
+    def _text(self):
+        self.fileobj.seek(0)
+        errors = "replace" if self.info.encoding == "cp1252" else "strict"
+        return io.TextIOWrapper(
+            io.BufferedReader(_Unclosable(self.fileobj), _READ_BYTES),
+            encoding=self.info.encoding,
+            errors=errors,
+            newline="",
+        )
+
+    def _csv_error(self, exc, line, limit):
+        """The csv module's error, said plainly.
+
+        A field over ``field_size_limit`` is either a long field or a quote that
+        is never closed (everything after it becomes one field): the record is
+        read again from its first line to tell which.
+        """
+        text = str(exc)
+        if "field larger than field limit" in text:
+            kind, where = _overflow(self._text(), line, self.delimiter, limit)
+            if kind == "long":
+                return InvalidFile(
+                    f"Line {where}: a field is longer than {limit:,} characters, the most a "
+                    "CSV field may hold. Shorten it or remove it and upload again.",
+                    code="field_too_large",
+                )
+            line = where
+        elif "unexpected end of data" not in text:
+            return InvalidFile(f"Line {line}: malformed CSV ({text}).", code="malformed_csv")
+        return InvalidFile(
+            f"Line {line}: a quoted field is never closed (unclosed quote). "
+            "Close the quote or remove it and upload again.",
+            code="malformed_csv",
+        )
 
     # --- XLSX / XLS -----------------------------------------------------------
     def _sheet_rows(self):
+        """Rows of the first sheet, spooled to a temporary file before the first is yielded.
+
+        calamine holds the whole sheet at once (a dense grid and every string).
+        Its rows are written out in marshal chunks and calamine's memory given
+        back before the import starts, so a worker holds either the sheet or
+        the import's chunks, never both. :func:`inspect` has checked the grid.
+        """
+        with tempfile.TemporaryFile() as spool:
+            self._spool_sheet(spool)
+            spool.seek(0)
+            while True:
+                try:
+                    chunk = marshal.load(spool)  # noqa: S302 - our own file, written above
+                except EOFError:
+                    return
+                for index, record in chunk:
+                    self._position = index
+                    yield index, record
+
+    def _spool_sheet(self, spool):
         from python_calamine import CalamineError, CalamineWorkbook
 
-        if self.kind == XLSX:
-            check_zip(self.fileobj)
         self.fileobj.seek(0)
         try:
             workbook = CalamineWorkbook.from_filelike(self.fileobj)
             sheet = workbook.get_sheet_by_index(0)
-            rows = sheet.iter_rows()
+            # The exact width, now that calamine has read the sheet (inspect judged the file).
+            if sheet.width > settings.IMPORT_MAX_COLUMNS:
+                raise InvalidFile(
+                    spreadsheets.too_many_columns(
+                        "The sheet", sheet.width, settings.IMPORT_MAX_COLUMNS
+                    ).message,
+                    code="too_many_columns",
+                )
+            self._total = max(sheet.height, 1)
+            chunk = []
+            # iter_rows starts at the sheet's first row, so the index is the row number.
+            for index, cells in enumerate(sheet.iter_rows(), start=1):
+                record = [cell if cell.__class__ is str else _cell_text(cell) for cell in cells]
+                if any(record):
+                    chunk.append((index, record))
+                    if len(chunk) == _SPOOL_ROWS:
+                        marshal.dump(chunk, spool)
+                        chunk = []
+            marshal.dump(chunk, spool)
         except (CalamineError, ValueError, OSError) as exc:
-            raise InvalidFile(
-                f"This {self.kind.upper()} file cannot be read: {exc}", code="unreadable_file"
-            ) from exc
-        self._total = max(sheet.height, 1)
-        # iter_rows starts at the sheet's first row, so the index is the row number.
-        for index, cells in enumerate(rows, start=1):
-            self._position = index
-            record = [cell if cell.__class__ is str else _cell_text(cell) for cell in cells]
-            if any(record):
-                yield index, record
+            raise self._unreadable(exc) from exc
+        except InvalidFile:
+            raise
+        except BaseException as exc:
+            if not _is_panic(exc):
+                raise
+            raise self._unreadable("it is damaged (the spreadsheet reader gave up on it)") from None
+        finally:
+            workbook = sheet = None
+            _give_back_memory()
+
+    def _unreadable(self, exc):
+        return InvalidFile(
+            f"This {self.kind.upper()} file cannot be read: {exc}", code="unreadable_file"
+        )
+
+
+_CSV_LIMITS = ("too_many_columns", "field_too_large")
+_SPOOL_ROWS = 10_000
+
+
+def _give_back_memory():
+    """Return freed heap pages to the system, so the sheet's memory is not kept (glibc only)."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim():
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+def _is_panic(exc):
+    """A Rust panic in calamine, which PyO3 raises as ``pyo3_runtime.PanicException``.
+
+    It derives from BaseException, not Exception, so nothing else would catch it
+    and a malformed file would end the request with a 500 (or the reader thread).
+    """
+    return type(exc).__name__ == "PanicException"
+
+
+def _width(record):
+    """Columns up to the last one that holds something (trailing empty cells do not count)."""
+    for index in range(len(record) - 1, -1, -1):
+        if record[index] and not record[index].isspace():
+            return index + 1
+    return 0
+
+
+def _overflow(text, line, delimiter, limit):
+    """Why the csv module gave up on the record that starts on ``line``.
+
+    Returns ``("long", line of the field)`` when a field is longer than
+    ``limit``, ``("open", line of the quote)`` when a quote opened in the
+    record is never closed before the end of the file. Reads the record the way
+    the csv module does (strict, ``"`` doubled inside quotes), a line at a time.
+    """
+    lines = iter(text)
+    for _skipped in itertools.islice(lines, line - 1):  # the lines before the record
+        pass
+    number, length, field_line, state = line - 1, 0, line, _START
+    for chunk in lines:
+        number += 1
+        position, end = 0, len(chunk)
+        content_end = len(chunk.rstrip("\r\n"))
+        while position < end:
+            if state == _QUOTED:
+                quote = chunk.find('"', position)
+                if quote < 0:
+                    length += end - position
+                    break
+                length += quote - position
+                position, state = quote + 1, _QUOTE
+                continue
+            char = chunk[position]
+            if state == _QUOTE:
+                if char == '"':  # a doubled quote: one quote of text
+                    length, position, state = length + 1, position + 1, _QUOTED
+                    continue
+                if length > limit:
+                    return "long", field_line
+                if char != delimiter:
+                    return "long", line  # the record ends (or the csv module stops here)
+                position, state = position + 1, _START
+                continue
+            if state == _START:
+                field_line, length = number, 0
+                if char == '"':
+                    position, state = position + 1, _QUOTED
+                    continue
+                state = _FIELD
+            # An unquoted field runs to the next delimiter or the end of the line.
+            stop = chunk.find(delimiter, position, content_end)
+            stop = content_end if stop < 0 else stop
+            length += stop - position
+            if length > limit:
+                return "long", field_line
+            if stop == content_end:
+                return "long", line
+            position, state = stop + 1, _START
+    if state == _QUOTED:
+        return "open", field_line
+    return "long", field_line
+
+
+_START, _FIELD, _QUOTED, _QUOTE = range(4)
 
 
 class _Unclosable(io.RawIOBase):
@@ -220,16 +460,6 @@ class _Unclosable(io.RawIOBase):
         data = self._f.read(len(buffer))
         buffer[: len(data)] = data
         return len(data)
-
-
-def _csv_message(exc, line):
-    text = str(exc)
-    if "unexpected end of data" in text or "field larger than field limit" in text:
-        return (
-            f"Line {line}: a quoted field is never closed (unclosed quote). "
-            "Close the quote or remove it and upload again."
-        )
-    return f"Line {line}: malformed CSV ({text})."
 
 
 def sniff_delimiter(text):
@@ -268,7 +498,12 @@ def check_zip(fileobj):
     unpacked = sum(entry.file_size for entry in entries)
     packed = sum(entry.compress_size for entry in entries)
     if unpacked > max_unpacked:
-        raise _bomb(f"it unpacks to {unpacked} bytes (at most {max_unpacked} allowed)")
+        raise InvalidFile(
+            f"This XLSX file unpacks to {unpacked:,} bytes; at most {max_unpacked:,} are read "
+            "(a sheet's text is kept in memory while it is imported). Split it, or save it as "
+            "CSV, and upload again.",
+            code="zip_bomb",
+        )
     if unpacked > 1024 * 1024 and unpacked > max_ratio * max(packed, 1):
         raise _bomb(f"it unpacks {unpacked // max(packed, 1)}x (at most {max_ratio}x allowed)")
     for entry in entries:
