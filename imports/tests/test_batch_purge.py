@@ -1,7 +1,9 @@
 """``manage.py purge_import_files``: failed batches' files go after the retention, rows stay.
 
-Rejected uploads (zip bombs included) used to be kept under ``media/imports/``
-forever.
+Rejected uploads used to be kept under ``media/imports/`` forever. Files refused
+by their size or shape (zip bombs, sparse sheets) are not stored at all; those
+that fail while being read (missing columns, a broken quote, strict mode) are,
+until the purge.
 """
 
 import datetime
@@ -75,10 +77,10 @@ def purge(*args):
 
 @pytest.fixture
 def batches(client, agent, tmp_path):
-    """An old zip bomb, an old malformed CSV, a recent failure, an old committed import
-    and an old preview, each with its stored file."""
-    bomb_response, bomb = upload(client, zip_bomb(), "bomb.xlsx")
-    assert (bomb_response.status_code, bomb.state) == (400, "failed")
+    """An old file without the needed columns, an old malformed CSV, a recent failure,
+    an old committed import and an old preview, each with its stored file."""
+    wrong_response, wrong = upload(client, b"Foo,Bar\n1,2\n", "wrong.csv")
+    assert (wrong_response.status_code, wrong.state) == (400, "failed")
     broken_response, broken = upload(client, b'FirstName,Phone\nAsha,"98765\n', "broken.csv")
     assert (broken_response.status_code, broken.state) == (400, "failed")
     strict_bad = b"FirstName,Phone\n=1,123\n"
@@ -88,7 +90,7 @@ def batches(client, agent, tmp_path):
     _, preview = upload(client, b"FirstName,Phone\nRavi,9876543211\n", "p.csv", preview="true")
     assert (committed.state, preview.state) == ("committed", "preview")
     every = {
-        "bomb": aged(bomb, 31),
+        "wrong": aged(wrong, 31),
         "broken": aged(broken, 45),
         "recent": aged(recent, 29),
         "committed": aged(committed, 400),
@@ -103,7 +105,7 @@ def test_purge_deletes_only_old_failed_files_and_keeps_the_rows(batches, tmp_pat
     before = {name: batch.file.name for name, batch in batches.items()}
     out = purge()
     assert stored(tmp_path) == sorted(before[name] for name in ("recent", "committed", "preview"))
-    for name in ("bomb", "broken"):
+    for name in ("wrong", "broken"):
         batch = ImportBatch.objects.get(pk=batches[name].pk)
         assert (batch.state, batch.file.name) == ("failed", "")
         assert batch.errors or batch.message  # the history stays
@@ -118,7 +120,7 @@ def test_purge_deletes_only_old_failed_files_and_keeps_the_rows(batches, tmp_pat
 def test_dry_run_changes_nothing_and_says_what_it_would_remove(batches, tmp_path):
     files = stored(tmp_path)
     out = purge("--dry-run")
-    assert f"Would remove {batches['bomb'].file.name} (batch #{batches['bomb'].pk}, " in out
+    assert f"Would remove {batches['wrong'].file.name} (batch #{batches['wrong'].pk}, " in out
     assert f"Would remove {batches['broken'].file.name} (batch #{batches['broken'].pk}, " in out
     assert "Would remove 2 file(s)" in out
     assert "Dry run: nothing was deleted or changed." in out
@@ -129,7 +131,7 @@ def test_dry_run_changes_nothing_and_says_what_it_would_remove(batches, tmp_path
 def test_days_option_and_setting(batches, tmp_path, settings):
     settings.IMPORT_FAILED_FILE_RETENTION_DAYS = 40
     purge()
-    assert ImportBatch.objects.get(pk=batches["bomb"].pk).file  # 31 days: kept
+    assert ImportBatch.objects.get(pk=batches["wrong"].pk).file  # 31 days: kept
     assert not ImportBatch.objects.get(pk=batches["broken"].pk).file  # 45 days: removed
     purge("--days", "0")
     left = {b.pk for b in ImportBatch.objects.exclude(file="")}
@@ -158,4 +160,11 @@ def test_a_batch_whose_process_died_is_marked_failed_and_its_file_purged(manager
     dead.refresh_from_db()
     assert (dead.state, dead.file.name) == ("failed", "")
     assert "stopped before it finished" in dead.message
+    assert stored(tmp_path) == []
+
+
+def test_a_zip_bomb_is_refused_before_anything_is_stored(client, tmp_path):
+    response = client.post(URL, {"file": named(zip_bomb(), "bomb.xlsx")}, format="multipart")
+    assert response.status_code == 400
+    assert not ImportBatch.objects.exists()
     assert stored(tmp_path) == []
