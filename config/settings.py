@@ -295,11 +295,13 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_FILTER_BACKENDS": [
+        # Strict query parameters (common/filtering.py): a value the schema does not
+        # allow is a 400 naming the parameter, never ignored and never a 500.
         "django_filters.rest_framework.DjangoFilterBackend",
-        "rest_framework.filters.SearchFilter",
-        "rest_framework.filters.OrderingFilter",
+        "common.filtering.SearchFilter",
+        "common.filtering.OrderingFilter",
     ],
-    "DEFAULT_PAGINATION_CLASS": "common.api.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "common.filtering.StrictPageNumberPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "common.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
