@@ -9,6 +9,7 @@ converted them) and cut the export's stream after its 200 had gone out.
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import OperationalError
 from django.utils import timezone
 
 from leads.models import Lead
@@ -157,6 +158,23 @@ def test_largest_id_and_page_size_are_served(auth, manager, make_lead):
     response = client.get(LIST, {"page_size": "9" * 30})
     assert response.status_code == 200
     assert len(response.json()["results"]) == 1
+
+
+def test_export_runs_its_query_before_the_response_starts(auth, manager, make_lead, monkeypatch):
+    """A query that fails is an error answer, never a 200 whose stream is cut."""
+    from leads import exporting
+
+    make_lead()
+
+    def failing_rows(queryset, **kwargs):
+        raise OperationalError("server has gone away")
+        yield  # pragma: no cover - a generator, like iter_rows
+
+    monkeypatch.setattr(exporting, "iter_rows", failing_rows)
+    response = auth(manager).get(EXPORT)
+    assert response.status_code == 503
+    assert not response.streaming
+    assert response.json()["error"]["code"] == "database_unavailable"
 
 
 def test_export_with_filters_streams_every_matching_row(auth, manager, agent, make_lead):
