@@ -304,7 +304,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "common.filtering.StrictPageNumberPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "common.api.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # drf-spectacular's AutoSchema plus the error answers every operation can give.
+    "DEFAULT_SCHEMA_CLASS": "accounts.schema.LeadlineAutoSchema",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "DEFAULT_THROTTLE_CLASSES": ["common.ratelimit.AnonThrottle", "common.ratelimit.UserThrottle"],
     "DEFAULT_THROTTLE_RATES": {

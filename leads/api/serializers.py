@@ -9,7 +9,10 @@ from leads.services import NOTES_MAX_LENGTH
 # definition the list's fast path (``values()`` rows) also reads. (A comment, not a
 # docstring: drf-spectacular would publish a docstring in the OpenAPI schema.)
 class LeadOutput(serializers.ModelSerializer):
-    agent_name = serializers.CharField(source="agent.name", read_only=True, default=None)
+    # null for an unassigned lead (and the schema says so).
+    agent_name = serializers.CharField(
+        source="agent.name", read_only=True, default=None, allow_null=True
+    )
 
     class Meta:
         model = Lead
@@ -30,12 +33,19 @@ class LeadCreateInput(serializers.Serializer):
 
 
 class LeadUpdateInput(LeadCreateInput):
+    # LeadViewSet.partial_update answers 400 naming any other field (the schema
+    # says additionalProperties: false, accounts.schema).
+    unknown_fields_refused = True
+
     first_name = serializers.CharField(max_length=150, required=False)
     phone = serializers.CharField(max_length=64, required=False)
 
 
 class LeadActivityOutput(serializers.ModelSerializer):
-    actor = serializers.EmailField(source="actor.email", read_only=True, default=None)
+    # null for what the system did (an import, a distribution run by a command).
+    actor = serializers.EmailField(
+        source="actor.email", read_only=True, default=None, allow_null=True
+    )
 
     class Meta:
         model = LeadActivity
