@@ -166,6 +166,21 @@ def test_json_booleans_are_true_or_false(auth, manager, agent, value):
     assert response.json()["accepts_leads"] is False
 
 
+@pytest.mark.parametrize("value", ["9999-12-31T20:00:00Z", "0001-01-01T00:00:00Z", "2030-01-01"])
+def test_away_until_outside_the_range_is_refused(auth, manager, agent, settings, value):
+    """Like a lead's follow-up (leads/tests/test_datetime_bodies.py): an agent away
+    until 9999-12-31T20:00:00Z, stored under UTC, made the agents list a 500 once
+    the time zone was +05:30."""
+    client = auth(manager)
+    response = client.patch(f"/api/v1/agents/{agent.pk}/", {"away_until": value}, format="json")
+    assert response.status_code == 400
+    assert list(response.json()["error"]["fields"]) == ["away_until"]
+    agent.refresh_from_db()
+    assert agent.away_until is None
+    settings.TIME_ZONE = "Asia/Kolkata"
+    assert client.get("/api/v1/agents/").status_code == 200
+
+
 def test_text_patterns_refuse_exactly_what_drf_refuses():
     """The pattern on request text fields is DRF's CharField rule, character by character."""
     samples = ["a", " a ", "", "\x00", "a\x00", "é", "\ufeff", "\u200b"]

@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from common.strict_fields import StrictDateTimeField
 from leads.models import Lead, LeadActivity, LeadStatus
 from leads.selectors import LEAD_LIST_FIELDS
 from leads.services import NOTES_MAX_LENGTH
@@ -28,7 +29,7 @@ class LeadCreateInput(serializers.Serializer):
         max_length=NOTES_MAX_LENGTH, required=False, allow_blank=True, trim_whitespace=False
     )
     status = serializers.ChoiceField(choices=LeadStatus.choices, required=False)
-    next_follow_up = serializers.DateTimeField(required=False, allow_null=True)
+    next_follow_up = StrictDateTimeField(required=False, allow_null=True)
     extra = serializers.DictField(required=False)
 
 
