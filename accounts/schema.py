@@ -16,8 +16,8 @@ with its body's shape:
   last one);
 - 413 and 415: any operation with a request body;
 - 409: the operations in ``CONFLICT_OPERATIONS``;
-- 405 (``DELETE /leads/{id}/``) and anything else a view declares with
-  ``extend_schema(responses={code: None})`` gets the envelope as its body.
+- 405 (``DELETE /leads/{id}/``), and any other error status a view declares
+  with ``extend_schema(responses={code: None})``, gets the envelope as body.
 
 Query parameters get ``allowEmptyValue``: an empty value (``?agent=``) is read
 as "not given" by every list (``common.filtering``). A view that parses JSON

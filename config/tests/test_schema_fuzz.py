@@ -7,10 +7,14 @@ invalid (``common.filtering``; ``test_schema_fuzz_query_params.py``). These
 tests hold the schema to real responses without the fuzzer.
 """
 
+import importlib.util
 import re
+import tomllib
+from pathlib import Path
 
 import jsonschema
 import pytest
+from django.conf import settings
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework import serializers
 
@@ -19,6 +23,7 @@ from leads.models import LeadActivity
 
 pytestmark = pytest.mark.django_db
 
+ROOT = Path(settings.BASE_DIR)
 SCHEMA = SchemaGenerator().get_schema(request=None, public=True)
 OPERATIONS = {
     (method.upper(), path): operation
@@ -194,3 +199,18 @@ def test_text_patterns_refuse_exactly_what_drf_refuses():
         except serializers.ValidationError:
             accepted = False
         assert accepted == bool(re.fullmatch(NON_BLANK_PATTERN, value)), repr(value)
+
+
+def test_every_operation_named_elsewhere_exists():
+    """The 409 list, the fuzz run's exclusions and its per-operation settings name
+    operations the schema has (a renamed operation must not drop out silently)."""
+    ids = {operation["operationId"] for operation in OPERATIONS.values()}
+    assert set(CONFLICT_OPERATIONS) <= ids
+    spec = importlib.util.spec_from_file_location("schema_fuzz", ROOT / "scripts/schema_fuzz.py")
+    runner = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(runner)
+    assert set(runner.EXCLUDED) <= ids
+    config = tomllib.loads((ROOT / "scripts/schemathesis.toml").read_text())
+    for entry in config["operations"]:
+        named = entry["include-operation-id"]
+        assert set([named] if isinstance(named, str) else named) <= ids
