@@ -1,8 +1,180 @@
-"""OpenAPI description of Leadline's JWT authentication (drf-spectacular)."""
+"""OpenAPI description of Leadline's API beyond what drf-spectacular infers.
+
+``LeadlineJWTScheme`` describes the JWT authentication. ``LeadlineAutoSchema``
+(``REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"]``) adds to every operation the error
+answers it can give, each in the one envelope ``common.api`` writes
+(``{"error": {"code", "message", "fields"}}``), so that a client (and the
+schemathesis run in ``.ci/run``) finds every status it can receive documented,
+with its body's shape:
+
+- 401, 429 and 503: any operation (token checked on every request, throttles
+  everywhere, database or limiter down);
+- 403: any operation a role can be refused;
+- 400: any operation with query parameters or a request body (and writes,
+  whose services refuse with a 400 ``DomainError``);
+- 404: any operation on ``{id}``, and the paginated lists (a page past the
+  last one);
+- 413 and 415: any operation with a request body;
+- 409: the operations in ``CONFLICT_OPERATIONS``;
+- 405 (``DELETE /leads/{id}/``), and any other error status a view declares
+  with ``extend_schema(responses={code: None})``, gets the envelope as body.
+
+Query parameters get ``allowEmptyValue``: an empty value (``?agent=``) is read
+as "not given" by every list (``common.filtering``). A view that parses JSON
+documents a JSON body only: the form encodings the default parsers also read
+cannot carry its types (a JSON integer id, ``null``, a nested ``extra``), so a
+client following the schema never sends them; file uploads, whose views parse
+only multipart, document multipart. A request serializer that refuses unknown
+fields (``unknown_fields_refused = True``) says so with
+``additionalProperties: false``. A text field of a request body states what DRF's
+``CharField`` refuses: a NUL character, and (unless blank is allowed) a value
+that is empty once leading and trailing whitespace is trimmed.
+"""
 
 from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.plumbing import ResolvedComponent
+from rest_framework import serializers
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import AllowAny
+
+from common.filtering import NO_NUL_PATTERN
 
 
 class LeadlineJWTScheme(SimpleJWTScheme):
     target_class = "accounts.api.authentication.JWTAuthentication"
     name = "jwtAuth"
+
+
+# Operations whose service can refuse with a 409 (``common.errors.Conflict``,
+# ``NoEligibleAgent``): the state of the desk, not the request, is in the way.
+CONFLICT_OPERATIONS = {
+    "v1_distribute_create": "no eligible agent",
+    "v1_agents_redistribute_create": "no other eligible agent",
+    "v1_reassign_create": "over the agent's capacity",
+    "v1_imports_create": "the same file is already imported (duplicate_file)",
+    "v1_imports_commit_create": "the batch is not a preview any more",
+    "v1_imports_undo_create": "the batch cannot be undone",
+}
+
+# The characters ``str.strip()`` removes (those with ``str.isspace()``), spelled
+# out because ``\s`` means a slightly different set in ECMA-262 regular expressions.
+_WHITESPACE = r"\t-\r\u001c-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+NON_BLANK_PATTERN = rf"^[^\u0000]*[^\u0000{_WHITESPACE}][^\u0000]*$"
+
+ERROR_DESCRIPTIONS = {
+    400: "Invalid input; `fields` names each parameter or field and what is wrong with it.",
+    401: "Not signed in, or the credentials or token are invalid, expired or revoked.",
+    403: "Signed in, but this role may not do this.",
+    404: "No such object (or not one this user may see), or a page past the last one.",
+    405: "This method is not allowed here.",
+    409: "The current state refuses the change; nothing was changed.",
+    413: "The request body is too large.",
+    415: "Unsupported media type (Content-Type), or a file of an unsupported type.",
+    429: "Too many requests; retry after `Retry-After` seconds.",
+    503: "The database or the rate limiter is unavailable; retry after `Retry-After` seconds.",
+}
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before retrying.",
+        "schema": {"type": "integer"},
+    }
+}
+
+ERROR_ENVELOPE = {
+    "type": "object",
+    "description": "Every error answer of the API.",
+    "properties": {
+        "error": {
+            "type": "object",
+            "properties": {
+                "code": {
+                    "type": "string",
+                    "description": "A stable reason, e.g. `validation_error`, `not_found`, "
+                    "`throttled`, `no_eligible_agent`.",
+                },
+                "message": {"type": "string"},
+                "fields": {
+                    "type": "object",
+                    "description": "Per field or query parameter, its messages (a list of "
+                    "strings, or an object for nested input); empty when no field is to blame.",
+                    "additionalProperties": {},
+                },
+            },
+            "required": ["code", "message", "fields"],
+        }
+    },
+    "required": ["error"],
+}
+
+
+class LeadlineAutoSchema(AutoSchema):
+    """drf-spectacular's AutoSchema plus the error answers (see the module docstring)."""
+
+    def get_operation(self, path, path_regex, path_prefix, method, registry):
+        operation = super().get_operation(path, path_regex, path_prefix, method, registry)
+        if operation is None:
+            return None
+        for parameter in operation.get("parameters", []):
+            if parameter["in"] == "query":
+                parameter["allowEmptyValue"] = True
+        envelope = ResolvedComponent(
+            name="ErrorEnvelope",
+            type=ResolvedComponent.SCHEMA,
+            schema=ERROR_ENVELOPE,
+            object="ErrorEnvelope",
+        )
+        registry.register_on_missing(envelope)
+        responses = operation["responses"]
+        for status in sorted(self._error_statuses(operation) | self._declared_errors(responses)):
+            response = responses.setdefault(str(status), {})
+            if "content" not in response:
+                response["description"] = ERROR_DESCRIPTIONS.get(status, "Error.")
+                response["content"] = {"application/json": {"schema": envelope.ref}}
+            if status in (429, 503):
+                response.setdefault("headers", _RETRY_AFTER)
+        return operation
+
+    def map_parsers(self):
+        media_types = super().map_parsers()
+        if any(isinstance(parser, JSONParser) for parser in self.view.get_parsers()):
+            return [JSONParser.media_type]
+        return media_types
+
+    def _map_serializer_field(self, field, direction, bypass_extensions=False):
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        if (
+            direction == "request"
+            and isinstance(field, serializers.CharField)
+            and schema.get("type") == "string"
+            and not {"pattern", "format", "enum"} & set(schema)
+        ):
+            blank_ok = field.allow_blank or not field.trim_whitespace
+            schema["pattern"] = NO_NUL_PATTERN if blank_ok else NON_BLANK_PATTERN
+        return schema
+
+    def _map_basic_serializer(self, serializer, direction):
+        schema = super()._map_basic_serializer(serializer, direction)
+        if direction == "request" and getattr(serializer, "unknown_fields_refused", False):
+            schema["additionalProperties"] = False
+        return schema
+
+    def _declared_errors(self, responses):
+        return {int(code) for code in responses if code.isdigit() and int(code) >= 400}
+
+    def _error_statuses(self, operation):
+        statuses = {401, 429, 503}
+        has_body = "requestBody" in operation
+        has_query = any(p["in"] == "query" for p in operation.get("parameters", []))
+        writes = self.method in ("POST", "PUT", "PATCH")
+        if any(not isinstance(p, AllowAny) for p in self.view.get_permissions()):
+            statuses.add(403)
+        if has_body or has_query or writes:
+            statuses.add(400)
+        if "{" in self.path or any(p["name"] == "page" for p in operation.get("parameters", [])):
+            statuses.add(404)
+        if has_body:
+            statuses |= {413, 415}
+        if operation["operationId"] in CONFLICT_OPERATIONS:
+            statuses.add(409)
+        return statuses

@@ -366,14 +366,17 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_FILTER_BACKENDS": [
+        # Strict query parameters (common/filtering.py): a value the schema does not
+        # allow is a 400 naming the parameter, never ignored and never a 500.
         "django_filters.rest_framework.DjangoFilterBackend",
-        "rest_framework.filters.SearchFilter",
-        "rest_framework.filters.OrderingFilter",
+        "common.filtering.SearchFilter",
+        "common.filtering.OrderingFilter",
     ],
-    "DEFAULT_PAGINATION_CLASS": "common.api.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "common.filtering.StrictPageNumberPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "common.api.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # drf-spectacular's AutoSchema plus the error answers every operation can give.
+    "DEFAULT_SCHEMA_CLASS": "accounts.schema.LeadlineAutoSchema",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "DEFAULT_THROTTLE_CLASSES": ["common.ratelimit.AnonThrottle", "common.ratelimit.UserThrottle"],
     "DEFAULT_THROTTLE_RATES": {

@@ -8,6 +8,7 @@ injection.
 
 import csv
 import re
+from itertools import chain, islice
 
 from django.http import HttpResponse
 
@@ -80,12 +81,31 @@ class _Echo:
         return value
 
 
-def stream_csv(queryset):
-    """Yield the CSV export of ``queryset`` line by line (UTF-8 with a BOM for Excel)."""
+def _csv_lines(rows):
     writer = csv.writer(_Echo())
     yield "\ufeff" + writer.writerow(HEADER)
-    for row in iter_rows(queryset):
+    for row in rows:
         yield writer.writerow(row)
+
+
+def stream_csv(queryset):
+    """Yield the CSV export of ``queryset`` line by line (UTF-8 with a BOM for Excel)."""
+    return _csv_lines(iter_rows(queryset))
+
+
+def started_csv_stream(queryset):
+    """``stream_csv`` with the first chunk of rows already read, for a streamed response.
+
+    A ``StreamingHttpResponse`` sends its 200 and headers before its first
+    line, so anything raised while reading rows after that can only cut the
+    download short. Reading the first chunk here runs the export's query, as
+    the database will run it for every chunk (later chunks differ only in the
+    id they start after), before the response exists: a query the database
+    refuses is still an error answer, not a truncated file.
+    """
+    rows = iter_rows(queryset)
+    first = list(islice(rows, 1))
+    return _csv_lines(chain(first, rows))
 
 
 def write_csv(queryset, fileobj):

@@ -2,6 +2,7 @@ from django.contrib.auth import password_validation
 from rest_framework import serializers
 
 from agents.models import Agent
+from common.strict_fields import StrictBooleanField, StrictDateTimeField
 
 
 class AgentOutput(serializers.ModelSerializer):
@@ -34,8 +35,8 @@ class AgentCreateInput(serializers.Serializer):
     password = serializers.CharField(
         max_length=4096, required=False, write_only=True, trim_whitespace=False
     )
-    accepts_leads = serializers.BooleanField(default=True)
-    away_until = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    accepts_leads = StrictBooleanField(default=True)
+    away_until = StrictDateTimeField(required=False, allow_null=True, default=None)
     weight = serializers.IntegerField(min_value=1, max_value=1000, default=1)
     capacity = serializers.IntegerField(
         min_value=0, max_value=1_000_000, required=False, allow_null=True, default=None
@@ -50,8 +51,8 @@ class AgentUpdateInput(serializers.Serializer):
     name = serializers.CharField(max_length=150, required=False)
     email = serializers.EmailField(max_length=254, required=False)
     mobile = serializers.CharField(max_length=32, required=False)
-    accepts_leads = serializers.BooleanField(required=False)
-    away_until = serializers.DateTimeField(required=False, allow_null=True)
+    accepts_leads = StrictBooleanField(required=False)
+    away_until = StrictDateTimeField(required=False, allow_null=True)
     weight = serializers.IntegerField(min_value=1, max_value=1000, required=False)
     capacity = serializers.IntegerField(
         min_value=0, max_value=1_000_000, required=False, allow_null=True

@@ -7,6 +7,7 @@ from agents import services
 from assignments.services import agent_deactivate
 from leads.selectors import agents_with_open_counts
 
+from .filters import AgentFilter
 from .serializers import AgentCreateInput, AgentOutput, AgentUpdateInput
 
 
@@ -19,7 +20,7 @@ class AgentViewSet(
 
     permission_classes = [IsManagerOrAdmin]
     serializer_class = AgentOutput
-    filterset_fields = ["is_active", "accepts_leads"]
+    filterset_class = AgentFilter
     search_fields = ["name", "email", "mobile"]
     ordering_fields = ["id", "name", "email", "created_at", "open_leads", "weight"]
     ordering = ["id"]

@@ -2,13 +2,18 @@ from rest_framework import serializers
 
 from agents.models import Agent
 from assignments.distribution import STRATEGIES
-from assignments.models import Assignment
+from assignments.models import Assignment, Strategy
+from common.filtering import MAX_ID
+from common.strict_fields import StrictBooleanField, StrictIntegerField
 from leads.models import ImportBatch
 
 
 class AssignmentOutput(serializers.ModelSerializer):
     agent_name = serializers.CharField(source="agent.name", read_only=True)
-    assigned_by = serializers.EmailField(source="assigned_by.email", read_only=True, default=None)
+    # null when no user made it (an import, a command, the SLA job).
+    assigned_by = serializers.EmailField(
+        source="assigned_by.email", read_only=True, default=None, allow_null=True
+    )
 
     class Meta:
         model = Assignment
@@ -32,19 +37,16 @@ class AssignmentOutput(serializers.ModelSerializer):
 MAX_LEAD_IDS = 10_000
 
 
-class StrictIntegerField(serializers.IntegerField):
-    """An id must be a JSON integer: not "5", not 5.0, not true."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, bool) or not isinstance(data, int):
-            self.fail("invalid")
-        return super().to_internal_value(data)
+def _id(**kwargs):
+    # An id must be a JSON integer: not "5", not 5.0, not true.
+    return StrictIntegerField(min_value=1, max_value=MAX_ID, **kwargs)
 
 
 def _lead_ids(**kwargs):
     return serializers.ListField(
-        child=StrictIntegerField(min_value=1),
+        child=_id(),
         allow_empty=False,
+        min_length=1,  # what allow_empty=False means, as the schema's minItems
         max_length=MAX_LEAD_IDS,
         **kwargs,
     )
@@ -52,9 +54,9 @@ def _lead_ids(**kwargs):
 
 class DistributeInput(serializers.Serializer):
     lead_ids = _lead_ids(required=False)
-    batch = StrictIntegerField(min_value=1, required=False)
+    batch = _id(required=False)
     strategy = serializers.ChoiceField(choices=STRATEGIES, required=False)
-    dry_run = serializers.BooleanField(default=False)
+    dry_run = StrictBooleanField(default=False)
 
     def validate_batch(self, value):
         batch = ImportBatch.objects.filter(pk=value).first()
@@ -69,7 +71,7 @@ class RedistributeInput(serializers.Serializer):
 
 class ReassignInput(serializers.Serializer):
     lead_ids = _lead_ids()
-    agent = StrictIntegerField(min_value=1)
+    agent = _id()
 
     def validate_agent(self, value):
         agent = Agent.objects.filter(pk=value).first()
@@ -91,7 +93,7 @@ class DistributionOutput(serializers.Serializer):
     skipped = serializers.SerializerMethodField()
     per_agent = serializers.DictField(child=serializers.IntegerField())
     dry_run = serializers.BooleanField()
-    strategy = serializers.CharField()
+    strategy = serializers.ChoiceField(choices=Strategy.choices)
 
     def get_unassigned(self, result) -> int:
         return len(result.unplaced_ids)

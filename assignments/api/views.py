@@ -1,21 +1,25 @@
 import django_filters
+from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import mixins, viewsets
 
 from accounts.permissions import IsManagerOrAgentReadOnly
 from assignments.models import Assignment, Reason, Strategy
+from common.filtering import BooleanFilter, DateTimeFilter, IdFilter, OrderingFilter
 
 from .serializers import AssignmentOutput
 
 
 class AssignmentFilter(django_filters.FilterSet):
-    agent = django_filters.NumberFilter(field_name="agent_id")
-    lead = django_filters.NumberFilter(field_name="lead_id")
-    batch = django_filters.NumberFilter(field_name="batch_id")
+    """Every value is checked before any query runs (``common.filtering``)."""
+
+    agent = IdFilter(field_name="agent_id")
+    lead = IdFilter(field_name="lead_id")
+    batch = IdFilter(field_name="batch_id")
     reason = django_filters.ChoiceFilter(choices=Reason.choices)
     strategy = django_filters.ChoiceFilter(choices=Strategy.choices)
-    open = django_filters.BooleanFilter(field_name="ended_at", lookup_expr="isnull")
-    assigned_after = django_filters.IsoDateTimeFilter(field_name="assigned_at", lookup_expr="gte")
-    assigned_before = django_filters.IsoDateTimeFilter(field_name="assigned_at", lookup_expr="lt")
+    open = BooleanFilter(field_name="ended_at", lookup_expr="isnull")
+    assigned_after = DateTimeFilter(field_name="assigned_at", lookup_expr="gte")
+    assigned_before = DateTimeFilter(field_name="assigned_at", lookup_expr="lt")
 
     class Meta:
         model = Assignment
@@ -27,8 +31,9 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
 
     permission_classes = [IsManagerOrAgentReadOnly]
     serializer_class = AssignmentOutput
+    # No free-text search here: the history is filtered by its ids and codes.
+    filter_backends = [DjangoFilterBackend, OrderingFilter]
     filterset_class = AssignmentFilter
-    search_fields = []
     ordering_fields = ["assigned_at", "id"]
     ordering = ["-assigned_at", "-id"]
 

@@ -1,19 +1,30 @@
 import django_filters
 from django.utils import timezone
-from rest_framework.filters import SearchFilter
 
+from common.filtering import (
+    BooleanFilter,
+    DateTimeFilter,
+    IdFilter,
+    MultipleChoiceFilter,
+    SearchFilter,
+    checked_search_text,
+    search_schema,
+)
 from leads.models import Lead, LeadStatus
 from leads.selectors import search_leads
 
 
 class LeadFilter(django_filters.FilterSet):
-    status = django_filters.MultipleChoiceFilter(choices=LeadStatus.choices)
-    agent = django_filters.NumberFilter(field_name="agent_id")
-    unassigned = django_filters.BooleanFilter(field_name="agent", lookup_expr="isnull")
-    batch = django_filters.NumberFilter(field_name="batch_id")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
-    follow_up_due = django_filters.BooleanFilter(method="filter_follow_up_due")
+    """The lead list's (and the CSV export's) filters; every value is checked
+    before any query runs (``common.filtering``)."""
+
+    status = MultipleChoiceFilter(choices=LeadStatus.choices)
+    agent = IdFilter(field_name="agent_id")
+    unassigned = BooleanFilter(field_name="agent", lookup_expr="isnull")
+    batch = IdFilter(field_name="batch_id")
+    created_after = DateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = DateTimeFilter(field_name="created_at", lookup_expr="lt")
+    follow_up_due = BooleanFilter(method="filter_follow_up_due")
 
     class Meta:
         model = Lead
@@ -31,4 +42,15 @@ class LeadSearchFilter(SearchFilter):
     (``leads.selectors.search_leads``, shared with the admin)."""
 
     def filter_queryset(self, request, queryset, view):
-        return search_leads(queryset, request.query_params.get(self.search_param, ""))
+        return search_leads(queryset, checked_search_text(request, self.search_param))
+
+    def get_schema_operation_parameters(self, view):
+        return [
+            {
+                "name": self.search_param,
+                "required": False,
+                "in": "query",
+                "description": "A phone number in any format, or words of the name or email.",
+                "schema": search_schema(),
+            }
+        ]

@@ -6,12 +6,12 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import MethodNotAllowed
-from rest_framework.filters import OrderingFilter
 from rest_framework.response import Response
 
 from accounts.permissions import IsLeadOwnerOrManager
 from common import dataversion
 from common.errors import DomainError
+from common.filtering import OrderingFilter
 from common.renderers import ORJSONRenderer
 from leads import services
 from leads.models import EVERYONE, Lead, visible_owner

@@ -1,0 +1,269 @@
+"""Strict query parameters for the list endpoints: filters, search, ordering, paging.
+
+A query parameter either means what the OpenAPI schema says it means or the
+request is a 400 ``validation_error`` naming it; nothing is silently ignored
+(``?unassigned=null`` used to mean "no filter") and nothing reaches the
+database that the database cannot take (a datetime that overflows when turned
+into UTC, an id wider than a BIGINT). Each class publishes the schema of the
+values it accepts, and the two are the same rule: the schema's ``pattern`` is
+the regular expression the server matches.
+
+An empty value (``?agent=``) means the parameter was not given, as it always
+has; the schema says so with ``allowEmptyValue`` (``accounts.schema``).
+"""
+
+import re
+from datetime import UTC, datetime
+
+import django_filters
+from django import forms
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import filters
+from rest_framework.exceptions import ValidationError
+
+from .api import PageNumberPagination
+
+# Primary keys are BIGINT (``DEFAULT_AUTO_FIELD``); a wider number can match no row
+# and is refused before SQLite or the MySQL driver has to convert it.
+MAX_ID = 2**63 - 1
+SEARCH_MAX_LENGTH = 200
+
+_DIGITS = re.compile(r"[0-9]+")
+# RFC 3339 date-time (what OpenAPI's ``format: date-time`` means) with the year
+# limited to 1000-9998: MariaDB's DATETIME starts at year 1000, and a year below
+# 9999 stays representable in UTC whatever the offset (9999-12-31T23:59:59-14:00
+# is in year 10000 in UTC, which Python cannot hold: the attack's OverflowError).
+_YEAR = r"(?:[1-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])"
+DATETIME_PATTERN = (
+    rf"^{_YEAR}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+    r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,6})?"
+    r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])$"
+)
+_DATETIME = re.compile(DATETIME_PATTERN)
+DATETIME_MESSAGE = (
+    "Enter a date-time with an offset, years 1000 to 9998, "
+    "e.g. 2026-01-31T09:30:00Z or 2026-01-31T15:00:00+05:30."
+)
+DATETIME_SCHEMA = {"type": "string", "format": "date-time", "pattern": DATETIME_PATTERN}
+NO_NUL_PATTERN = r"^[^\u0000]*$"
+
+
+def parse_datetime(value):
+    """``value`` (``DATETIME_PATTERN``) as an aware datetime in UTC, or None if it is not one.
+
+    Every datetime the API reads, in a query or a body, goes through here: in
+    that range it compares with a column, converts to any time zone for display
+    and fits MariaDB's DATETIME.
+    """
+    if not isinstance(value, str) or not _DATETIME.fullmatch(value):
+        return None
+    try:
+        # The pattern leaves only impossible calendar dates (02-30) to refuse here.
+        return datetime.fromisoformat(value).astimezone(UTC)
+    except ValueError:
+        return None
+
+
+def _is_empty(value):
+    return value is None or value == ""
+
+
+def _whole_number(text):
+    """The value of ``text`` (ASCII digits), or ``None`` past ``MAX_ID``.
+
+    Long digit strings are judged by their length: ``int()`` refuses more than
+    4,300 digits with a ValueError, and none of them can be an id anyway.
+    """
+    digits = text.lstrip("0") or "0"
+    if len(digits) > len(str(MAX_ID)) or int(digits) > MAX_ID:
+        return None
+    return int(digits)
+
+
+class IdField(forms.Field):
+    """A database id: ASCII digits only, 1 to ``MAX_ID``."""
+
+    default_error_messages = {
+        "invalid": "Enter a whole number.",
+        "range": f"Must be between 1 and {MAX_ID}.",
+    }
+
+    def to_python(self, value):
+        if _is_empty(value):
+            return None
+        if not isinstance(value, str) or not _DIGITS.fullmatch(value):
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        number = _whole_number(value)
+        if number is None or number < 1:
+            raise forms.ValidationError(self.error_messages["range"], code="range")
+        return number
+
+
+class StrictBooleanField(forms.Field):
+    """``true`` or ``false``, as OpenAPI serializes a boolean; anything else is an error."""
+
+    default_error_messages = {"invalid": "Must be true or false."}
+
+    def to_python(self, value):
+        if _is_empty(value):
+            return None
+        if value == "true":
+            return True
+        if value == "false":
+            return False
+        raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+
+    def validate(self, value):
+        # forms.Field.validate refuses False for a required field; nothing is required here.
+        pass
+
+
+class StrictDateTimeField(forms.Field):
+    """An RFC 3339 date-time with an offset, years 1000-9998 (``DATETIME_PATTERN``).
+
+    The value is returned in UTC, so comparing it with a column can never
+    overflow while the driver converts it.
+    """
+
+    default_error_messages = {"invalid": DATETIME_MESSAGE}
+
+    def to_python(self, value):
+        if _is_empty(value):
+            return None
+        parsed = parse_datetime(value)
+        if parsed is None:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return parsed
+
+
+class _MultipleChoiceField(django_filters.fields.MultipleChoiceField):
+    def clean(self, value):
+        # ``?status=`` alone is "not given", like every other empty value.
+        return super().clean([item for item in value or () if item != ""])
+
+
+class MultipleChoiceFilter(django_filters.MultipleChoiceFilter):
+    """Repeatable (``?status=new&status=lost``), each value one of the choices."""
+
+    field_class = _MultipleChoiceField
+
+
+@extend_schema_field({"type": "integer", "minimum": 1, "maximum": MAX_ID})
+class IdFilter(django_filters.Filter):
+    field_class = IdField
+
+
+@extend_schema_field({"type": "boolean"})
+class BooleanFilter(django_filters.Filter):
+    field_class = StrictBooleanField
+
+
+@extend_schema_field(DATETIME_SCHEMA)
+class DateTimeFilter(django_filters.Filter):
+    field_class = StrictDateTimeField
+
+
+def _refuse(name, message):
+    raise ValidationError({name: [message]})
+
+
+def checked_search_text(request, param):
+    """The ``search`` value, refused when it has a NUL or is over ``SEARCH_MAX_LENGTH``."""
+    value = request.query_params.get(param, "")
+    if "\x00" in value:
+        _refuse(param, "Null characters are not allowed.")
+    if len(value) > SEARCH_MAX_LENGTH:
+        _refuse(param, f"Ensure this value has at most {SEARCH_MAX_LENGTH} characters.")
+    return value
+
+
+class SearchFilter(filters.SearchFilter):
+    """DRF's search with the value checked first (a NUL, or a string so long that
+    its words would make an SQL expression deeper than the database allows, is a 400
+    naming ``search``)."""
+
+    def get_search_terms(self, request):
+        checked_search_text(request, self.search_param)
+        return super().get_search_terms(request)
+
+    def get_schema_operation_parameters(self, view):
+        (parameter,) = super().get_schema_operation_parameters(view)
+        parameter["schema"] = search_schema()
+        return [parameter]
+
+
+def search_schema():
+    return {"type": "string", "maxLength": SEARCH_MAX_LENGTH, "pattern": NO_NUL_PATTERN}
+
+
+class OrderingFilter(filters.OrderingFilter):
+    """DRF's ordering, refusing unknown fields instead of ignoring them.
+
+    ``?ordering=`` takes comma-separated field names, each optionally prefixed
+    with ``-``; the schema publishes the same rule as a pattern.
+    """
+
+    def _pattern(self, view):
+        # The views name their ordering fields explicitly (never "__all__").
+        term = "-?(?:" + "|".join(re.escape(name) for name in sorted(view.ordering_fields)) + ")"
+        return f"^{term}(?:,{term})*$"
+
+    def get_ordering(self, request, queryset, view):
+        value = request.query_params.get(self.ordering_param)
+        if _is_empty(value):
+            return self.get_default_ordering(view)
+        if not re.fullmatch(self._pattern(view), value):
+            names = ", ".join(sorted(view.ordering_fields))
+            _refuse(
+                self.ordering_param,
+                f"Comma-separated field names, each optionally prefixed with '-', from: {names}.",
+            )
+        return value.split(",")
+
+    def get_schema_operation_parameters(self, view):
+        (parameter,) = super().get_schema_operation_parameters(view)
+        parameter["schema"] = {"type": "string", "pattern": self._pattern(view)}
+        return [parameter]
+
+
+class StrictPageNumberPagination(PageNumberPagination):
+    """``page`` and ``page_size`` are positive whole numbers or a 400 naming them.
+
+    A page past the last one stays a 404 (``Invalid page.``), ``page=last``
+    still means the last page, and a ``page_size`` above ``max_page_size`` is
+    served as ``max_page_size`` rows, as before.
+    """
+
+    def _number(self, request, name):
+        value = request.query_params.get(name)
+        if _is_empty(value):
+            return None
+        if not _DIGITS.fullmatch(value) or _whole_number(value) == 0:
+            _refuse(name, "Must be a whole number, at least 1.")
+        # Past MAX_ID a page is past the last one and a size is the largest.
+        return _whole_number(value) or MAX_ID
+
+    def get_page_size(self, request):
+        size = self._number(request, self.page_size_query_param)
+        return self.page_size if size is None else min(size, self.max_page_size)
+
+    def paginate_queryset(self, queryset, request, view=None):
+        if request.query_params.get(self.page_query_param) not in self.last_page_strings:
+            self._number(request, self.page_query_param)
+        return super().paginate_queryset(queryset, request, view)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            parameter["schema"] = {"type": "integer", "minimum": 1}
+            if parameter["name"] == self.page_query_param:
+                parameter["schema"] = {
+                    "anyOf": [parameter["schema"], {"type": "string", "enum": ["last"]}]
+                }
+                parameter["description"] = "A page number, or `last`."
+            if parameter["name"] == self.page_size_query_param:
+                parameter["description"] = (
+                    f"Rows per page, default {self.page_size}; "
+                    f"more than {self.max_page_size} are served as {self.max_page_size}."
+                )
+        return parameters
