@@ -81,11 +81,6 @@ def _media(settings, tmp_path):
 
 
 @pytest.fixture
-def agents(make_agent):
-    return [make_agent() for _ in range(3)]
-
-
-@pytest.fixture
 def client(auth, manager):
     return auth(manager)
 

@@ -33,17 +33,6 @@ needs_mariadb = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(autouse=True)
-def _media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
-    settings.PHONE_DEFAULT_REGION = "IN"
-
-
-@pytest.fixture
-def agents(make_agent):
-    return [make_agent() for _ in range(3)]
-
-
 @pytest.fixture
 def client(auth, manager):
     return auth(manager)

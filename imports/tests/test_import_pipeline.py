@@ -28,12 +28,6 @@ from leads.models import ImportBatch, Lead, LeadActivity, LeadStatus
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
-    settings.PHONE_DEFAULT_REGION = "IN"
-
-
 @pytest.fixture
 def agents(make_agent):
     return [make_agent() for _ in range(5)]

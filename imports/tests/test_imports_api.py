@@ -18,17 +18,6 @@ pytestmark = pytest.mark.django_db
 URL = "/api/v1/imports/"
 
 
-@pytest.fixture(autouse=True)
-def _media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
-    settings.PHONE_DEFAULT_REGION = "IN"
-
-
-@pytest.fixture
-def agents(make_agent):
-    return [make_agent() for _ in range(3)]
-
-
 @pytest.fixture
 def client(auth, manager):
     return auth(manager)

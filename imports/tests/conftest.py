@@ -1,0 +1,15 @@
+"""Fixtures of the import tests: uploads are stored in a temporary media folder;
+``agents`` are three agents to share the leads."""
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    settings.PHONE_DEFAULT_REGION = "IN"
+
+
+@pytest.fixture
+def agents(make_agent):
+    return [make_agent() for _ in range(3)]
