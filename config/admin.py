@@ -1,6 +1,9 @@
-"""The operator console's site: Leadline's name on every admin page."""
+"""The operator console's site: Leadline's name on every admin page, and the
+API login's limits and audit on its sign-in page."""
 
 from django.contrib import admin
+
+from accounts.admin_login import LoginForm, refuse_over_limit
 
 
 class LeadlineAdminSite(admin.AdminSite):
@@ -13,3 +16,9 @@ class LeadlineAdminSite(admin.AdminSite):
     site_header = "Leadline"
     site_title = "Leadline admin"
     index_title = "Lead desk"
+    # Audits every checked attempt, as the API login does.
+    login_form = LoginForm
+
+    def login(self, request, extra_context=None):
+        """Django's login page behind the API login's rate limits."""
+        return refuse_over_limit(self, request) or super().login(request, extra_context)

@@ -32,7 +32,7 @@ class TokenObtainView(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(request=TokenObtainInput, responses={200: TokenPairOutput})
-    # The same counters as the admin's login page (accounts.admin.limit_login).
+    # The same counters as the admin's login page (accounts.admin_login.refuse_over_limit).
     @rate_limit(LOGIN_IP_GROUP, rate="RATELIMIT_LOGIN_IP", key="ip")
     @rate_limit(LOGIN_EMAIL_GROUP, rate="RATELIMIT_LOGIN_EMAIL", key="email")
     def post(self, request):
