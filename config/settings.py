@@ -360,11 +360,9 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.api.authentication.JWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": [
-        # Strict JSON: whatever it cannot take is a 400 parse_error, never a 500.
-        "common.parsers.JSONParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
+    # Strict JSON: whatever it cannot take is a 400 parse_error, never a 500. JSON
+    # only, as the schema says; the import upload declares its own multipart parser.
+    "DEFAULT_PARSER_CLASSES": ["common.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": [
         # Strict query parameters (common/filtering.py): a value the schema does not
         # allow is a 400 naming the parameter, never ignored and never a 500.

@@ -252,3 +252,16 @@ def test_a_quadratic_charset_on_a_multipart_api_body_is_refused(manager, auth):
 def test_a_charset_without_a_body_is_ignored(manager, auth):
     response = auth(manager).get("/api/v1/leads/", CONTENT_TYPE="text/plain; charset=punycode")
     assert response.status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_form_body_to_a_json_endpoint_is_refused_and_changes_nothing(manager, auth, make_lead):
+    lead = make_lead()
+    response = auth(manager).patch(
+        f"/api/v1/leads/{lead.pk}/",
+        b'--b\r\nContent-Disposition: form-data; name="notes"\r\n\r\nhi\r\n--b--\r\n',
+        content_type="multipart/form-data; boundary=b",
+    )
+    _assert_envelope(response, 415, "unsupported_media_type")
+    lead.refresh_from_db()
+    assert lead.notes == ""
