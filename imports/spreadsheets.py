@@ -18,7 +18,9 @@ with a message that says why, before calamine sees it.
 Everything errs on the large side: a cell counted that calamine would skip
 can only make a refusal more likely, never let a bigger grid through. A
 structure calamine would misread in a way these checks cannot follow is
-refused as unreadable. No Django here: the limits are passed in.
+refused as unreadable. No Django here: the limits are passed in. Long because
+it follows two file formats (XLSX's XML in a ZIP, XLS's compound file and BIFF
+records) as far as calamine does, and no smaller reading would be safe.
 """
 
 import re

@@ -8,13 +8,15 @@ One ``.tar.gz`` per run, named ``leadline-backup-<UTC time>.tar.gz``::
     database.sqlite3   SQLite: a page copy made with the online backup API
     media/<name>       every file of the "default" storage (uploaded lead lists)
 
-A backup spans every app's tables, so it lives in ``config/`` (cross-app code that
-belongs to no app, like the health checks); ``manage.py backup`` and ``restore``
+A backup spans every app's tables, so it lives in ``ops/``, above every domain
+app; ``manage.py backup`` and ``restore``
 are argument parsing around :func:`create_backup` and :func:`restore_backup`.
 The engine-specific dump, load and counting live in :mod:`ops.dumps`.
 
 Neither function is ``@transaction.atomic``: the MariaDB dump and load run in
 the client tools' own sessions, and a restore replaces the database wholesale.
+One module, long, because a backup and its restore share the archive format
+(members, manifest, checksums) and must change together.
 """
 
 import hashlib
