@@ -44,6 +44,7 @@ from .committing import (
     find_live_duplicate,
     processing,
     reap_dead_batches,
+    reap_if_dead,
     require_preview,
 )
 from .errors import DuplicateFile as DuplicateFile  # raised by the claims; part of this API
@@ -66,6 +67,14 @@ class ImportResult:
     @property
     def timings(self):
         return self.outcome.timing_report() if self.outcome else {}
+
+
+@transaction.atomic
+def batch_as_it_stands(batch):
+    """``batch`` for a reader: one left ``processing`` by a process that died reads
+    ``failed`` (and is marked so) rather than ``processing`` until the next upload."""
+    reap_if_dead(batch)
+    return batch
 
 
 def check_upload_size(size, *, allowance=0):

@@ -132,6 +132,12 @@ class ImportDetailView(generics.RetrieveAPIView):
     serializer_class = ImportBatchOutput
     queryset = ImportBatch.objects.all()
 
+    def get_object(self):
+        batch = super().get_object()
+        if batch.state == ImportBatch.State.PROCESSING:
+            services.batch_as_it_stands(batch)
+        return batch
+
 
 class ImportErrorsCsvView(APIView):
     """The error report as CSV; cells that a spreadsheet would run as formulas are quoted."""

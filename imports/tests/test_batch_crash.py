@@ -255,3 +255,17 @@ def test_import_leads_passes_over_a_dead_batch_of_the_same_file(agents, manager,
     assert f"Batch #{batch.pk} committed." in out.getvalue()
     assert Lead.objects.filter(batch=batch).count() == ROWS
     assert_dead_batch_failed(dead.pk)
+
+
+def test_reading_a_dead_batch_shows_it_failed(client, agents, manager, settings, tmp_path):
+    path = tmp_path / "leads.csv"
+    path.write_bytes(leads_csv())
+    wait_until_the_server_dropped(run_and_kill("upload", path, manager.email, settings.MEDIA_ROOT))
+    dead = ImportBatch.objects.get()
+    as_if_the_grace_passed(dead.pk)
+
+    response = client.get(f"{URL}{dead.pk}/")
+    assert response.status_code == 200
+    assert response.json()["state"] == "failed"
+    assert "stopped before it finished" in response.json()["message"]
+    assert_dead_batch_failed(dead.pk)
