@@ -1,9 +1,10 @@
 """Fixtures shared by every app's tests.
 
 Users by role (``admin_user``, ``manager``, ``agent``, ``other_agent``, and the
-``make_user`` / ``make_agent`` factories), ``make_lead`` (an owned lead gets its
-open assignment, as the services keep it), ``auth(user)`` for an API client with
-a fresh token, and a cache emptied before every test.
+``make_user`` / ``make_agent`` factories), ``console`` (the admin, signed in as a
+manager), ``make_lead`` (an owned lead gets its open assignment, as the services
+keep it), ``auth(user)`` for an API client with a fresh token, and a cache
+emptied before every test.
 """
 
 import itertools
@@ -78,6 +79,13 @@ def agent(make_agent):
 @pytest.fixture
 def other_agent(make_agent):
     return make_agent(name="Ravi Agent", email="ravi@example.com")
+
+
+@pytest.fixture
+def console(client, manager):
+    """Django's test client signed in to the admin as a manager."""
+    client.force_login(manager)
+    return client
 
 
 @pytest.fixture

@@ -1,6 +1,5 @@
 from datetime import timedelta
 
-import pytest
 from django.contrib.messages import get_messages
 from django.utils import timezone
 
@@ -11,12 +10,6 @@ from assignments.models import Assignment, Reason
 from leads.models import Lead
 
 CHANGELIST = "/admin/agents/agent/"
-
-
-@pytest.fixture
-def console(client, manager):
-    client.force_login(manager)
-    return client
 
 
 def _messages(response):

@@ -148,12 +148,6 @@ def test_managers_keep_managing_agents_and_their_peers(auth, manager, agent, man
 # --- Admin console -------------------------------------------------------------------
 
 
-@pytest.fixture
-def console(client, manager):
-    client.force_login(manager)
-    return client
-
-
 def _messages(response):
     return [str(m) for m in get_messages(response.wsgi_request)]
 

@@ -14,14 +14,6 @@ UPLOAD = "/admin/leads/importbatch/upload/"
 CSV = b"FirstName,Phone,Notes\nAsha,9876511111,hot\nRavi,+919876511112,\n"
 
 
-@pytest.fixture
-def console(client, manager, settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
-    settings.PHONE_DEFAULT_REGION = "IN"
-    client.force_login(manager)
-    return client
-
-
 def _messages(response):
     return [str(m) for m in get_messages(response.wsgi_request)]
 

@@ -1,7 +1,6 @@
 import csv
 import io
 
-import pytest
 from django.contrib.messages import get_messages
 
 from assignments.models import Assignment, Reason
@@ -9,12 +8,6 @@ from common.admin import CappedCountPaginator
 from leads.models import ImportBatch, Lead, LeadActivity, LeadStatus
 
 CHANGELIST = "/admin/leads/lead/"
-
-
-@pytest.fixture
-def console(client, manager):
-    client.force_login(manager)
-    return client
 
 
 def _messages(response):
