@@ -289,6 +289,30 @@ else:
         },
     }
 
+# --- Background work (Celery) ----------------------------------------------
+# The broker is the Redis above (CELERY_BROKER_URL overrides it). With no Redis
+# (the embedded default of `make run`), tasks run in-process, at once, in the
+# caller: no worker process is needed and nothing is queued.
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL)
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not CELERY_BROKER_URL)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+# Late acknowledgement: a task is acked when it ends, so a worker killed mid-task
+# (SIGKILL, OOM, node loss) has its message redelivered; tasks are idempotent.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Redis redelivers an unacked message after this many seconds: longer than the
+# longest task, or a slow task would run twice at once.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
+    "global_keyprefix": env("CACHE_KEY_PREFIX", "leadline") + ":celery:",
+}
+
 # A swallowed Redis error is still logged (a warning), so an outage is seen.
 DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 DJANGO_REDIS_LOGGER = "config.cache"
