@@ -33,12 +33,14 @@ import functools
 import threading
 from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC
 
 from django.db import connection, transaction
 from django.db.models import Count
-from django.db.models.functions import TruncDate
+from django.db.models.functions import Trunc
 from django.utils import timezone
 
+from common import dataversion
 from common.db import chunked
 
 from .models import NO_AGENT, DayCount, Lead, LeadCount, LeadStatus
@@ -61,8 +63,11 @@ def day_of(moment):
     return timezone.localdate(moment, timezone.get_default_timezone())
 
 
-def _trunc_day(field):
-    return TruncDate(field, tzinfo=timezone.get_default_timezone())
+def _minute(field):
+    """``field`` cut to the minute, in UTC: grouped by the database, turned into
+    local days here. Every time zone's offset is whole minutes, and no
+    ``CONVERT_TZ`` is needed (MariaDB answers NULL without its zone tables)."""
+    return Trunc(field, "minute", tzinfo=UTC)
 
 
 def _assignment_model():
@@ -162,25 +167,27 @@ def assigned_from_leads(leads, *, assigned_at):
 
 
 def _lead_groups(leads):
+    """``[(agent key, status, day, n)]`` of ``leads``, one grouped query."""
     rows = (
         leads.order_by()
-        .annotate(day=_trunc_day("created_at"))
-        .values("agent_id", "status", "day")
+        .annotate(minute=_minute("created_at"))
+        .values("agent_id", "status", "minute")
         .annotate(n=Count("id"))
-        .values_list("agent_id", "status", "day", "n")
+        .values_list("agent_id", "status", "minute", "n")
     )
-    return [(agent_key(agent_id), status, day, n) for agent_id, status, day, n in rows]
+    return [(agent_key(agent_id), status, day_of(at), n) for agent_id, status, at, n in rows]
 
 
 def _assignment_groups(assignments):
+    """``[(agent key, day, n)]`` of ``assignments``, one grouped query."""
     rows = (
         assignments.order_by()
-        .annotate(day=_trunc_day("assigned_at"))
-        .values("agent_id", "day")
+        .annotate(minute=_minute("assigned_at"))
+        .values("agent_id", "minute")
         .annotate(n=Count("id"))
-        .values_list("agent_id", "day", "n")
+        .values_list("agent_id", "minute", "n")
     )
-    return [(agent_key(agent_id), day, n) for agent_id, day, n in rows]
+    return [(agent_key(agent_id), day_of(at), n) for agent_id, at, n in rows]
 
 
 def _rows_tally(lead_ids=None):
@@ -352,6 +359,7 @@ def rebuild(*, dry_run=False):
             fix[(diff.kind, diff.agent_key, diff.bucket)] = diff.counted - diff.stored
         with transaction.atomic():
             _write(fix)
+            dataversion.bump()
     return found
 
 
