@@ -4,7 +4,7 @@
 from django.db import IntegrityError, transaction
 
 from common import dataversion
-from common.db import chunked
+from common.db import chunked, retry_on_deadlock
 from common.errors import DomainError
 from common.phones import InvalidPhone, normalize_phone
 
@@ -115,6 +115,7 @@ def lead_update(*, lead, actor, allowed=MANAGER_FIELDS, **changes):
     return lead
 
 
+@retry_on_deadlock
 @transaction.atomic
 def leads_delete(*, lead_ids):
     """Delete leads with their assignments and timeline (the console's delete).
