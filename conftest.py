@@ -17,6 +17,7 @@ from accounts.models import Role, User
 from accounts.tokens import issue_tokens
 from agents.services import agent_create
 from assignments.models import Assignment, Reason, Strategy
+from leads import counters
 from leads.models import Lead
 
 PASSWORD = "correct-horse-battery-staple"
@@ -119,6 +120,7 @@ def make_lead(db):
             Assignment.objects.create(
                 lead=lead, agent=agent, strategy=Strategy.MANUAL, reason=Reason.MANUAL
             )
+        counters.leads_added([lead.pk])  # as the services count their leads
         return lead
 
     return make

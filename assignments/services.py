@@ -34,6 +34,7 @@ from agents.models import Agent
 from common import dataversion
 from common.db import chunked, retry_on_deadlock
 from common.errors import Conflict, DomainError
+from leads import counters
 from leads.models import OPEN_STATUSES, Lead
 
 from . import distribution
@@ -179,6 +180,7 @@ def _take_leads_from_agent(
     result = distribution.plan(lead_ids, slots, strategy=strategy, cursor=load_cursor(state))
     end_open_assignments(lead_ids, now=now, end_reason=reason)
     for chunk in chunked(result.unplaced):
+        counters.move_leads(chunk, None)
         Lead.objects.filter(pk__in=chunk).update(agent=None, updated_at=now)
     write_assignments(
         plan=result.assignments,

@@ -18,6 +18,7 @@ from django.utils import timezone
 from agents.models import Agent
 from common import dataversion
 from common.db import chunked
+from leads import counters
 from leads.models import Lead, LeadActivity
 
 from . import metrics
@@ -61,6 +62,7 @@ def write_assignments(*, plan, strategy, reason, actor, batch, now, previous=Non
         by_agent[agent_id].append(lead_id)
     for agent_id, lead_ids in by_agent.items():
         for chunk in chunked(lead_ids):
+            counters.move_leads(chunk, agent_id, assigned_at=now)
             Lead.objects.filter(pk__in=chunk).update(agent_id=agent_id, updated_at=now)
 
     lead_table, (lead_pk, lead_agent) = _columns(Lead, "id", "agent")
@@ -146,6 +148,10 @@ def record_import_assignments(*, batch, strategy, actor=None, now=None, after_id
             return 0
         step = 50_000  # bounds the rows (and row locks) one statement handles
         for start in range(low, high + 1, step):
+            end = min(start + step - 1, high)
+            counters.assigned_from_leads(
+                Lead.objects.filter(batch_id=batch_id, pk__range=(start, end)), assigned_at=now
+            )
             cursor.execute(
                 f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608 (names only)
                 f"SELECT {lead_pk}, {lead_agent}, %s, %s, %s, %s, %s, '' FROM {lead_table} "

@@ -71,6 +71,7 @@ from accounts import audit
 from assignments.planning import lock_for_distribution
 from common import dataversion
 from common.errors import Conflict, DomainError, ServiceUnavailable
+from leads import counters
 from leads.models import ImportBatch
 
 from . import metrics, pipeline
@@ -429,6 +430,7 @@ def commit_claimed(*, claim, table, actor, options, now=None, progress=None):
 
 
 @transaction.atomic
+@counters.deferred  # the import's counter deltas, applied once just before it commits
 def _commit(*, claim, table, actor, options, now=None, progress=None):
     now = now or timezone.now()
     batch = claim.lock()

@@ -32,6 +32,7 @@ from assignments.results import NoEligibleAgent
 from common import dataversion
 from common.db import chunked
 from common.errors import Conflict, DomainError
+from leads import counters
 from leads.models import ImportBatch, Lead, LeadActivity, LeadStatus
 
 from . import pipeline
@@ -324,6 +325,7 @@ def _worked(lead_ids):
 
 
 @transaction.atomic
+@counters.deferred
 def undo_batch(*, batch, actor, now=None):
     """Remove a committed batch's leads with their assignments and activity.
 
@@ -350,6 +352,7 @@ def undo_batch(*, batch, actor, now=None):
     doomed = [lead_id for lead_id in lead_ids if lead_id not in keep]
     for part in chunked(doomed):
         # Assignments and activity go with their leads (on_delete=CASCADE).
+        counters.leads_deleted(part)
         Lead.objects.filter(pk__in=part).delete()
     batch.state = ImportBatch.State.UNDONE
     batch.undone_at = now

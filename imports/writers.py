@@ -15,6 +15,7 @@ from django.db import connection
 
 from agents.models import Agent
 from common.db import CHUNK_SIZE, chunked
+from leads import counters
 from leads.models import Lead, LeadActivity, LeadStatus
 
 # Rows per INSERT on the parameter path (seven parameters a row) and per ORM bulk write.
@@ -142,6 +143,7 @@ def insert_leads(rows, agents, *, batch, now):
         names = ", ".join(quote(meta.get_field(c.removesuffix("_id")).column) for c in columns)
         if agents is None:
             agents = [None] * len(rows)
+        counters.leads_created(agents, created_at=now)
         literal = _literal_function(cursor)
         if literal is not None:
             for sql in _insert_statements(table, names, constants, rows, agents, literal):

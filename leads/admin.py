@@ -175,6 +175,12 @@ class LeadAdmin(ServiceChangeFormMixin, admin.ModelAdmin):
         # Leads leave through "Undo import", which keeps worked leads.
         return request.user.is_superuser and super().has_delete_permission(request, obj)
 
+    def delete_model(self, request, obj):
+        services.leads_delete(lead_ids=[obj.pk])  # keeps the dashboard's counters
+
+    def delete_queryset(self, request, queryset):
+        services.leads_delete(lead_ids=queryset.values_list("pk", flat=True))
+
     @admin.display(description="Name", ordering="first_name")
     def name(self, obj):
         return f"{obj.first_name} {obj.last_name}".strip()

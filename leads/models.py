@@ -185,3 +185,50 @@ class LeadActivity(models.Model):
 
     def __str__(self):
         return f"{self.lead_id} {self.kind} {self.created_at:%Y-%m-%d %H:%M}"
+
+
+# Who a counter row is about: an agent's id, or this for the leads nobody owns.
+# Not NULL: a unique key treats NULLs as distinct, and the counters are kept
+# with "insert, or add to the row with this key" upserts.
+NO_AGENT = 0
+
+
+class LeadCount(models.Model):
+    """How many leads an agent (``agent_key``, ``NO_AGENT`` for none) has in a status.
+
+    Kept by ``leads.counters`` in the same transaction as every write that
+    creates, deletes, moves or re-statuses leads, so the dashboard reads these
+    few rows instead of counting the leads. ``manage.py rebuild_counters``
+    recounts them from the leads.
+    """
+
+    agent_key = models.BigIntegerField()
+    status = models.CharField(max_length=16, choices=LeadStatus.choices)
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["agent_key", "status"], name="leadcount_key_uniq")
+        ]
+
+    def __str__(self):
+        return f"agent {self.agent_key or '-'} {self.status}: {self.count}"
+
+
+class DayCount(models.Model):
+    """Per day (in ``TIME_ZONE``) and agent: leads created that day that the
+    agent owns now (``created``), and assignments made to it that day
+    (``assigned``). The dashboard's 30-day series; kept like ``LeadCount``."""
+
+    day = models.DateField()
+    agent_key = models.BigIntegerField()
+    created = models.BigIntegerField(default=0)
+    assigned = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", "agent_key"], name="daycount_key_uniq")
+        ]
+
+    def __str__(self):
+        return f"{self.day} agent {self.agent_key or '-'}: +{self.created} / {self.assigned}"

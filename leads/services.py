@@ -4,9 +4,11 @@
 from django.db import IntegrityError, transaction
 
 from common import dataversion
+from common.db import chunked, retry_on_deadlock
 from common.errors import DomainError
 from common.phones import InvalidPhone, normalize_phone
 
+from . import counters
 from .models import Lead, LeadActivity
 
 NOTES_MAX_LENGTH = 5000
@@ -64,6 +66,7 @@ def lead_create(*, actor=None, **fields):
     except IntegrityError as exc:  # a concurrent create won the race for the phone
         raise _phone_taken() from exc
     LeadActivity.objects.create(lead=lead, actor=actor, kind=LeadActivity.Kind.CREATED)
+    counters.leads_inserted([lead])
     dataversion.bump()
     return lead
 
@@ -84,6 +87,7 @@ def lead_update(*, lead, actor, allowed=MANAGER_FIELDS, **changes):
             fields={name: ["This field cannot be changed."] for name in sorted(refused)},
         )
     lead = Lead.objects.select_for_update().get(pk=lead.pk)
+    old_status = lead.status
     if "phone" in changes:
         changes["phone"] = clean_phone(changes["phone"])
         if Lead.objects.filter(phone=changes["phone"]).exclude(pk=lead.pk).exists():
@@ -106,5 +110,26 @@ def lead_update(*, lead, actor, allowed=MANAGER_FIELDS, **changes):
         setattr(lead, field, value)
     lead.save()
     LeadActivity.objects.bulk_create(activities)
+    counters.lead_status_changed(lead, old_status)
     dataversion.bump()
     return lead
+
+
+@retry_on_deadlock
+@transaction.atomic
+def leads_delete(*, lead_ids):
+    """Delete leads with their assignments and timeline (the console's delete).
+
+    Superusers only, in the admin: leads normally leave through an import's
+    undo, which keeps worked ones. Returns how many were deleted.
+    """
+    found = []
+    for chunk in chunked(sorted(set(lead_ids))):
+        found.extend(
+            Lead.objects.select_for_update().filter(pk__in=chunk).values_list("id", flat=True)
+        )
+    counters.leads_deleted(found)
+    for chunk in chunked(found):
+        Lead.objects.filter(pk__in=chunk).delete()
+    dataversion.bump()
+    return len(found)

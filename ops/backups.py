@@ -48,6 +48,7 @@ from accounts import audit
 from accounts.models import User
 from agents.models import Agent
 from common.errors import Conflict, DomainError
+from leads import counters
 from leads.models import Lead
 
 from . import dumps
@@ -550,6 +551,7 @@ def restore_backup(*, source, force=False, actor=None, progress=_quiet, now=None
             f"Restored data differs from the manifest: {diff or 'leads checksum'}. "
             "Do not serve traffic; restore again with --force."
         )
+    counters.rebuild()  # the dump's counters match its leads; this makes sure
     end_all_sessions(now or timezone.now())
     # Only Leadline's keys (django-redis honours KEY_PREFIX here; clear() would
     # flush the whole Redis database, whoever else uses it).

@@ -7,6 +7,7 @@ from accounts.models import Role, User
 from agents.models import Agent
 from agents.services import agent_create
 from assignments.services import distribute
+from leads import counters
 from leads.models import Lead, LeadStatus
 
 FIRST = [
@@ -99,6 +100,7 @@ class Command(BaseCommand):
                 )
             )
         Lead.objects.bulk_create(rows, batch_size=1000)
+        counters.leads_inserted(rows)
         return len(rows)
 
     def _distribute(self):
