@@ -292,7 +292,7 @@ class StrictPageNumberPagination(PageNumberPagination):
 # order) or "b:<id>" (the rows before it), base64url-encoded so clients treat it
 # as opaque. Seeking by id is an index range however deep the page is, where
 # OFFSET reads and throws away every row above the page.
-_CURSOR_TEXT = re.compile(r"[ab]:[1-9][0-9]{0,18}")
+_CURSOR_TEXT = re.compile(r"[ab]:(?:0|[1-9][0-9]{0,18})")
 _CURSOR_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,40}")
 CURSOR_MESSAGE = "Invalid cursor: use the next or previous link of a list response."
 
