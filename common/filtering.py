@@ -147,9 +147,19 @@ class _MultipleChoiceField(django_filters.fields.MultipleChoiceField):
 
 
 class MultipleChoiceFilter(django_filters.MultipleChoiceFilter):
-    """Repeatable (``?status=new&status=lost``), each value one of the choices."""
+    """Repeatable (``?status=new&status=lost``), each value one of the choices.
+
+    No ``DISTINCT`` unless asked for (``distinct=True``, for a lookup across a
+    to-many relation): django-filter adds it by default, and ``SELECT DISTINCT
+    ... ORDER BY id LIMIT 50`` makes MariaDB de-duplicate every matching row
+    before it can return the first page (seconds for ``?status=new`` over a
+    million leads), where the rows of one table are distinct already.
+    """
 
     field_class = _MultipleChoiceField
+
+    def __init__(self, *args, distinct=False, **kwargs):
+        super().__init__(*args, distinct=distinct, **kwargs)
 
 
 @extend_schema_field({"type": "integer", "minimum": 1, "maximum": MAX_ID})
