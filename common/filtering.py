@@ -346,6 +346,33 @@ class _Counted:
         return self._rows[key]
 
 
+class _DeepSlice:
+    """A queryset whose deep pages are read in two steps (a "deferred join").
+
+    ``OFFSET 200000`` makes the database walk 200,000 rows before the page; the
+    ids alone can come from the filter's index (``(status, id)``, ``(batch,
+    id)``, ...) without reading a row, and only the page's rows are then
+    fetched by primary key. One query more, on deep pages only.
+    """
+
+    ordered = True
+
+    def __init__(self, queryset, row_id, count=None):
+        self._queryset = queryset
+        self._row_id = row_id
+        self._count = count
+
+    def count(self):
+        return self._count() if self._count is not None else self._queryset.count()
+
+    def __getitem__(self, key):
+        ids = list(self._queryset.values_list("id", flat=True)[key])
+        position = {row_id: n for n, row_id in enumerate(ids)}
+        rows = list(self._queryset.filter(id__in=ids))
+        rows.sort(key=lambda row: position[self._row_id(row)])
+        return rows
+
+
 class KeysetPage(list):
     """A cursor page: its rows, and whether rows lie past each end."""
 
@@ -382,7 +409,9 @@ class KeysetPageNumberPagination(StrictPageNumberPagination):
         value = request.query_params.get(self.cursor_query_param)
         if _is_empty(value):
             self._descending = self._id_order(queryset)
-            if count is not None:
+            if hasattr(queryset, "values_list") and self._offset(request) >= self.DEEP_OFFSET:
+                queryset = _DeepSlice(queryset, self._row_id, count)
+            elif count is not None:
                 queryset = _Counted(queryset, count)
             return super().paginate_queryset(queryset, request, view)
         if not _is_empty(request.query_params.get(self.page_query_param)):
@@ -416,6 +445,13 @@ class KeysetPageNumberPagination(StrictPageNumberPagination):
             has_previous=more if before else True,
         )
         return self.keyset
+
+    def _offset(self, request):
+        """How many rows come before the page asked for (0 for ``last``)."""
+        number = request.query_params.get(self.page_query_param)
+        if _is_empty(number) or not _DIGITS.fullmatch(number):
+            return 0
+        return ((_whole_number(number) or MAX_ID) - 1) * self.get_page_size(request)
 
     @staticmethod
     def _id_order(queryset):

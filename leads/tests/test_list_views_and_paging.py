@@ -231,3 +231,23 @@ def test_the_schema_documents_view_and_cursor(client):
     schema = SchemaGenerator().get_schema(request=None, public=True)
     names = {p["name"] for p in schema["paths"]["/api/v1/leads/"]["get"]["parameters"]}
     assert {"view", "cursor", "page", "search", "ordering"} <= names
+
+
+def test_deep_pages_read_ids_first_then_the_rows(
+    auth, manager, agent, make_lead, monkeypatch, django_assert_num_queries
+):
+    monkeypatch.setattr(KeysetPageNumberPagination, "DEEP_OFFSET", 4)
+    leads = [make_lead(agent=agent, status="new" if n % 2 else "lost") for n in range(12)]
+    new_first = sorted((lead.pk for lead in leads if lead.status == "new"), reverse=True)
+    client = auth(manager)
+    client.get(URL, {"status": "new"})  # the total is cached for managers
+    # user, ids of the page, its rows
+    with django_assert_num_queries(3):
+        response = client.get(URL, {"status": "new", "page_size": 2, "page": 3})
+    assert _ids(response) == new_first[4:6]
+    assert response.json()["count"] == 6
+    assert _ids(client.get(URL, {"ordering": "first_name", "page_size": 2, "page": 4})) == sorted(
+        (lead.pk for lead in leads), key=lambda pk: Lead.objects.get(pk=pk).first_name
+    )[6:8]
+    agent_page = auth(agent).get(URL, {"ordering": "-next_follow_up", "page_size": 5, "page": 2})
+    assert len(_ids(agent_page)) == 5
