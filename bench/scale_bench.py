@@ -20,7 +20,7 @@ phone and name, detail, update (PATCH). Manager endpoints: list by
 agent/status/batch, phone, name and email search, a deep page by number and by
 cursor, and the dashboard cold after a write. The last line is
 ``worst_agent_growth=… worst_p95_ms=…`` (over the agent endpoints at the
-large size, the target being ×1.5 and 50 ms).
+large size, the targets being a growth of at most 1.5 and 50 ms).
 """
 
 import argparse
@@ -34,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlencode, urlparse
 
@@ -427,9 +427,8 @@ def main():
 
     small, large = sizes.get("small"), sizes["large"]
     a, b = _size(options.small), _size(options.large)
-    print(
-        f"{'endpoint':42} {a + ' p50':>8} {a + ' p95':>8} {b + ' p50':>8} {b + ' p95':>8} {'growth':>7}"
-    )
+    columns = [f"{a} p50", f"{a} p95", f"{b} p50", f"{b} p95", "growth"]
+    print(f"{'endpoint':42} " + " ".join(f"{c:>8}" for c in columns))
     worst_growth, worst_p95 = 0.0, 0.0
     for name, values in large.items():
         big_median, big_p95 = statistics.median(values), p95(values)

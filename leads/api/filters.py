@@ -6,11 +6,11 @@ from common.filtering import (
     DateTimeFilter,
     IdFilter,
     MultipleChoiceFilter,
+    OrderingFilter,
     SearchFilter,
     checked_search_text,
     search_schema,
 )
-from common.filtering import OrderingFilter
 from leads.models import Lead, LeadStatus
 from leads.selectors import FOLLOW_UP_VIEWS, follow_up_view, search_leads
 

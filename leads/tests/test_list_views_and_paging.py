@@ -39,7 +39,9 @@ def follow_ups(agent, other_agent, make_lead):
         "closed_overdue": make_lead(
             agent=agent, status="converted", next_follow_up=now - timedelta(hours=2)
         ),
-        "lost_due": make_lead(agent=agent, status="lost", next_follow_up=now + timedelta(minutes=2)),
+        "lost_due": make_lead(
+            agent=agent, status="lost", next_follow_up=now + timedelta(minutes=2)
+        ),
         "others_overdue": make_lead(agent=other_agent, next_follow_up=now - timedelta(hours=1)),
     }
     return leads
@@ -246,8 +248,11 @@ def test_deep_pages_read_ids_first_then_the_rows(
         response = client.get(URL, {"status": "new", "page_size": 2, "page": 3})
     assert _ids(response) == new_first[4:6]
     assert response.json()["count"] == 6
-    assert _ids(client.get(URL, {"ordering": "first_name", "page_size": 2, "page": 4})) == sorted(
-        (lead.pk for lead in leads), key=lambda pk: Lead.objects.get(pk=pk).first_name
-    )[6:8]
+    assert (
+        _ids(client.get(URL, {"ordering": "first_name", "page_size": 2, "page": 4}))
+        == sorted((lead.pk for lead in leads), key=lambda pk: Lead.objects.get(pk=pk).first_name)[
+            6:8
+        ]
+    )
     agent_page = auth(agent).get(URL, {"ordering": "-next_follow_up", "page_size": 5, "page": 2})
     assert len(_ids(agent_page)) == 5

@@ -29,6 +29,7 @@ AGENTS = 6
 PER_AGENT = 800
 UNASSIGNED = 1500
 STATUSES = [s.value for s in LeadStatus]
+NAMES = ["Kiran", "Meera", "Arjun", "Zoya", "Imran", "Priya"]
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +50,7 @@ def desk(django_db_setup, django_db_blocker):
             owned = n < AGENTS * PER_AGENT
             leads.append(
                 Lead(
-                    first_name=["Kiran", "Meera", "Arjun", "Zoya", "Imran", "Priya"][n % 6] + str(n),
+                    first_name=NAMES[n % len(NAMES)] + str(n),
                     last_name=["Sharma", "Iyer", "Khan", "Das", "Rao"][n % 5],
                     phone=f"+9199{n:08d}",
                     email=f"plan.lead{n}@example.com" if n % 3 else "",
