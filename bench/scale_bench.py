@@ -268,8 +268,8 @@ def subject_ids():
     agents = list(
         Agent.objects.annotate(n=Count("leads")).order_by("n", "id").values_list("id", "n")
     )
-    agent_id, _ = agents[len(agents) // 2]
-    lead = Lead.objects.filter(agent_id=agent_id).order_by("id")[len(agents) // 3]
+    agent_id, owned = agents[len(agents) // 2]
+    lead = Lead.objects.filter(agent_id=agent_id).order_by("id")[owned // 3]
     batch = ImportBatch.objects.order_by("-id").first()
     return agent_id, lead, batch.pk
 
