@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from accounts.permissions import IsLeadOwnerOrManager
 from common import dataversion
 from common.errors import DomainError
-from common.filtering import KeysetPageNumberPagination
+from common.filtering import KeysetPageNumberPagination, StrictPageNumberPagination
 from common.renderers import ORJSONRenderer
 from leads import services
 from leads.models import EVERYONE, Lead, visible_owner
@@ -228,7 +228,13 @@ class LeadViewSet(
         raise MethodNotAllowed(request.method)
 
     @extend_schema(responses={200: LeadActivityOutput(many=True)})
-    @action(detail=True, methods=["get"], filter_backends=[])
+    # The timeline is in time order: page numbers only (no id cursor).
+    @action(
+        detail=True,
+        methods=["get"],
+        filter_backends=[],
+        pagination_class=StrictPageNumberPagination,
+    )
     def activity(self, request, pk=None):
         lead = self.get_object()
         entries = lead.activities.select_related("actor").order_by("-created_at", "-id")
