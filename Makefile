@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | 
 # Local development: DEBUG on, so no secrets are needed. Production sets its own env.
 DEV_ENV := DJANGO_DEBUG=$${DJANGO_DEBUG:-true}
 
-.PHONY: install run test test-fast lint format migrate bench-import bench-api clean
+.PHONY: install run test test-fast lint format migrate bench-import bench-api bench-scale clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	./scripts/system-deps.sh
@@ -49,6 +49,13 @@ bench-api: install
 bench-import: install
 	DATABASE_URL=$${BENCH_DATABASE_URL:-mysql://root@127.0.0.1:3306/leadline_bench} \
 	  $(BIN)/python bench/import_bench.py $(BENCH_IMPORT_ARGS)
+
+# 10k then 1M leads through import_leads, gunicorn in production settings: each endpoint's
+# median/p95 at both sizes and the growth; BENCH_SCALE_ARGS="--large 100000" for a quick run.
+bench-scale: install
+	DATABASE_URL=$${BENCH_DATABASE_URL:-mysql://root@127.0.0.1:3306/leadline_bench_scale} \
+	  REDIS_URL=$${BENCH_REDIS_URL:-redis://127.0.0.1:6379/10} \
+	  $(BIN)/python bench/scale_bench.py $(BENCH_SCALE_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles

@@ -148,7 +148,25 @@ class Lead(models.Model):
 
     class Meta:
         ordering = ["-id"]
-        indexes = [models.Index(fields=["agent", "status"], name="lead_agent_status_idx")]
+        # Every index answers a query of the lead list (README, "Indexes"). InnoDB
+        # appends the primary key to each, so (agent, X) also orders by X then id:
+        # an agent's page in any of the list's orderings is an index range of its
+        # own rows, never a sort of them (leads/tests/test_query_plans.py).
+        indexes = [
+            # The agent's default list (newest first) and managers' ?agent=.
+            models.Index(fields=["agent"], name="lead_agent_idx"),
+            # ?status= within an agent's leads, ?ordering=status, open counts.
+            models.Index(fields=["agent", "status"], name="lead_agent_status_idx"),
+            # ?view=due_today / ?view=overdue and ?ordering=next_follow_up.
+            models.Index(fields=["agent", "next_follow_up"], name="lead_agent_follow_up_idx"),
+            models.Index(fields=["agent", "created_at"], name="lead_agent_created_idx"),
+            models.Index(fields=["agent", "updated_at"], name="lead_agent_updated_idx"),
+            models.Index(fields=["agent", "first_name"], name="lead_agent_first_name_idx"),
+            # Managers' name and email search: prefix matches are index ranges.
+            models.Index(fields=["first_name"], name="lead_first_name_idx"),
+            models.Index(fields=["last_name"], name="lead_last_name_idx"),
+            models.Index(fields=["email"], name="lead_email_idx"),
+        ]
 
     def __str__(self):
         return f"{self.first_name} {self.last_name}".strip() + f" {self.phone}"

@@ -1,4 +1,4 @@
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 import orjson
 from django.db.models import Count, Exists, IntegerField, OuterRef, Q, Subquery, Value
@@ -89,12 +89,37 @@ def overdue_open_leads(*, hours, now=None):
     )
 
 
+FOLLOW_UP_VIEWS = ("due_today", "overdue")
+
+
+def follow_up_view(queryset, view, *, now=None):
+    """The agents' follow-up views of ``queryset``: open leads only.
+
+    ``overdue``: the next follow-up has passed. ``due_today``: it is still
+    ahead today (from now to midnight in the current time zone), so the two
+    never overlap. Both are a range of the ``(agent, next_follow_up)`` index.
+    """
+    now = now or timezone.now()
+    queryset = queryset.open()
+    if view == "overdue":
+        return queryset.filter(next_follow_up__lt=now)
+    if view == "due_today":
+        tomorrow = timezone.localdate(now) + timedelta(days=1)
+        midnight = timezone.make_aware(datetime.combine(tomorrow, time.min))
+        return queryset.filter(next_follow_up__gte=now, next_follow_up__lt=midnight)
+    raise ValueError(f"unknown follow-up view {view!r}")
+
+
 def search_leads(queryset, query):
     """Leads matching ``query``: a phone in any format, or words of the name/email.
 
     A query with six or more digits is a phone: it is normalized and matched on
     the stored E.164 value (an indexed equality), so "098765 43210" finds
     "+919876543210"; digits that do not parse are matched as a substring.
+    Otherwise every word must begin the first name, the last name or the email
+    ("kir" finds Kiran, "kiran.s" kiran.sharma@...): prefixes are ranges of the
+    name and email indexes, where a substring would read every row (README,
+    "Search").
     """
     query = (query or "").strip()
     if not query:
@@ -106,7 +131,9 @@ def search_leads(queryset, query):
             return queryset.filter(phone__contains="".join(c for c in query if c.isdigit()))
     for word in query.split():
         queryset = queryset.filter(
-            Q(first_name__icontains=word) | Q(last_name__icontains=word) | Q(email__icontains=word)
+            Q(first_name__istartswith=word)
+            | Q(last_name__istartswith=word)
+            | Q(email__istartswith=word)
         )
     return queryset
 

@@ -6,12 +6,13 @@ from common.filtering import (
     DateTimeFilter,
     IdFilter,
     MultipleChoiceFilter,
+    OrderingFilter,
     SearchFilter,
     checked_search_text,
     search_schema,
 )
 from leads.models import Lead, LeadStatus
-from leads.selectors import search_leads
+from leads.selectors import FOLLOW_UP_VIEWS, follow_up_view, search_leads
 
 
 class LeadFilter(django_filters.FilterSet):
@@ -25,6 +26,15 @@ class LeadFilter(django_filters.FilterSet):
     created_after = DateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = DateTimeFilter(field_name="created_at", lookup_expr="lt")
     follow_up_due = BooleanFilter(method="filter_follow_up_due")
+    view = django_filters.ChoiceFilter(
+        choices=[(name, name) for name in FOLLOW_UP_VIEWS],
+        method="filter_view",
+        help_text=(
+            "`due_today`: open leads whose next follow-up is from now to the end of "
+            "today; `overdue`: open leads whose next follow-up has passed. Sorted by "
+            "next follow-up unless `ordering` says otherwise."
+        ),
+    )
 
     class Meta:
         model = Lead
@@ -35,6 +45,18 @@ class LeadFilter(django_filters.FilterSet):
         if value:
             return queryset.filter(next_follow_up__lte=now)
         return queryset.exclude(next_follow_up__lte=now)
+
+    def filter_view(self, queryset, name, value):
+        return follow_up_view(queryset, value)
+
+
+class LeadOrderingFilter(OrderingFilter):
+    """The follow-up views (``?view=``) list the most urgent first by default."""
+
+    def get_default_ordering(self, view):
+        if view.request.query_params.get("view") in FOLLOW_UP_VIEWS:
+            return ["next_follow_up"]
+        return super().get_default_ordering(view)
 
 
 class LeadSearchFilter(SearchFilter):

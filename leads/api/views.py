@@ -1,3 +1,4 @@
+import hashlib
 from datetime import UTC
 
 from django.utils import timezone
@@ -11,13 +12,13 @@ from rest_framework.response import Response
 from accounts.permissions import IsLeadOwnerOrManager
 from common import dataversion
 from common.errors import DomainError
-from common.filtering import OrderingFilter
+from common.filtering import KeysetPageNumberPagination, StrictPageNumberPagination
 from common.renderers import ORJSONRenderer
 from leads import services
 from leads.models import EVERYONE, Lead, visible_owner
 from leads.selectors import LEAD_LIST_FIELDS, LEAD_LIST_ORDERING, lead_list_page
 
-from .filters import LeadFilter, LeadSearchFilter
+from .filters import LeadFilter, LeadOrderingFilter, LeadSearchFilter
 from .serializers import LeadActivityOutput, LeadCreateInput, LeadOutput, LeadUpdateInput
 
 _DATETIMES = ("next_follow_up", "created_at", "updated_at")
@@ -55,6 +56,7 @@ class _DefaultPage:
     """
 
     ordered = True
+    keyset_order = "-id"  # LEAD_LIST_ORDERING: cursor links past the deep offset
 
     def __init__(self, agent_id, count):
         self._agent_id = agent_id
@@ -68,6 +70,14 @@ class _DefaultPage:
         return lead_list_page(
             agent_id=self._agent_id, offset=key.start, limit=max(0, key.stop - key.start)
         )
+
+
+def _row_id(row):
+    return row[0]  # LEAD_LIST_FIELDS starts with the id
+
+
+# What a filtered list's total depends on: everything but where the page is.
+_NOT_FILTERS = {"page", "page_size", "cursor", "ordering"}
 
 
 def _list_scope(user):
@@ -92,12 +102,13 @@ class LeadViewSet(
 
     permission_classes = [IsLeadOwnerOrManager]
     serializer_class = LeadOutput
-    filter_backends = [DjangoFilterBackend, LeadSearchFilter, OrderingFilter]
+    filter_backends = [DjangoFilterBackend, LeadSearchFilter, LeadOrderingFilter]
     filterset_class = LeadFilter
     search_fields = ["first_name", "last_name", "email"]
     ordering_fields = ["id", "created_at", "updated_at", "next_follow_up", "first_name", "status"]
     ordering = list(LEAD_LIST_ORDERING)
     renderer_classes = [ORJSONRenderer]
+    pagination_class = KeysetPageNumberPagination
 
     def get_queryset(self):
         return Lead.objects.select_related("agent").visible_to(self.request.user)
@@ -111,7 +122,14 @@ class LeadViewSet(
         scope = _list_scope(request.user)
         if set(request.query_params) - {"page", "page_size"} or scope is None:
             queryset = self.filter_queryset(self.get_queryset())
-            page = self.paginate_queryset(queryset.values_list(*LEAD_LIST_FIELDS.values()))
+            count = None if scope is None else self._count(scope[0], request, queryset)
+            page = self.paginator.paginate_queryset(
+                queryset.values_list(*LEAD_LIST_FIELDS.values()),
+                request,
+                view=self,
+                count=count,
+                row_id=_row_id,
+            )
         else:
             # No filter, search or ordering asked for: the default order (what
             # OrderingFilter would apply), the total from the cache, the page
@@ -125,7 +143,9 @@ class LeadViewSet(
                 lambda: self.get_queryset().count(),
                 timeout=COUNT_CACHE_SECONDS,
             )
-            page = self.paginate_queryset(_DefaultPage(agent_id, total))
+            page = self.paginator.paginate_queryset(
+                _DefaultPage(agent_id, total), request, view=self, row_id=_row_id
+            )
         tz = timezone.get_current_timezone()
         utc = _is_utc(tz)
         names = tuple(LEAD_LIST_FIELDS)
@@ -136,6 +156,28 @@ class LeadViewSet(
                 row[name] = _iso(row[name], tz, utc)
             rows.append(row)
         return self.get_paginated_response(rows)
+
+    @staticmethod
+    def _count(scope, request, queryset):
+        """A manager's filtered total, cached under the data version like the
+        unfiltered one; None (count afresh) for everyone else.
+
+        A manager's ``?status=new`` over a million leads counts hundreds of
+        thousands of index entries: once per write instead of once per page.
+        An agent's totals are bounded by its own rows (an index range) and stay
+        exact to the row; so do the follow-up filters, which move with the clock.
+        """
+        if scope != "all" or {"view", "follow_up_due"} & set(request.query_params):
+            return None
+        params = sorted(
+            (name, request.query_params.getlist(name))
+            for name in request.query_params
+            if name not in _NOT_FILTERS
+        )
+        digest = hashlib.sha256(repr(params).encode()).hexdigest()[:32]
+        return lambda: dataversion.cached(
+            f"leads:count:{scope}:{digest}", queryset.count, timeout=COUNT_CACHE_SECONDS
+        )
 
     @extend_schema(request=LeadCreateInput, responses={201: LeadOutput})
     def create(self, request):
@@ -186,7 +228,13 @@ class LeadViewSet(
         raise MethodNotAllowed(request.method)
 
     @extend_schema(responses={200: LeadActivityOutput(many=True)})
-    @action(detail=True, methods=["get"], filter_backends=[])
+    # The timeline is in time order: page numbers only (no id cursor).
+    @action(
+        detail=True,
+        methods=["get"],
+        filter_backends=[],
+        pagination_class=StrictPageNumberPagination,
+    )
     def activity(self, request, pk=None):
         lead = self.get_object()
         entries = lead.activities.select_related("actor").order_by("-created_at", "-id")

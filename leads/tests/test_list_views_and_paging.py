@@ -1,0 +1,258 @@
+"""The lead list's follow-up views, prefix search, stable orderings and cursor paging."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from common.filtering import KeysetPageNumberPagination, encode_cursor
+from leads.models import Lead
+
+pytestmark = pytest.mark.django_db
+URL = "/api/v1/leads/"
+
+
+def _ids(response):
+    assert response.status_code == 200, response.content[:300]
+    return [row["id"] for row in response.json()["results"]]
+
+
+def _refused(response, name):
+    assert response.status_code == 400, response.content[:300]
+    error = response.json()["error"]
+    assert error["code"] == "validation_error"
+    assert list(error["fields"]) == [name]
+
+
+@pytest.fixture
+def follow_ups(agent, other_agent, make_lead):
+    now = timezone.now()
+    # Within today whatever the hour: a minute ago is overdue, a minute ahead is due
+    # today unless the day ends within the minute (not at the test's hours).
+    leads = {
+        "overdue_old": make_lead(agent=agent, next_follow_up=now - timedelta(days=3)),
+        "overdue_recent": make_lead(agent=agent, next_follow_up=now - timedelta(minutes=1)),
+        "due_soon": make_lead(agent=agent, next_follow_up=now + timedelta(minutes=1)),
+        "due_later": make_lead(agent=agent, next_follow_up=now + timedelta(seconds=90)),
+        "tomorrow": make_lead(agent=agent, next_follow_up=now + timedelta(days=1, hours=1)),
+        "none": make_lead(agent=agent),
+        "closed_overdue": make_lead(
+            agent=agent, status="converted", next_follow_up=now - timedelta(hours=2)
+        ),
+        "lost_due": make_lead(
+            agent=agent, status="lost", next_follow_up=now + timedelta(minutes=2)
+        ),
+        "others_overdue": make_lead(agent=other_agent, next_follow_up=now - timedelta(hours=1)),
+    }
+    return leads
+
+
+def test_overdue_view_lists_the_agents_open_leads_past_their_follow_up_oldest_first(
+    auth, agent, follow_ups
+):
+    ids = _ids(auth(agent).get(URL, {"view": "overdue"}))
+    assert ids == [follow_ups["overdue_old"].pk, follow_ups["overdue_recent"].pk]
+
+
+def test_due_today_view_lists_open_leads_due_from_now_to_midnight_soonest_first(
+    auth, agent, follow_ups
+):
+    now = timezone.localtime()
+    if now.hour == 23 and now.minute >= 57:
+        pytest.skip("the day ends within the fixture's follow-ups")
+    ids = _ids(auth(agent).get(URL, {"view": "due_today"}))
+    assert ids == [follow_ups["due_soon"].pk, follow_ups["due_later"].pk]
+
+
+def test_follow_up_views_take_an_explicit_ordering_and_the_other_filters(auth, agent, follow_ups):
+    client = auth(agent)
+    ids = _ids(client.get(URL, {"view": "overdue", "ordering": "-next_follow_up"}))
+    assert ids == [follow_ups["overdue_recent"].pk, follow_ups["overdue_old"].pk]
+    Lead.objects.filter(pk=follow_ups["overdue_old"].pk).update(status="contacted")
+    assert _ids(client.get(URL, {"view": "overdue", "status": "contacted"})) == [
+        follow_ups["overdue_old"].pk
+    ]
+    assert client.get(URL, {"view": "overdue"}).json()["count"] == 2
+
+
+def test_manager_sees_every_agents_overdue_leads(auth, manager, follow_ups):
+    ids = _ids(auth(manager).get(URL, {"view": "overdue"}))
+    assert set(ids) == {
+        follow_ups["overdue_old"].pk,
+        follow_ups["overdue_recent"].pk,
+        follow_ups["others_overdue"].pk,
+    }
+
+
+@pytest.mark.parametrize("value", ["today", "DUE_TODAY", "overdue,due_today", "x\x00"])
+def test_an_unknown_view_is_a_400_naming_it(auth, agent, follow_ups, value):
+    _refused(auth(agent).get(URL, {"view": value}), "view")
+
+
+def test_an_empty_view_means_no_view(auth, agent, follow_ups):
+    assert len(_ids(auth(agent).get(URL, {"view": ""}))) == 8
+
+
+def test_export_takes_the_views_too(auth, agent, follow_ups):
+    response = auth(agent).get("/api/v1/leads/export.csv", {"view": "overdue"})
+    assert response.status_code == 200
+    text = b"".join(response.streaming_content).decode("utf-8-sig")
+    assert len(text.strip().splitlines()) == 3  # header + two overdue leads
+
+
+def test_search_matches_the_start_of_a_name_or_email(auth, manager, make_lead):
+    kiran = make_lead(first_name="Kiran", last_name="Sharma", email="k.sharma@example.com")
+    meera = make_lead(first_name="Meera", last_name="Kiranmayi", email="meera@example.org")
+    client = auth(manager)
+    assert set(_ids(client.get(URL, {"search": "kir"}))) == {kiran.pk, meera.pk}
+    assert _ids(client.get(URL, {"search": "KIRAN SHAR"})) == [kiran.pk]
+    assert _ids(client.get(URL, {"search": "k.sharma@"})) == [kiran.pk]
+    assert _ids(client.get(URL, {"search": "meera@example.org"})) == [meera.pk]
+    # A prefix, not a substring: the middle of a word is not searched.
+    assert _ids(client.get(URL, {"search": "arma"})) == []
+    assert _ids(client.get(URL, {"search": "example"})) == []
+
+
+def test_search_treats_like_wildcards_as_text(auth, manager, make_lead):
+    make_lead(first_name="Kiran")
+    percent = make_lead(first_name="100%Sure")
+    client = auth(manager)
+    assert _ids(client.get(URL, {"search": "%"})) == []
+    assert _ids(client.get(URL, {"search": "_iran"})) == []
+    assert _ids(client.get(URL, {"search": "100%"})) == [percent.pk]
+
+
+def test_ties_in_an_ordering_are_broken_by_id_in_its_direction(auth, agent, make_lead):
+    leads = [make_lead(agent=agent, status="contacted") for _ in range(5)]
+    ids = sorted(lead.pk for lead in leads)
+    client = auth(agent)
+    assert _ids(client.get(URL, {"ordering": "status"})) == ids
+    assert _ids(client.get(URL, {"ordering": "-status"})) == ids[::-1]
+    # Paged one by one, every lead shows exactly once.
+    paged = [
+        _ids(client.get(URL, {"ordering": "status", "page_size": 1, "page": n}))[0]
+        for n in range(1, 6)
+    ]
+    assert paged == ids
+
+
+def _walk(client, first, direction="next"):
+    seen, url = [], first
+    while url:
+        response = client.get(url)
+        seen.append(_ids(response))
+        url = response.json()[direction]
+    return seen
+
+
+def test_cursor_pages_walk_the_list_both_ways(auth, manager, make_lead):
+    leads = [make_lead() for _ in range(7)]
+    newest_first = sorted((lead.pk for lead in leads), reverse=True)
+    client = auth(manager)
+    start = f"{URL}?page_size=3&cursor={encode_cursor(newest_first[0] + 1)}"
+    pages = _walk(client, start)
+    assert pages == [newest_first[0:3], newest_first[3:6], newest_first[6:7]]
+    last = client.get(start).json()
+    assert last["count"] == 7
+    # From the last page back to the first through the previous links.
+    tail = client.get(f"{URL}?page_size=3&cursor={encode_cursor(newest_first[5])}").json()
+    assert [row["id"] for row in tail["results"]] == newest_first[6:7]
+    assert tail["next"] is None
+    back = _walk(client, tail["previous"], "previous")
+    assert back == [newest_first[3:6], newest_first[0:3]]
+
+
+def test_cursor_pages_follow_ordering_id_and_the_filters(auth, agent, other_agent, make_lead):
+    mine = [make_lead(agent=agent) for _ in range(4)]
+    make_lead(agent=other_agent)
+    oldest_first = sorted(lead.pk for lead in mine)
+    client = auth(agent)
+    start = f"{URL}?ordering=id&page_size=2&cursor={encode_cursor(oldest_first[0] - 1)}"
+    assert _walk(client, start) == [oldest_first[:2], oldest_first[2:]]
+    # An agent's cursor never reaches another agent's leads, whatever the id.
+    response = client.get(URL, {"cursor": encode_cursor(10**12)})
+    assert sorted(_ids(response)) == oldest_first
+    assert response.json()["count"] == 4
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "abc",
+        "YTotMQ",  # a:-1
+        encode_cursor(5)[:-1] + "!",
+        "eDox",  # x:1
+        "YTo5OTk5OTk5OTk5OTk5OTk5OTk5OQ",  # past the largest id
+        "Yjox" * 20,
+    ],
+)
+def test_a_bad_cursor_is_a_400_naming_it(auth, manager, make_lead, value):
+    make_lead()
+    _refused(auth(manager).get(URL, {"cursor": value}), "cursor")
+
+
+def test_cursor_refuses_a_page_number_or_another_ordering(auth, manager, make_lead):
+    make_lead()
+    client = auth(manager)
+    cursor = encode_cursor(1)
+    _refused(client.get(URL, {"cursor": cursor, "page": 2}), "cursor")
+    _refused(client.get(URL, {"cursor": cursor, "ordering": "first_name"}), "cursor")
+
+
+def test_cursor_page_query_count_is_constant(
+    auth, manager, agent, make_lead, django_assert_max_num_queries
+):
+    for _ in range(30):
+        make_lead(agent=agent)
+    top = Lead.objects.order_by("-id").values_list("id", flat=True).first()
+    for client in (auth(manager), auth(agent)):
+        with django_assert_max_num_queries(4):  # user (+profile), count, page
+            response = client.get(URL, {"cursor": encode_cursor(top + 1), "page_size": 10})
+        assert len(_ids(response)) == 10
+
+
+def test_deep_page_numbers_link_on_by_cursor(auth, manager, make_lead, monkeypatch):
+    monkeypatch.setattr(KeysetPageNumberPagination, "DEEP_OFFSET", 4)
+    leads = [make_lead() for _ in range(9)]
+    newest_first = sorted((lead.pk for lead in leads), reverse=True)
+    client = auth(manager)
+    shallow = client.get(URL, {"page_size": 2, "page": 2}).json()
+    assert "page=3" in shallow["next"] and "cursor" not in shallow["next"]
+    for query in ({"page_size": 2, "page": 3}, {"page_size": 2, "page": 3, "status": "new"}):
+        deep = client.get(URL, query).json()
+        assert [row["id"] for row in deep["results"]] == newest_first[4:6]
+        assert "cursor=" in deep["next"] and "page=" not in deep["next"]
+        assert "cursor=" in deep["previous"]
+        assert _ids(client.get(deep["next"])) == newest_first[6:8]
+        assert _ids(client.get(deep["previous"])) == newest_first[2:4]
+
+
+def test_the_schema_documents_view_and_cursor(client):
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    names = {p["name"] for p in schema["paths"]["/api/v1/leads/"]["get"]["parameters"]}
+    assert {"view", "cursor", "page", "search", "ordering"} <= names
+
+
+def test_deep_pages_read_ids_first_then_the_rows(
+    auth, manager, agent, make_lead, monkeypatch, django_assert_num_queries
+):
+    monkeypatch.setattr(KeysetPageNumberPagination, "DEEP_OFFSET", 4)
+    leads = [make_lead(agent=agent, status="new" if n % 2 else "lost") for n in range(12)]
+    new_first = sorted((lead.pk for lead in leads if lead.status == "new"), reverse=True)
+    client = auth(manager)
+    client.get(URL, {"status": "new"})  # the total is cached for managers
+    # user, ids of the page, its rows
+    with django_assert_num_queries(3):
+        response = client.get(URL, {"status": "new", "page_size": 2, "page": 3})
+    assert _ids(response) == new_first[4:6]
+    assert response.json()["count"] == 6
+    assert (
+        _ids(client.get(URL, {"ordering": "first_name", "page_size": 2, "page": 4}))
+        == sorted((lead.pk for lead in leads), key=lambda pk: Lead.objects.get(pk=pk).first_name)[
+            6:8
+        ]
+    )
+    agent_page = auth(agent).get(URL, {"ordering": "-next_follow_up", "page_size": 5, "page": 2})
+    assert len(_ids(agent_page)) == 5

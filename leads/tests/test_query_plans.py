@@ -1,0 +1,197 @@
+"""The lead list's queries use the indexes made for them (MariaDB's own plans).
+
+Each case makes a real API request, captures the SQL the endpoint sent, and asks
+MariaDB to ``EXPLAIN`` exactly that statement over a desk of several thousand
+leads (``ANALYZE TABLE`` first, so the optimizer chooses from real statistics).
+An agent's queries must read a range of an index that starts with the agent
+(bounded by the agent's own rows), in the order asked for (no filesort), never
+the whole table; a manager's must use an index too.
+"""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from agents.services import agent_create
+from leads.models import ImportBatch, Lead, LeadStatus
+
+pytestmark = [
+    pytest.mark.mariadb,
+    pytest.mark.skipif(
+        connection.vendor != "mysql", reason="query plans are MariaDB's (DATABASE_URL=mysql://...)"
+    ),
+]
+
+AGENTS = 6
+PER_AGENT = 800
+UNASSIGNED = 1500
+STATUSES = [s.value for s in LeadStatus]
+NAMES = ["Kiran", "Meera", "Arjun", "Zoya", "Imran", "Priya"]
+
+
+@pytest.fixture(scope="module")
+def desk(django_db_setup, django_db_blocker):
+    """Agents with their leads (statuses and follow-ups spread) plus unassigned
+    leads in two batches, committed and analysed, removed afterwards."""
+    with django_db_blocker.unblock():
+        agents = [
+            agent_create(
+                name=f"Plan Agent {n}", email=f"plan{n}@example.com", mobile=f"+9191000{n:05d}"
+            )
+            for n in range(AGENTS)
+        ]
+        batches = [ImportBatch.objects.create(file_name=f"plan{n}.csv") for n in range(2)]
+        now = timezone.now()
+        leads = []
+        for n in range(AGENTS * PER_AGENT + UNASSIGNED):
+            owned = n < AGENTS * PER_AGENT
+            leads.append(
+                Lead(
+                    first_name=NAMES[n % len(NAMES)] + str(n),
+                    last_name=["Sharma", "Iyer", "Khan", "Das", "Rao"][n % 5],
+                    phone=f"+9199{n:08d}",
+                    email=f"plan.lead{n}@example.com" if n % 3 else "",
+                    status=STATUSES[n % 5],
+                    next_follow_up=None if n % 4 == 0 else now + timedelta(hours=(n % 97) - 48),
+                    agent=agents[n % AGENTS] if owned else None,
+                    batch=batches[n % 2],
+                )
+            )
+        Lead.objects.bulk_create(leads, batch_size=2000)
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE TABLE leads_lead")
+            cursor.fetchall()
+        yield agents, batches
+        Lead.objects.filter(batch__in=batches).delete()
+        ImportBatch.objects.filter(pk__in=[b.pk for b in batches]).delete()
+        for agent in agents:
+            user = agent.user
+            agent.delete()
+            user.delete()
+
+
+def _lead_queries(queries):
+    return [
+        q["sql"]
+        for q in queries
+        if q["sql"].startswith("SELECT") and "FROM `leads_lead`" in q["sql"]
+    ]
+
+
+def _plan(sql):
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN " + sql)
+        names = [c[0] for c in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _request(client, path):
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(path)
+    assert response.status_code == 200, response.content[:300]
+    return response, _lead_queries(captured.captured_queries)
+
+
+def _lead_row(plan):
+    (row,) = [r for r in plan if r["table"] == "leads_lead"]
+    return row
+
+
+AGENT_CASES = [
+    # (query string, indexes the page may use)
+    ("", {"lead_agent_idx"}),
+    ("?status=new", {"lead_agent_idx", "lead_agent_status_idx"}),
+    ("?status=converted", {"lead_agent_idx", "lead_agent_status_idx"}),
+    ("?view=due_today", {"lead_agent_follow_up_idx"}),
+    ("?view=overdue", {"lead_agent_follow_up_idx"}),
+    ("?ordering=next_follow_up", {"lead_agent_follow_up_idx"}),
+    ("?ordering=-next_follow_up", {"lead_agent_follow_up_idx"}),
+    ("?view=overdue&ordering=-next_follow_up", {"lead_agent_follow_up_idx"}),
+    ("?ordering=created_at", {"lead_agent_created_idx"}),
+    ("?ordering=-created_at", {"lead_agent_created_idx"}),
+    ("?ordering=updated_at", {"lead_agent_updated_idx"}),
+    ("?ordering=-updated_at", {"lead_agent_updated_idx"}),
+    ("?ordering=first_name", {"lead_agent_first_name_idx"}),
+    ("?ordering=-status", {"lead_agent_status_idx"}),
+    ("?ordering=id", {"lead_agent_idx"}),
+    ("?page=3", {"lead_agent_idx"}),
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("query", "indexes"), AGENT_CASES)
+def test_agent_list_reads_only_its_own_rows_in_index_order(auth, desk, query, indexes):
+    agents, _batches = desk
+    _response, queries = _request(auth(agents[2]), "/api/v1/leads/" + query)
+    assert queries, "the list sent no query on leads"
+    for sql in queries:
+        assert f"`agent_id` = {agents[2].pk}" in sql, sql
+        assert "DISTINCT" not in sql, sql
+        row = _lead_row(_plan(sql))
+        extra = row["Extra"] or ""
+        assert row["type"] in ("ref", "range"), (sql, row)
+        assert row["key"].startswith("lead_agent"), (sql, row)
+        # Bounded by the agent's rows (the estimate, give or take the statistics).
+        assert int(row["rows"]) <= PER_AGENT * 1.5, (sql, row)
+        if " LIMIT " in sql:  # the page itself: read in the order asked for
+            assert row["key"] in indexes, (sql, row)
+            assert "filesort" not in extra, (sql, row)
+
+
+@pytest.mark.django_db
+def test_agent_search_and_detail_use_an_index(auth, desk):
+    agents, _batches = desk
+    client = auth(agents[1])
+    lead = Lead.objects.filter(agent=agents[1]).order_by("id")[7]
+    national = "0" + lead.phone[3:]
+    for path, keys in [
+        (f"/api/v1/leads/?search={national}", {"phone"}),
+        (f"/api/v1/leads/{lead.pk}/", {"PRIMARY"}),
+    ]:
+        response, queries = _request(client, path)
+        body = response.json()
+        ids = [r["id"] for r in body["results"]] if "results" in body else [body["id"]]
+        assert ids == [lead.pk], path
+        for sql in queries:
+            row = _lead_row(_plan(sql))
+            assert row["key"] in keys, (sql, row)
+            assert row["type"] == "const", (sql, row)
+    _response, queries = _request(client, "/api/v1/leads/?search=kiran")
+    for sql in queries:
+        row = _lead_row(_plan(sql))
+        assert row["type"] in ("ref", "range", "index_merge"), (sql, row)
+        assert int(row["rows"]) <= PER_AGENT * 1.5, (sql, row)
+
+
+@pytest.mark.django_db
+def test_manager_filters_search_and_cursor_use_indexes(auth, manager, desk):
+    agents, batches = desk
+    client = auth(manager)
+    last = Lead.objects.order_by("-id").values_list("id", flat=True)[3000]
+    from common.filtering import encode_cursor
+
+    cases = [
+        (f"?agent={agents[0].pk}", {"lead_agent_idx"}),
+        ("?status=qualified", {"leads_lead_status_a2927927"}),
+        (f"?batch={batches[1].pk}", {"leads_lead_batch_id_ff9c06d2_fk_leads_importbatch_id"}),
+        ("?search=%2B91%209900001234", {"phone"}),
+        ("?search=Meera", {"lead_first_name_idx", "lead_last_name_idx", "lead_email_idx"}),
+        ("?search=plan.lead77", {"lead_first_name_idx", "lead_last_name_idx", "lead_email_idx"}),
+        (f"?cursor={encode_cursor(last)}", {"PRIMARY"}),
+    ]
+    for query, indexes in cases:
+        _response, queries = _request(client, "/api/v1/leads/" + query)
+        pages = [sql for sql in queries if " LIMIT " in sql]
+        assert pages, query
+        for sql in pages:
+            assert "DISTINCT" not in sql, sql
+            row = _lead_row(_plan(sql))
+            keys = set((row["key"] or "").split(","))
+            assert keys and keys <= indexes, (query, sql, row)
+            assert row["type"] not in ("ALL", "index"), (query, row)
+            if not query.startswith("?search=") or "%2B91" in query:
+                # A word search sorts its matches; everything else reads in order.
+                assert "filesort" not in (row["Extra"] or ""), (query, row)
