@@ -65,12 +65,19 @@ def test_reset_email_links_to_the_spa_with_a_working_token(
     api_client, user, mailoutbox, django_capture_on_commit_callbacks, settings
 ):
     settings.SITE_URL = "https://desk.example.com"
-    assert _request(api_client, django_capture_on_commit_callbacks, "ASHA@Example.com").status_code == 202
+    assert (
+        _request(api_client, django_capture_on_commit_callbacks, "ASHA@Example.com").status_code
+        == 202
+    )
     (message,) = mailoutbox
     assert message.to == ["asha@example.com"]
     assert "password" in message.subject.lower()
     parts, query = _link(message)
-    assert (parts.scheme, parts.netloc, parts.path) == ("https", "desk.example.com", "/set-password")
+    assert (parts.scheme, parts.netloc, parts.path) == (
+        "https",
+        "desk.example.com",
+        "/set-password",
+    )
     assert query["uid"] == uid_for(user)
     assert password_reset_tokens.check_token(user, query["token"])
     html, mime = message.alternatives[0]

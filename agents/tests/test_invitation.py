@@ -52,7 +52,8 @@ def test_an_agent_created_without_password_is_invited(
     done = api_client.post(CONFIRM, {**query, "password": "nina-chooses-a-passphrase"})
     assert done.status_code == 200 and done.json() == {"email": "nina@example.com"}
     login = api_client.post(
-        "/api/v1/auth/token/", {"email": "nina@example.com", "password": "nina-chooses-a-passphrase"}
+        "/api/v1/auth/token/",
+        {"email": "nina@example.com", "password": "nina-chooses-a-passphrase"},
     )
     assert login.status_code == 200
     # Single use: the link signed the unusable password that is now gone.
@@ -156,7 +157,11 @@ def test_no_invitation_once_the_password_is_set_or_the_agent_is_gone(make_agent,
 
 @pytest.mark.parametrize(
     "address",
-    ["nina@example.com\nBcc: evil@example.com", "nina@example.com\r\nSubject: hi", "ñina@example.com"],
+    [
+        "nina@example.com\nBcc: evil@example.com",
+        "nina@example.com\r\nSubject: hi",
+        "ñina@example.com",
+    ],
 )
 def test_an_undeliverable_address_is_skipped_not_sent(make_agent, mailoutbox, address):
     # A row that bypassed the model's checks (a migration, a shell, a restore).

@@ -29,9 +29,7 @@ def _digests(mailoutbox):
 
 
 def _owned():
-    return Counter(
-        Lead.objects.filter(agent__isnull=False).values_list("agent__email", flat=True)
-    )
+    return Counter(Lead.objects.filter(agent__isnull=False).values_list("agent__email", flat=True))
 
 
 @pytest.fixture
