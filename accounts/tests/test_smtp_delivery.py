@@ -17,10 +17,10 @@ from aiosmtpd.controller import Controller
 from celery.signals import task_retry
 
 from accounts.tasks import send_password_reset
-from config import celery_app
 from agents.models import Agent
 from agents.tasks import send_assignment_email
 from assignments import services
+from config import celery_app
 from leads.models import Lead
 
 pytestmark = pytest.mark.django_db
@@ -92,7 +92,8 @@ def smtp_server(settings):
         controller = Controller(recorder, hostname="127.0.0.1", port=port)
         try:
             controller.start()
-        except Exception:  # taken between the probe and the start
+        except (OSError, RuntimeError):  # taken between the probe and the start
+            controller.stop(no_assert=True)
             continue
         break
     else:

@@ -77,10 +77,13 @@ def test_a_refused_create_sends_nothing(
 ):
     response = _create(auth, manager, django_capture_on_commit_callbacks, email=agent.email)
     assert response.status_code == 400
-    with django_capture_on_commit_callbacks(execute=True):
-        with pytest.raises(RuntimeError), transaction.atomic():
-            agent_create(name="Rolled Back", email="rb@example.com", mobile="+919810000078")
-            raise RuntimeError("the transaction fails after the create")
+    with (
+        django_capture_on_commit_callbacks(execute=True),
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
+        agent_create(name="Rolled Back", email="rb@example.com", mobile="+919810000078")
+        raise RuntimeError("the transaction fails after the create")
     assert mailoutbox == []
 
 

@@ -46,7 +46,8 @@ def test_a_distribution_sends_each_agent_one_email_with_their_count(
     with django_capture_on_commit_callbacks(execute=True):
         response = auth(manager).post("/api/v1/distribute/", {}, format="json")
     assert response.status_code == 200
-    assert _digests(mailoutbox) == _owned() == {a.email: n for a, n in zip(agents, (8, 8, 7))}
+    expected = {a.email: n for a, n in zip(agents, (8, 8, 7), strict=True)}
+    assert _digests(mailoutbox) == _owned() == expected
     message = mailoutbox[0]
     assert message.subject == "[Leadline] 8 new leads assigned to you"
     assert "https://desk.example.com/leads" in message.body
