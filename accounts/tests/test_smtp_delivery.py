@@ -20,7 +20,7 @@ from accounts.tasks import send_password_reset
 from agents.models import Agent
 from agents.tasks import send_assignment_email
 from assignments import services
-from config import celery_app
+from config.celery import app as celery_app
 from leads.models import Lead
 
 pytestmark = pytest.mark.django_db
