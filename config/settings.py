@@ -567,11 +567,11 @@ DEFAULT_FROM_EMAIL = env(
 SERVER_EMAIL = env("SERVER_EMAIL", globals().get("SERVER_EMAIL", DEFAULT_FROM_EMAIL))
 EMAIL_SUBJECT_PREFIX = "[Leadline] "
 # Where the SPA lives: links in emails point at SITE_URL + /set-password?... and
-# /leads. Unset in production: https:// and the first DJANGO_ALLOWED_HOSTS name.
+# /leads. Unset in production: https:// and the first DJANGO_ALLOWED_HOSTS name
+# that is not a wildcard.
+_public_hosts = [host.lstrip(".") for host in ALLOWED_HOSTS if "*" not in host and host != "."]
 SITE_URL = env("SITE_URL") or (
-    "http://localhost:8000"
-    if DEBUG or not ALLOWED_HOSTS
-    else f"https://{ALLOWED_HOSTS[0].lstrip('.')}"
+    "http://localhost:8000" if DEBUG or not _public_hosts else f"https://{_public_hosts[0]}"
 )
 SITE_URL = SITE_URL.rstrip("/")
 _site = urlsplit(SITE_URL)
