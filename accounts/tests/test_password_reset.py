@@ -7,6 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
 from django.utils import timezone
+from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
 from accounts.audit import Action
 from accounts.models import AuditLog, User
@@ -148,6 +149,8 @@ def test_confirm_sets_the_password_and_ends_every_token(api_client, user, auth, 
     user.refresh_from_db()
     assert user.check_password(NEW_PASSWORD) and not user.check_password(password)
     # The refresh tokens are blacklisted and the access tokens refused.
+    assert OutstandingToken.objects.filter(user=user).exists()
+    assert not OutstandingToken.objects.filter(user=user, blacklistedtoken__isnull=True).exists()
     again = api_client.post("/api/v1/auth/token/refresh/", {"refresh": refresh})
     assert again.status_code == 401
     assert signed_in.get("/api/v1/auth/me/").status_code == 401
