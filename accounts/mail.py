@@ -14,6 +14,7 @@ relay speaks; a non-ASCII domain is fine, sent as punycode) is skipped and
 logged rather than sent.
 """
 
+import functools
 import logging
 from smtplib import SMTPException, SMTPRecipientsRefused
 
@@ -95,10 +96,20 @@ def send(template, *, to, context):
     return True
 
 
-def enqueue(task, *args):
-    """Queue ``task(*args)`` once the current transaction commits (at once outside one).
+def queue(task, *args):
+    """Hand ``task(*args)`` to the workers now; a failure is logged, never raised.
 
-    A broker that cannot take the message is logged, never raised: the write
-    that wanted the email has committed and stays done.
+    The write that wanted the email has committed and stays done whether or
+    not the broker takes the message. Without a broker the task runs here, in
+    this process, and an email it could not send is logged the same way
+    (there is no worker to retry it later).
     """
-    transaction.on_commit(lambda: task.delay(*args), robust=True)
+    try:
+        task.delay(*args)
+    except Exception:
+        logger.exception("email task %s could not be queued or run; not sent", task.name)
+
+
+def enqueue(task, *args):
+    """``queue(task, *args)`` once the current transaction commits (at once outside one)."""
+    transaction.on_commit(functools.partial(queue, task, *args))

@@ -25,7 +25,7 @@ class _Pending:
 
     def flush(self):
         if self.counts:
-            send_assignment_digest.delay({str(k): v for k, v in sorted(self.counts.items())})
+            mail.queue(send_assignment_digest, {str(k): v for k, v in sorted(self.counts.items())})
 
 
 def leads_assigned(counts):
@@ -45,5 +45,5 @@ def leads_assigned(counts):
     if pending is None or pending.flush not in hooks:
         pending = _Pending()
         connection._leadline_digest = pending
-        transaction.on_commit(pending.flush, robust=True)
+        transaction.on_commit(pending.flush)
     pending.counts.update(counts)

@@ -231,3 +231,19 @@ def test_header_injection_and_bad_addresses_never_reach_the_server(
     assert send_assignment_email.delay(agent.pk, 2).get() is False
     assert smtp_server.attempts == 0 and smtp_server.messages == []
     assert retries == []
+
+
+def test_without_a_worker_a_failed_email_is_logged_and_the_write_stands(
+    smtp_down, make_agent, make_lead, manager, caplog, django_capture_on_commit_callbacks
+):
+    # In-process tasks as settings run them (errors propagate): no retry later.
+    celery_app.conf.task_eager_propagates = True
+    make_agent()
+    leads = [make_lead() for _ in range(2)]
+    with django_capture_on_commit_callbacks(execute=True):
+        result = services.distribute(actor=manager)
+    assert result.assigned == 2
+    assert Lead.objects.filter(pk__in=[lead.pk for lead in leads], agent__isnull=False).count() == 2
+    assert "email task agents.tasks.send_assignment_digest could not be queued or run" in (
+        caplog.text
+    )
