@@ -30,6 +30,9 @@ class Action(models.TextChoices):
     TOKEN_REUSED = "token_reused"  # noqa: S105 - an action name
     ROLE_CHANGED = "role_changed"
     PASSWORD_CHANGED = "password_changed"  # noqa: S105
+    # A password set through an emailed link (reset or invitation).
+    PASSWORD_RESET = "password_reset"  # noqa: S105
+    AGENT_INVITED = "agent_invited"
     IMPORT_COMMITTED = "import_committed"
     IMPORT_UNDONE = "import_undone"
     DISTRIBUTION = "distribution"

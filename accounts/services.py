@@ -14,13 +14,16 @@ user services here and the agent services (``agents.services``,
 API, the admin and the commands all refuse the same way.
 """
 
+from django.contrib.auth import password_validation
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from common.emails import email_problem, normalize_email
 from common.errors import DomainError
 
-from . import security
+from . import audit, mail, security, tokens
 from .models import Role, User
+from .tasks import send_password_reset
 
 # What the admin's user form edits; the password has its own page.
 _EDITABLE = {"email", "first_name", "last_name", "role", "is_active"}
@@ -104,3 +107,56 @@ def user_change_password(*, user, password, actor):
     else:
         user.set_password(password)
     return _save(user, actor=actor, update_fields=["password"])
+
+
+# --- Password reset -------------------------------------------------------------
+
+
+class InvalidLink(DomainError):
+    """400: the reset or invitation link is unknown, used, expired or not this user's."""
+
+    code = "invalid_link"
+
+
+def password_reset_request(*, email):
+    """Queue the reset email for ``email``, whoever it belongs to (``accounts.tasks``).
+
+    Nothing is looked up here: the caller answers the same for every address.
+    """
+    mail.enqueue(send_password_reset, normalize_email(email))
+
+
+@transaction.atomic
+def password_reset_confirm(*, uid, token, password, request=None):
+    """Set ``password`` for the user of a reset or invitation link; return the user.
+
+    The link must name an active user (``uid``) and carry a live token of
+    theirs (``InvalidLink``, naming the field, otherwise); the password must
+    pass the validators (``validation_error`` on ``password``). Setting it
+    spends the link (the token signs the password hash), ends every access
+    and refresh token the user holds, and is audited as the user's own act.
+    """
+    user = tokens.user_for_uid(uid)
+    if user is None or not user.is_active:
+        raise InvalidLink(_LINK_INVALID, fields={"uid": [_LINK_INVALID]})
+    user = locked(user)
+    if not tokens.check_link_token(user, token):
+        raise InvalidLink(_LINK_INVALID, fields={"token": [_LINK_INVALID]})
+    try:
+        password_validation.validate_password(password, user)
+    except ValidationError as exc:
+        raise DomainError(
+            "Choose another password.",
+            code="validation_error",
+            fields={"password": list(exc.messages)},
+        ) from None
+    user.set_password(password)
+    _save(user, actor=user, update_fields=["password"])
+    # The save ended the tokens if the password changed; setting the same
+    # password again must end them too (whoever held the account is out).
+    tokens.revoke_user_tokens(user)
+    audit.record(audit.Action.PASSWORD_RESET, actor=user, target=user.email, request=request)
+    return user
+
+
+_LINK_INVALID = "This link is invalid or has expired. Ask for a new one."

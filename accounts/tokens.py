@@ -6,15 +6,23 @@ per-user timestamp can end every token at once), a refresh rotation that is
 safe when two requests race with the same refresh token, and signing-key
 rotation (``JWT_SIGNING_KEY_FALLBACKS``: tokens signed with an old key still
 verify until they expire).
+
+It also makes the one-time links of the emails (password reset, invitation):
+Django's ``PasswordResetTokenGenerator`` with a salt and a lifetime each.
 """
 
 from datetime import timedelta
+from urllib.parse import urlencode
 
 import jwt
 from django.conf import settings
+from django.contrib.auth.tokens import PasswordResetTokenGenerator
 from django.db import transaction
 from django.test.signals import setting_changed
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
+from django.utils.encoding import force_bytes, force_str
+from django.utils.http import base36_to_int, urlsafe_base64_decode, urlsafe_base64_encode
 from rest_framework_simplejwt import settings as simplejwt_settings
 from rest_framework_simplejwt import tokens as simplejwt_tokens
 from rest_framework_simplejwt.backends import TokenBackend
@@ -232,3 +240,87 @@ def _within_reuse_grace(jti):
         return False
     since = timezone.now() - timedelta(seconds=grace)
     return BlacklistedToken.objects.filter(token__jti=jti, blacklisted_at__gte=since).exists()
+
+
+# --- One-time links: password reset and invitation ----------------------------
+
+
+class LinkTokenGenerator(PasswordResetTokenGenerator):
+    """Django's password-reset tokens, with their own salt and lifetime setting.
+
+    A token signs the user's id, password hash, last login, email and active
+    state, so it stops working once the password is set (single use), when
+    the address changes or the user is deactivated, and after
+    ``settings.<timeout_setting>`` seconds. Subclasses differ by ``key_salt``:
+    an invitation token is not a reset token.
+    """
+
+    key_salt = "accounts.tokens.PasswordResetTokenGenerator"
+    timeout_setting = "PASSWORD_RESET_TIMEOUT"
+
+    def _make_hash_value(self, user, timestamp):
+        return f"{super()._make_hash_value(user, timestamp)}{int(user.is_active)}"
+
+    def check_token(self, user, token):
+        # Django's check, with this generator's lifetime instead of PASSWORD_RESET_TIMEOUT.
+        if not (user and isinstance(token, str)):
+            return False
+        ts_b36, _sep, _hash = token.partition("-")
+        try:
+            ts = base36_to_int(ts_b36)
+        except ValueError:
+            return False
+        if not any(
+            constant_time_compare(self._make_token_with_timestamp(user, ts, secret), token)
+            for secret in [self.secret, *self.secret_fallbacks]
+        ):
+            return False
+        age = self._num_seconds(self._now()) - ts
+        return 0 <= age <= getattr(settings, self.timeout_setting)
+
+
+class InvitationTokenGenerator(LinkTokenGenerator):
+    key_salt = "accounts.tokens.InvitationTokenGenerator"
+    timeout_setting = "INVITATION_TIMEOUT"
+
+
+password_reset_tokens = LinkTokenGenerator()
+invitation_tokens = InvitationTokenGenerator()
+
+
+def uid_for(user):
+    return urlsafe_base64_encode(force_bytes(user.pk))
+
+
+def user_for_uid(uid):
+    """The user a link's ``uid`` names, or None (garbage, unknown id)."""
+    try:
+        pk = int(force_str(urlsafe_base64_decode(uid)))
+    except (TypeError, ValueError, OverflowError, UnicodeDecodeError):
+        return None
+    if not 0 < pk < 2**63:
+        return None
+    return User.objects.filter(pk=pk).first()
+
+
+def set_password_link(user, generator):
+    """The SPA's ``/set-password`` URL on ``SITE_URL`` carrying a fresh token."""
+    query = urlencode({"uid": uid_for(user), "token": generator.make_token(user)})
+    return f"{settings.SITE_URL}/set-password?{query}"
+
+
+def check_link_token(user, token):
+    """Whether ``token`` is a live reset or invitation token of ``user``."""
+    return password_reset_tokens.check_token(user, token) or invitation_tokens.check_token(
+        user, token
+    )
+
+
+def link_lifetime(generator):
+    """How long ``generator``'s links work, in words ("1 hour", "7 days"), for the emails."""
+    seconds = getattr(settings, generator.timeout_setting)
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'' if count == 1 else 's'}"
+    return f"{seconds} seconds"

@@ -12,7 +12,10 @@ from leads.selectors import agents_with_open_counts
 from .models import Agent
 
 # Fields the service may change (is_active moves only through the actions).
-_EDITABLE = ["name", "email", "mobile", "accepts_leads", "away_until", "weight", "capacity"]
+_EDITABLE = [
+    "name", "email", "mobile", "accepts_leads", "away_until", "weight", "capacity",
+    "notify_assignments",
+]  # fmt: skip
 
 
 class AwayUntilForm(forms.Form):
@@ -29,7 +32,10 @@ class AgentForm(forms.ModelForm):
     password = forms.CharField(
         required=False,
         widget=forms.PasswordInput(render_value=False),
-        help_text="Leave empty to invite: the agent cannot log in until a password is set.",
+        help_text=(
+            "Leave empty to invite: the agent gets an email with a link to set their "
+            "password, and cannot log in until they do."
+        ),
     )
 
     class Meta:
@@ -78,7 +84,13 @@ class AgentAdmin(ServiceChangeFormMixin, admin.ModelAdmin):
     list_filter = ["is_active", "accepts_leads", AwayFilter]
     search_fields = ["name", "email", "mobile"]
     readonly_fields = ["user", "is_active", "created_at", "updated_at"]
-    actions = ["deactivate_and_redistribute", "activate", "mark_away", "redistribute_leads"]
+    actions = [
+        "deactivate_and_redistribute",
+        "activate",
+        "mark_away",
+        "redistribute_leads",
+        "send_invitation",
+    ]
 
     def get_queryset(self, request):
         return agents_with_open_counts()
@@ -171,3 +183,13 @@ class AgentAdmin(ServiceChangeFormMixin, admin.ModelAdmin):
                     f"{len(result.unplaced_ids)} left unassigned.",
                     messages.WARNING if result.unplaced_ids else messages.SUCCESS,
                 )
+
+    @admin.action(description="Send a new invitation email", permissions=["change"])
+    def send_invitation(self, request, queryset):
+        names = []
+        for agent in queryset:
+            with domain_errors(self, request):
+                services.agent_invite(agent=agent, actor=request.user)
+                names.append(agent.name)
+        if names:
+            self.message_user(request, f"Invitation sent to: {', '.join(names)}.", messages.SUCCESS)

@@ -32,6 +32,11 @@ class Agent(models.Model):
     capacity = models.PositiveIntegerField(
         null=True, blank=True, help_text="Most open leads at once; empty means no limit."
     )
+    notify_assignments = models.BooleanField(
+        "email on new leads",
+        default=True,
+        help_text="One email per import or distribution that gives the agent leads.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -13,17 +13,20 @@ leads, away, weight, capacity) stay any manager's to set.
 
 from django.db import transaction
 
-from accounts import audit
+from accounts import audit, mail
 from accounts.models import Role, User
 from accounts.services import ensure_may_manage
 from common import dataversion
 from common.emails import email_problem, normalize_email
-from common.errors import DomainError
+from common.errors import Conflict, DomainError
 from common.phones import InvalidPhone, normalize_phone
 
 from .models import Agent
+from .tasks import send_invitation
 
-_UPDATABLE = {"name", "mobile", "accepts_leads", "away_until", "weight", "capacity"}
+_UPDATABLE = {
+    "name", "mobile", "accepts_leads", "away_until", "weight", "capacity", "notify_assignments",
+}  # fmt: skip
 # Who the agent is: changed only by someone whose role reaches the login's.
 _PERSON = {"name", "email", "mobile"}
 
@@ -74,12 +77,15 @@ def agent_create(
     away_until=None,
     weight=1,
     capacity=None,
+    notify_assignments=True,
     actor=None,
 ):
     """Create an agent and its login user in one transaction.
 
     Without a password the user cannot log in until one is set (an unusable
-    password), which is how an operator invites someone by email.
+    password) and is invited: once the transaction commits, an email with a
+    one-time link to set it is queued (``agents.tasks.send_invitation``).
+    With a password (set by an admin or a manager) nothing is sent.
     """
     email = _clean_email(email)
     _check_email_free(email)
@@ -96,9 +102,38 @@ def agent_create(
         away_until=away_until,
         weight=weight,
         capacity=capacity,
+        notify_assignments=notify_assignments,
     )
     audit.record(audit.Action.AGENT_CREATED, actor=actor, target=_target(agent), email=agent.email)
+    if password is None:
+        _invite(agent, actor=actor)
     dataversion.bump()
+    return agent
+
+
+def _invite(agent, *, actor):
+    audit.record(audit.Action.AGENT_INVITED, actor=actor, target=_target(agent), email=agent.email)
+    mail.enqueue(send_invitation, agent.pk)
+
+
+@transaction.atomic
+def agent_invite(*, agent, actor=None):
+    """Send the agent a new invitation (a fresh link) to set their password.
+
+    For an agent who has not set a password yet (their link expired or was
+    lost); one who has gets ``password_already_set`` (409) and uses "Forgot
+    password" instead. Links sent earlier keep working until they expire.
+    """
+    agent = Agent.objects.select_for_update().select_related("user").get(pk=agent.pk)
+    ensure_may_manage(actor, agent.user)
+    if agent.user.has_usable_password():
+        raise Conflict(
+            f'{agent.name} has already set a password; they can use "Forgot password".',
+            code="password_already_set",
+        )
+    if not (agent.is_active and agent.user.is_active):
+        raise Conflict(f"{agent.name} is deactivated; activate them first.", code="agent_inactive")
+    _invite(agent, actor=actor)
     return agent
 
 

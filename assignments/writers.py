@@ -13,8 +13,10 @@ SQL; every value is a parameter.
 from collections import defaultdict
 
 from django.db import connection, transaction
+from django.db.models import Count
 from django.utils import timezone
 
+from agents import digest
 from agents.models import Agent
 from common import dataversion
 from common.db import chunked
@@ -89,6 +91,7 @@ def write_assignments(*, plan, strategy, reason, actor, batch, now, previous=Non
         log_assigned(lead_ids, actor=actor, now=now, old_value=old_value)
     assigned = len(plan)
     transaction.on_commit(lambda: metrics.leads_assigned(strategy, assigned))
+    digest.leads_assigned({agent_id: len(lead_ids) for agent_id, lead_ids in by_agent.items()})
 
 
 def log_assigned(lead_ids, *, actor, now, old_value="", to_nobody=False):
@@ -172,4 +175,11 @@ def record_import_assignments(*, batch, strategy, actor=None, now=None, after_id
     if assigned:
         transaction.on_commit(lambda: metrics.leads_assigned(strategy, assigned))
         dataversion.bump()
+        per_agent = (
+            Lead.objects.filter(batch_id=batch_id, pk__gt=after_id, agent__isnull=False)
+            .values_list("agent_id")
+            .annotate(leads=Count("id"))
+            .order_by()
+        )
+        digest.leads_assigned(dict(per_agent))
     return assigned

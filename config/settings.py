@@ -11,6 +11,7 @@ import secrets
 import sys
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -528,6 +529,89 @@ IMPORT_MAX_CELLS = env_int("IMPORT_MAX_CELLS", 2_000_000)
 IMPORT_MAX_FIELD_CHARS = env_int("IMPORT_MAX_FIELD_CHARS", 131_072)
 IMPORT_MAX_EXTRA_BYTES = env_int("IMPORT_MAX_EXTRA_BYTES", 16 * 1024)
 
+# --- Email --------------------------------------------------------------------
+# Invitations, password resets and assignment digests (accounts/mail.py), sent
+# by Celery tasks after the writing transaction commits. EMAIL_URL says it in
+# one value (dj-email-url: smtp://user:pass@host:587/?tls=1, submission://...,
+# smtps://... for TLS from the first byte, console://, locmem://, dummy://);
+# otherwise the usual EMAIL_HOST/EMAIL_PORT/... variables. With neither, the
+# development server prints emails on the console; production speaks SMTP to
+# EMAIL_HOST (localhost:25 unless set).
+_EMAIL_SCHEME_ALIASES = {"locmem": "memory", "smtp+ssl": "smtps"}
+
+
+def email_url_settings(url):
+    """The EMAIL_* settings an EMAIL_URL stands for (a function for the tests)."""
+    import dj_email_url
+
+    scheme, sep, rest = url.partition("://")
+    scheme = _EMAIL_SCHEME_ALIASES.get(scheme.lower(), scheme.lower())
+    if not sep or scheme not in dj_email_url.SCHEMES:
+        raise ImproperlyConfigured(
+            f"EMAIL_URL must start with one of {', '.join(sorted(dj_email_url.SCHEMES))}"
+            f" or locmem, got {url.partition('://')[0]!r}."
+        )
+    # smtps:// is implicit TLS (RFC 8314, port 465); dj-email-url reads it as
+    # STARTTLS and plans to drop it, so it is parsed as smtp:// with ?ssl=1.
+    implicit_tls = scheme == "smtps"
+    try:
+        parsed = dj_email_url.parse(f"{'smtp' if implicit_tls else scheme}://{rest}")
+    except ValueError as exc:  # a port that is not a number, a bad timeout
+        raise ImproperlyConfigured(f"EMAIL_URL cannot be read: {exc}") from None
+    if implicit_tls:
+        parsed.update(EMAIL_USE_SSL=True, EMAIL_USE_TLS=False)
+        if urlsplit(url).port is None:
+            parsed["EMAIL_PORT"] = 465
+    return {key: value for key, value in parsed.items() if value not in (None, "")}
+
+
+EMAIL_URL = env("EMAIL_URL")
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend"
+    if env("EMAIL_HOST") or not DEBUG
+    else "django.core.mail.backends.console.EmailBackend"
+)
+EMAIL_BACKEND = env("EMAIL_BACKEND", EMAIL_BACKEND)
+EMAIL_HOST = env("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+# Seconds an SMTP connection may block a worker (Django's default: forever).
+EMAIL_TIMEOUT = env_float("EMAIL_TIMEOUT", 10)
+if EMAIL_URL:
+    globals().update(email_url_settings(EMAIL_URL))
+    EMAIL_TIMEOUT = float(EMAIL_TIMEOUT)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL cannot both be on.")
+DEFAULT_FROM_EMAIL = env(
+    "DEFAULT_FROM_EMAIL", globals().get("DEFAULT_FROM_EMAIL", "Leadline <noreply@localhost>")
+)
+SERVER_EMAIL = env("SERVER_EMAIL", globals().get("SERVER_EMAIL", DEFAULT_FROM_EMAIL))
+EMAIL_SUBJECT_PREFIX = "[Leadline] "
+# Where the SPA lives: links in emails point at SITE_URL + /set-password?... and
+# /leads. Unset in production: https:// and the first DJANGO_ALLOWED_HOSTS name
+# that is not a wildcard.
+_public_hosts = [host.lstrip(".") for host in ALLOWED_HOSTS if "*" not in host and host != "."]
+SITE_URL = env("SITE_URL") or (
+    "http://localhost:8000" if DEBUG or not _public_hosts else f"https://{_public_hosts[0]}"
+)
+SITE_URL = SITE_URL.rstrip("/")
+_site = urlsplit(SITE_URL)
+if _site.scheme not in ("http", "https") or not _site.hostname or _site.query or _site.fragment:
+    raise ImproperlyConfigured(f"SITE_URL must be an absolute http(s) URL, got {SITE_URL!r}.")
+# How long a password-reset link works (seconds; Django's setting), and an
+# invitation link (a new agent may read it days later). Both links are single
+# use: setting the password changes what their signature covers.
+PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 3600)
+INVITATION_TIMEOUT = env_int("INVITATION_TIMEOUT", 7 * 24 * 3600)
+# SMTP failures (server down, 4xx) are retried with exponential backoff: at most
+# this many times, waiting about 30 s, 1, 2, 4 ... minutes (jittered, capped at
+# EMAIL_RETRY_MAX_DELAY seconds) between attempts.
+EMAIL_MAX_RETRIES = env_int("EMAIL_MAX_RETRIES", 8)
+EMAIL_RETRY_MAX_DELAY = env_int("EMAIL_RETRY_MAX_DELAY", 3600)
+
 # --- CORS -------------------------------------------------------------------
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
 CORS_URLS_REGEX = r"^/api/.*$"
@@ -566,6 +650,10 @@ RATELIMIT_LOGIN_IP = env("RATELIMIT_LOGIN_IP", "20/m")
 RATELIMIT_LOGIN_EMAIL = env("RATELIMIT_LOGIN_EMAIL", "10/m")
 RATELIMIT_REFRESH = env("RATELIMIT_REFRESH", "30/m")
 RATELIMIT_UPLOAD = env("RATELIMIT_UPLOAD", "20/m")
+# Password reset requests: per client IP and per address asked for; confirms per IP.
+RATELIMIT_PASSWORD_RESET_IP = env("RATELIMIT_PASSWORD_RESET_IP", "10/m")
+RATELIMIT_PASSWORD_RESET_EMAIL = env("RATELIMIT_PASSWORD_RESET_EMAIL", "5/h")
+RATELIMIT_PASSWORD_RESET_CONFIRM = env("RATELIMIT_PASSWORD_RESET_CONFIRM", "20/m")
 RATELIMIT_UNAVAILABLE_RETRY_AFTER = env_int("RATELIMIT_UNAVAILABLE_RETRY_AFTER", 5)
 # Proxies (CIDRs) whose X-Forwarded-For is believed; nobody else's is.
 TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")

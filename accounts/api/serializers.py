@@ -2,6 +2,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import User
+from common.strict_fields import StrictBooleanField
 
 
 class TokenObtainInput(serializers.Serializer):
@@ -40,6 +41,7 @@ class AgentProfileOutput(serializers.Serializer):
     away_until = serializers.DateTimeField(allow_null=True)
     weight = serializers.IntegerField()
     capacity = serializers.IntegerField(allow_null=True)
+    notify_assignments = serializers.BooleanField()
 
 
 class MeOutput(serializers.ModelSerializer):
@@ -53,3 +55,27 @@ class MeOutput(serializers.ModelSerializer):
     def get_agent(self, user):
         agent = getattr(user, "agent_profile", None)
         return AgentProfileOutput(agent).data if agent is not None else None
+
+
+class PasswordResetInput(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+
+
+class PasswordResetConfirmInput(serializers.Serializer):
+    uid = serializers.CharField(max_length=64)
+    token = serializers.CharField(max_length=128)
+    password = serializers.CharField(max_length=4096, trim_whitespace=False)
+
+
+class DetailOutput(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+class PasswordResetConfirmOutput(serializers.Serializer):
+    email = serializers.EmailField(help_text="The account whose password was set (to sign in).")
+
+
+class MeUpdateInput(serializers.Serializer):
+    notify_assignments = StrictBooleanField(
+        help_text="Agents only: an email when leads are assigned to them (one per batch)."
+    )

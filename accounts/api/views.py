@@ -6,13 +6,25 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import audit, tokens
+from accounts import audit, services, tokens
+from agents.services import agent_update
 from common.api import envelope
 from common.emails import normalize_email
+from common.errors import DomainError
 from common.ratelimit import LOGIN_EMAIL_GROUP, LOGIN_IP_GROUP, rate_limit
 
 from . import web_client
-from .serializers import MeOutput, RefreshInput, TokenObtainInput, TokenOutput
+from .serializers import (
+    DetailOutput,
+    MeOutput,
+    MeUpdateInput,
+    PasswordResetConfirmInput,
+    PasswordResetConfirmOutput,
+    PasswordResetInput,
+    RefreshInput,
+    TokenObtainInput,
+    TokenOutput,
+)
 
 _CLIENT_HEADER = OpenApiParameter(
     web_client.CLIENT_HEADER,
@@ -198,3 +210,63 @@ class MeView(APIView):
     @extend_schema(responses={200: MeOutput})
     def get(self, request):
         return Response(MeOutput(request.user).data)
+
+    @extend_schema(request=MeUpdateInput, responses={200: MeOutput})
+    def patch(self, request):
+        """The signed-in agent's own email preference (``notify_assignments``)."""
+        data = MeUpdateInput(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        if data.validated_data:
+            profile = getattr(request.user, "agent_profile", None)
+            if profile is None:
+                message = "Only an agent profile receives assignment emails."
+                raise DomainError(
+                    message, code="validation_error", fields={"notify_assignments": [message]}
+                )
+            agent_update(agent=profile, actor=request.user, **data.validated_data)
+            request.user.refresh_from_db()
+        return Response(MeOutput(request.user).data)
+
+
+# Accepted whether or not an account has the address: the answer names none.
+RESET_ACCEPTED = (
+    "If an active account uses this address, a link to set a new password is on its way."
+)
+
+
+class PasswordResetView(APIView):
+    """Ask for a password-reset email. The same 202 whether the address is known or not."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(request=PasswordResetInput, responses={202: DetailOutput})
+    @rate_limit("password-reset-ip", rate="RATELIMIT_PASSWORD_RESET_IP", key="ip")
+    @rate_limit("password-reset-email", rate="RATELIMIT_PASSWORD_RESET_EMAIL", key="email")
+    def post(self, request):
+        data = PasswordResetInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.password_reset_request(email=data.validated_data["email"])
+        return Response({"detail": RESET_ACCEPTED}, status=status.HTTP_202_ACCEPTED)
+
+
+class PasswordResetConfirmView(APIView):
+    """Set a new password with the ``uid`` and ``token`` of an emailed link (reset or invitation).
+
+    Every refresh and access token the user held ends. A used, expired or
+    altered link is a 400 naming ``uid`` or ``token``; a weak password a 400
+    naming ``password``.
+    """
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(request=PasswordResetConfirmInput, responses={200: PasswordResetConfirmOutput})
+    @rate_limit("password-reset-confirm", rate="RATELIMIT_PASSWORD_RESET_CONFIRM", key="ip")
+    def post(self, request):
+        data = PasswordResetConfirmInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = services.password_reset_confirm(**data.validated_data, request=request)
+        response = Response({"email": user.email})
+        response["Cache-Control"] = "no-store"
+        return response

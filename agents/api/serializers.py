@@ -22,6 +22,7 @@ class AgentOutput(serializers.ModelSerializer):
             "away_until",
             "weight",
             "capacity",
+            "notify_assignments",
             "open_leads",
             "created_at",
             "updated_at",
@@ -33,7 +34,11 @@ class AgentCreateInput(serializers.Serializer):
     email = serializers.EmailField(max_length=254)
     mobile = serializers.CharField(max_length=32)
     password = serializers.CharField(
-        max_length=4096, required=False, write_only=True, trim_whitespace=False
+        max_length=4096,
+        required=False,
+        write_only=True,
+        trim_whitespace=False,
+        help_text="Leave out to invite: the agent gets an email with a link to set it.",
     )
     accepts_leads = StrictBooleanField(default=True)
     away_until = StrictDateTimeField(required=False, allow_null=True, default=None)
@@ -41,6 +46,7 @@ class AgentCreateInput(serializers.Serializer):
     capacity = serializers.IntegerField(
         min_value=0, max_value=1_000_000, required=False, allow_null=True, default=None
     )
+    notify_assignments = StrictBooleanField(default=True)
 
     def validate_password(self, value):
         password_validation.validate_password(value)
@@ -57,3 +63,4 @@ class AgentUpdateInput(serializers.Serializer):
     capacity = serializers.IntegerField(
         min_value=0, max_value=1_000_000, required=False, allow_null=True
     )
+    notify_assignments = StrictBooleanField(required=False)

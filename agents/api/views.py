@@ -1,5 +1,6 @@
-from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, status, viewsets
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from accounts.permissions import IsManagerOrAdmin
@@ -50,6 +51,23 @@ class AgentViewSet(
     @extend_schema(request=AgentUpdateInput, responses={200: AgentOutput})
     def update(self, request, pk=None):
         return self.partial_update(request, pk)
+
+    @extend_schema(
+        request=None,
+        responses={202: inline_serializer("InvitationQueued", {"detail": serializers.CharField()})},
+    )
+    @action(detail=True, methods=["post"])
+    def invite(self, request, pk=None):
+        """Email the agent a new one-time link to set their password.
+
+        409 ``password_already_set`` once they have one (they use "Forgot
+        password"), 409 ``agent_inactive`` for a deactivated agent.
+        """
+        agent = services.agent_invite(agent=self.get_object(), actor=request.user)
+        return Response(
+            {"detail": f"An invitation is on its way to {agent.email}."},
+            status=status.HTTP_202_ACCEPTED,
+        )
 
     @extend_schema(responses={204: None})
     def destroy(self, request, pk=None):
