@@ -25,7 +25,23 @@ from .models import Assignment, Reason
 
 _ASSIGNMENT_FIELDS = (
     "lead", "agent", "assigned_at", "assigned_by", "batch", "strategy", "reason", "end_reason",
+    "rule", "team", "route",
 )  # fmt: skip
+
+
+def _by_route(lead_ids, routes):
+    """Lead ids grouped by their ``Route`` (None: no routing), in order."""
+    groups = defaultdict(list)
+    routes = routes or {}
+    for lead_id in lead_ids:
+        groups[routes.get(lead_id)].append(lead_id)
+    return groups
+
+
+def _route_params(route):
+    if route is None:
+        return [None, None, ""]
+    return [route.rule_id, route.team_id, route.text[:255]]
 
 
 def history_actor(actor):
@@ -49,12 +65,13 @@ def _execute_per_chunk(sql, params, lead_ids):
             cursor.execute(sql.format(ids=", ".join(["%s"] * len(chunk))), [*params, *chunk])
 
 
-def write_assignments(*, plan, strategy, reason, actor, batch, now, previous=None):
+def write_assignments(*, plan, strategy, reason, actor, batch, now, previous=None, routes=None):
     """Point the planned leads at their agents, open their assignments, log it.
 
     ``plan`` maps lead id -> agent id. ``previous`` maps lead id -> the email
     of the agent it is taken from (whose open assignment the caller has
-    already ended), for the timeline.
+    already ended), for the timeline. ``routes`` maps lead id -> the
+    ``assignments.routed.Route`` that decided it (recorded on the assignment).
     """
     by_agent = defaultdict(list)
     for lead_id, agent_id in plan.items():
@@ -65,20 +82,22 @@ def write_assignments(*, plan, strategy, reason, actor, batch, now, previous=Non
 
     lead_table, (lead_pk, lead_agent) = _columns(Lead, "id", "agent")
     table, columns = _columns(Assignment, *_ASSIGNMENT_FIELDS)
-    _execute_per_chunk(
-        f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608 (names only)
-        f"SELECT {lead_pk}, {lead_agent}, %s, %s, %s, %s, %s, %s "
-        f"FROM {lead_table} WHERE {lead_pk} IN ({{ids}})",
-        [
-            connection.ops.adapt_datetimefield_value(now),
-            getattr(actor, "pk", None),
-            getattr(batch, "pk", batch),
-            str(strategy),
-            str(reason),
-            "",
-        ],
-        list(plan),
-    )
+    for route, lead_ids in _by_route(plan, routes).items():
+        _execute_per_chunk(
+            f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608 (names only)
+            f"SELECT {lead_pk}, {lead_agent}, %s, %s, %s, %s, %s, %s, %s, %s, %s "
+            f"FROM {lead_table} WHERE {lead_pk} IN ({{ids}})",
+            [
+                connection.ops.adapt_datetimefield_value(now),
+                getattr(actor, "pk", None),
+                getattr(batch, "pk", batch),
+                str(strategy),
+                str(reason),
+                "",
+                *_route_params(route),
+            ],
+            lead_ids,
+        )
     previous = previous or {}
     by_previous = defaultdict(list)
     for lead_id in plan:
@@ -119,7 +138,7 @@ def end_open_assignments(lead_ids, *, now, end_reason):
         )
 
 
-def record_import_assignments(*, batch, strategy, actor=None, now=None, after_id=0):
+def record_import_assignments(*, batch, strategy, actor=None, now=None, after_id=0, routes=None):
     """Open the assignments of ``batch``'s leads inserted with planned agents.
 
     The history rows are built by the database from the lead rows (one
@@ -128,7 +147,15 @@ def record_import_assignments(*, batch, strategy, actor=None, now=None, after_id
     assignment naming ``Lead.agent``. Call it once for each set of leads the
     import inserted with agents from ``assignments.planning.plan_new_leads``,
     in the same transaction. Returns the number of assignments opened.
+
+    ``routes`` maps the new leads' phones to the ``Route`` that decided them
+    (a routed import): their ids are read back by phone and the rows written
+    per route, by ids.
     """
+    if routes:
+        return _record_routed(
+            batch=batch, strategy=strategy, actor=actor, now=now, after_id=after_id, routes=routes
+        )
     now = now or timezone.now()
     actor = history_actor(actor)
     batch_id = getattr(batch, "pk", batch)
@@ -148,7 +175,8 @@ def record_import_assignments(*, batch, strategy, actor=None, now=None, after_id
         for start in range(low, high + 1, step):
             cursor.execute(
                 f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608 (names only)
-                f"SELECT {lead_pk}, {lead_agent}, %s, %s, %s, %s, %s, '' FROM {lead_table} "
+                f"SELECT {lead_pk}, {lead_agent}, %s, %s, %s, %s, %s, '', NULL, NULL, '' "
+                f"FROM {lead_table} "
                 f"WHERE {lead_batch} = %s AND {lead_agent} IS NOT NULL "
                 f"AND {lead_pk} BETWEEN %s AND %s",
                 [
@@ -163,6 +191,43 @@ def record_import_assignments(*, batch, strategy, actor=None, now=None, after_id
                 ],
             )
             assigned += cursor.rowcount
+    if assigned:
+        transaction.on_commit(lambda: metrics.leads_assigned(strategy, assigned))
+        dataversion.bump()
+    return assigned
+
+
+def _record_routed(*, batch, strategy, actor, now, after_id, routes):
+    now = now or timezone.now()
+    actor = history_actor(actor)
+    batch_id = getattr(batch, "pk", batch)
+    lead_table, (lead_pk, lead_phone, lead_agent, lead_batch) = _columns(
+        Lead, "id", "phone", "agent", "batch"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {lead_pk}, {lead_phone} FROM {lead_table} "  # noqa: S608 (names only)
+            f"WHERE {lead_batch} = %s AND {lead_pk} > %s AND {lead_agent} IS NOT NULL",
+            [batch_id, after_id],
+        )
+        by_id = {lead_id: routes.get(phone) for lead_id, phone in cursor.fetchall()}
+    table, columns = _columns(Assignment, *_ASSIGNMENT_FIELDS)
+    for route, lead_ids in _by_route(by_id, by_id).items():
+        _execute_per_chunk(
+            f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608 (names only)
+            f"SELECT {lead_pk}, {lead_agent}, %s, %s, %s, %s, %s, '', %s, %s, %s "
+            f"FROM {lead_table} WHERE {lead_pk} IN ({{ids}})",
+            [
+                connection.ops.adapt_datetimefield_value(now),
+                getattr(actor, "pk", None),
+                batch_id,
+                str(strategy),
+                str(Reason.IMPORT),
+                *_route_params(route),
+            ],
+            lead_ids,
+        )
+    assigned = len(by_id)
     if assigned:
         transaction.on_commit(lambda: metrics.leads_assigned(strategy, assigned))
         dataversion.bump()

@@ -107,6 +107,7 @@ INSTALLED_APPS = [
     "accounts",
     "agents",
     "leads",
+    "routing",
     "assignments",
     "imports",
     "reports",
