@@ -93,9 +93,8 @@ class Snapshot:
 
     def pools(self):
         """Every rotation pool a plan with this snapshot may move."""
-        return [DEFAULT_POOL] + sorted(
-            {team_pool(rule.team) for rule in self.rules if rule.team is not None}
-        )
+        teams = {team_pool(rule.team) for rule in self.rules if rule.team is not None}
+        return [DEFAULT_POOL, *sorted(teams)]
 
 
 @dataclass
@@ -113,9 +112,7 @@ def default_text(strategy):
     return f"Default pool → {STRATEGY_LABELS.get(strategy, strategy)}"
 
 
-def plan_routes(
-    leads, slots, *, strategy, cursors, snapshot=None, router=None, exclude=None
-):
+def plan_routes(leads, slots, *, strategy, cursors, snapshot=None, router=None, exclude=None):
     """Plan ``leads`` (``[(lead id, attributes)]`` in order) through the rules.
 
     ``cursors`` maps pool -> ``Cursor`` (missing pools start fresh);
@@ -241,3 +238,40 @@ def plan_routes(
         report=report,
     )
 
+
+def merge_reports(total, part):
+    """Add a chunk's per-rule report to ``total`` (in place), rule by rule."""
+    index = {entry["rule"]["id"]: entry for entry in total}
+    for entry in part:
+        into = index.get(entry["rule"]["id"])
+        if into is None:
+            into = {**entry, "per_agent": dict(entry["per_agent"])}
+            total.append(into)
+            index[entry["rule"]["id"]] = into
+            continue
+        for key in ("matched", "unplaced", "fallback"):
+            into[key] += entry[key]
+        into["no_eligible"] = into["no_eligible"] or entry["no_eligible"]
+        for agent_id, count in entry["per_agent"].items():
+            into["per_agent"][agent_id] = into["per_agent"].get(agent_id, 0) + count
+    total.sort(key=lambda entry: (entry["rule"]["position"], entry["rule"]["id"]))
+    return total
+
+
+def report_notes(report):
+    """Sentences for a batch's message: the rules whose target could not take leads."""
+    notes = []
+    for entry in report:
+        if not entry["no_eligible"]:
+            continue
+        rule = entry["rule"]
+        target = (
+            f"team {entry['team']['name']} had no eligible member"
+            if entry["team"]
+            else f"agent {entry['agent']['name']} was not eligible"
+        )
+        notes.append(
+            f"Rule {rule['position']} '{rule['name']}': {target}; "
+            f"{entry['fallback']} leads went to the fallback."
+        )
+    return notes

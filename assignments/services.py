@@ -46,8 +46,8 @@ from .planning import (
     route_leads,
     save_cursors,
 )
-from .routed import plan_routes
 from .results import DistributionResult, NoEligibleAgent, nothing_done
+from .routed import plan_routes
 from .writers import end_open_assignments, history_actor, log_assigned, write_assignments
 
 

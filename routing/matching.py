@@ -283,7 +283,9 @@ class Router:
             pass
         found = None
         for rule in self.rules:
-            if all(_holds(op, value, key[self._slot[field]]) for field, op, value in rule.conditions):
+            if all(
+                _holds(op, value, key[self._slot[field]]) for field, op, value in rule.conditions
+            ):
                 found = rule
                 break
         if len(self._memo) >= self.MEMO_LIMIT:

@@ -27,9 +27,7 @@ def current_snapshot():
     preview did. Three queries, whatever the number of rules.
     """
     rules = list(
-        RoutingRule.objects.filter(active=True)
-        .select_related("agent")
-        .order_by("position", "id")
+        RoutingRule.objects.filter(active=True).select_related("agent").order_by("position", "id")
     )
     team_ids = {rule.team_id for rule in rules if rule.team_id is not None}
     teams = {}
