@@ -19,6 +19,7 @@ from agents.models import Agent
 from common import dataversion
 from common.db import chunked
 from leads.models import Lead, LeadActivity
+from routing.models import RoutingRule, Team
 
 from . import metrics
 from .models import Assignment, Reason
@@ -38,10 +39,24 @@ def _by_route(lead_ids, routes):
     return groups
 
 
-def _route_params(route):
-    if route is None:
-        return [None, None, ""]
-    return [route.rule_id, route.team_id, route.text[:255]]
+def _live_routes(routes):
+    """The routes with rule and team ids that still exist (a batch's frozen rules may
+    name rows deleted since its preview: the words stay, the link becomes null)."""
+    rules = {route.rule_id for route in routes if route is not None and route.rule_id}
+    teams = {route.team_id for route in routes if route is not None and route.team_id}
+    live_rules = set(RoutingRule.objects.filter(pk__in=rules).values_list("id", flat=True))
+    live_teams = set(Team.objects.filter(pk__in=teams).values_list("id", flat=True))
+
+    def params(route):
+        if route is None:
+            return [None, None, ""]
+        return [
+            route.rule_id if route.rule_id in live_rules else None,
+            route.team_id if route.team_id in live_teams else None,
+            route.text[:255],
+        ]
+
+    return params
 
 
 def history_actor(actor):
@@ -82,7 +97,9 @@ def write_assignments(*, plan, strategy, reason, actor, batch, now, previous=Non
 
     lead_table, (lead_pk, lead_agent) = _columns(Lead, "id", "agent")
     table, columns = _columns(Assignment, *_ASSIGNMENT_FIELDS)
-    for route, lead_ids in _by_route(plan, routes).items():
+    groups = _by_route(plan, routes)
+    route_params = _live_routes(groups)
+    for route, lead_ids in groups.items():
         _execute_per_chunk(
             f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608 (names only)
             f"SELECT {lead_pk}, {lead_agent}, %s, %s, %s, %s, %s, %s, %s, %s, %s "
@@ -94,7 +111,7 @@ def write_assignments(*, plan, strategy, reason, actor, batch, now, previous=Non
                 str(strategy),
                 str(reason),
                 "",
-                *_route_params(route),
+                *route_params(route),
             ],
             lead_ids,
         )
@@ -212,7 +229,9 @@ def _record_routed(*, batch, strategy, actor, now, after_id, routes):
         )
         by_id = {lead_id: routes.get(phone) for lead_id, phone in cursor.fetchall()}
     table, columns = _columns(Assignment, *_ASSIGNMENT_FIELDS)
-    for route, lead_ids in _by_route(by_id, by_id).items():
+    groups = _by_route(by_id, by_id)
+    route_params = _live_routes(groups)
+    for route, lead_ids in groups.items():
         _execute_per_chunk(
             f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608 (names only)
             f"SELECT {lead_pk}, {lead_agent}, %s, %s, %s, %s, %s, '', %s, %s, %s "
@@ -223,7 +242,7 @@ def _record_routed(*, batch, strategy, actor, now, after_id, routes):
                 batch_id,
                 str(strategy),
                 str(Reason.IMPORT),
-                *_route_params(route),
+                *route_params(route),
             ],
             lead_ids,
         )
