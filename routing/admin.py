@@ -41,6 +41,9 @@ class TeamAdmin(admin.ModelAdmin):
 
 
 class RuleForm(forms.ModelForm):
+    position = forms.IntegerField(
+        required=False, min_value=1, help_text="Empty: last. The others shift to make room."
+    )
     conditions = forms.JSONField(
         required=False,
         initial=list,
