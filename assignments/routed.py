@@ -212,7 +212,12 @@ def plan_routes(leads, slots, *, strategy, cursors, snapshot=None, router=None, 
         unplaced.extend(result.unplaced)
 
     fallback_ids.extend((lead_id, None, "No rule matched") for lead_id in parts.get(None, ()))
-    order = {lead_id: i for i, (lead_id, _attrs) in enumerate(leads)}
+    if isinstance(leads, range) or all(
+        lead_id == i for i, (lead_id, _attrs) in enumerate(leads)
+    ):
+        order = _Identity()  # an import's positions 0..n-1: already in order
+    else:
+        order = {lead_id: i for i, (lead_id, _attrs) in enumerate(leads)}
     if fallback_ids:
         if snapshot.fallback == FALLBACK_UNASSIGNED:
             unplaced.extend(lead_id for lead_id, _rule, _why in fallback_ids)
@@ -237,6 +242,11 @@ def plan_routes(leads, slots, *, strategy, cursors, snapshot=None, router=None, 
         slots=tuple(slots[agent_id] for agent_id in sorted(slots)),
         report=report,
     )
+
+
+class _Identity:
+    def __getitem__(self, key):
+        return key
 
 
 def merge_reports(total, part):

@@ -73,10 +73,10 @@ def _columns(model, *fields):
     return quote(model._meta.db_table), columns
 
 
-def _execute_per_chunk(sql, params, lead_ids):
+def _execute_per_chunk(sql, params, lead_ids, size=None):
     """Run ``sql`` (with an ``{ids}`` slot for ``IN (...)``) once per chunk of lead ids."""
     with connection.cursor() as cursor:
-        for chunk in chunked(lead_ids):
+        for chunk in chunked(lead_ids, size) if size else chunked(lead_ids):
             cursor.execute(sql.format(ids=", ".join(["%s"] * len(chunk))), [*params, *chunk])
 
 
@@ -214,6 +214,9 @@ def record_import_assignments(*, batch, strategy, actor=None, now=None, after_id
     return assigned
 
 
+ROUTED_CHUNK = 5000  # ids per INSERT … SELECT of a routed import (well under SQLite's limit)
+
+
 def _record_routed(*, batch, strategy, actor, now, after_id, routes):
     now = now or timezone.now()
     actor = history_actor(actor)
@@ -244,7 +247,8 @@ def _record_routed(*, batch, strategy, actor, now, after_id, routes):
                 str(Reason.IMPORT),
                 *route_params(route),
             ],
-            lead_ids,
+            sorted(lead_ids),
+            size=ROUTED_CHUNK,
         )
     assigned = len(by_id)
     if assigned:

@@ -122,16 +122,30 @@ def _region_of(phone):
         return ""
 
 
+_BY_PREFIX = {}  # "+" and the first 3 digits -> region, or None for a shared code
+
+
 def phone_country(phone):
     """ISO region (``AE``, ``IN``) of an E.164 number; ``""`` when unknown.
 
     Country calling codes are prefix-free, so the first 1-3 digits name the
-    code; most codes belong to one region and need no parsing. Shared codes
-    (``+1``, ``+7``, ``+44``…) are resolved by ``phonenumbers`` from the
-    whole number (cached).
+    code; most codes belong to one region and need no parsing (the answer is
+    cached per 3-digit prefix). Shared codes (``+1``, ``+7``, ``+44``…) are
+    resolved by ``phonenumbers`` from the whole number (cached).
     """
     if not phone or phone[0] != "+":
         return ""
+    prefix = phone[:4]
+    region = _BY_PREFIX.get(prefix, _BY_PREFIX)
+    if region is _BY_PREFIX:
+        region = _region_of_prefix(phone)
+        if len(_BY_PREFIX) < 10_000:
+            _BY_PREFIX[prefix] = region
+    return _region_of(phone) if region is None else region
+
+
+def _region_of_prefix(phone):
+    """The region of ``phone``'s calling code, None when the code is shared."""
     for length in (1, 2, 3):
         digits = phone[1 : 1 + length]
         if not digits.isdigit():
@@ -140,7 +154,7 @@ def phone_country(phone):
         if regions:
             if len(regions) == 1:
                 return "" if regions[0] == "001" else regions[0]
-            return _region_of(phone)
+            return None
     return ""
 
 
@@ -150,8 +164,20 @@ def _email_domain(email):
     return email.rsplit("@", 1)[1]
 
 
+_SOURCE_KEYS = {}  # the keys of an extra dict -> its source column's key (or None)
+
+
 def _source(lead):
     extra = lead.get("extra") or {}
+    keys = tuple(extra)
+    if keys in _SOURCE_KEYS:
+        key = _SOURCE_KEYS[keys]
+        value = extra[key] if key is not None else None
+        return value if _present(value) else (lead.get("source") or "")
+    if len(_SOURCE_KEYS) < 1000:
+        _SOURCE_KEYS[keys] = next(
+            (k for k in keys if isinstance(k, str) and k.strip().casefold() == "source"), None
+        )
     for key, value in extra.items():
         if isinstance(key, str) and key.strip().casefold() == "source" and _present(value):
             return value
@@ -208,7 +234,7 @@ def _holds(op, wanted, value):
 # --- rules -------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # hashed by identity: a dict key per lead, so cheap
 class Rule:
     """A routing rule as the planner sees it (a row of a snapshot)."""
 
@@ -265,6 +291,7 @@ class Router:
                     fields.append(field)
         self.fields = tuple(fields)
         self._slot = {field: i for i, field in enumerate(self.fields)}
+        self._raw = tuple(_raw_getter(field) for field in self.fields)
         self._memo = {}
 
     def __bool__(self):
@@ -276,11 +303,13 @@ class Router:
             return None
         if isinstance(lead, Matched):
             return lead.rule
-        key = tuple(attribute(lead, field) for field in self.fields)
+        # Keyed on the raw values (cheap to read); normalized only on a miss.
+        raw = tuple([get(lead) for get in self._raw])
         try:
-            return self._memo[key]
+            return self._memo[raw]
         except KeyError:
             pass
+        key = tuple(_normal(value) for value in raw)
         found = None
         for rule in self.rules:
             if all(
@@ -290,5 +319,33 @@ class Router:
                 break
         if len(self._memo) >= self.MEMO_LIMIT:
             self._memo.clear()
-        self._memo[key] = found
+        self._memo[raw] = found
         return found
+
+
+def _normal(value):
+    if value is None or isinstance(value, (dict, list)):
+        return ""
+    return _text(str(value))
+
+
+def _raw_getter(field):
+    """A function reading ``field``'s raw value from a lead (what ``attribute`` normalizes)."""
+    if field == "phone_country":
+        return lambda lead: phone_country(lead.get("phone") or "")
+    if field == "status":
+        return lambda lead: lead.get("status") or "new"
+    if field == "source":
+        return _source
+    if field == "email_domain":
+        return lambda lead: _email_domain(lead.get("email") or "")
+    column = field[len(EXTRA_PREFIX) :]
+
+    def extra(lead):
+        values = lead.get("extra")
+        if not values:
+            return None
+        value = values.get(column)
+        return _extra(lead, column) if value is None else value
+
+    return extra
