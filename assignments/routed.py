@@ -211,10 +211,11 @@ def plan_routes(leads, slots, *, strategy, cursors, snapshot=None, router=None, 
         entry["unplaced"] = len(result.unplaced)
         unplaced.extend(result.unplaced)
 
-    fallback_ids.extend((lead_id, None, "No rule matched") for lead_id in parts.get(None, ()))
-    if isinstance(leads, range) or all(
-        lead_id == i for i, (lead_id, _attrs) in enumerate(leads)
-    ):
+    known = set(router.rules)
+    for rule, ids in parts.items():
+        if rule is None or rule not in known:  # (a rule of another router: no match here)
+            fallback_ids.extend((lead_id, None, "No rule matched") for lead_id in ids)
+    if isinstance(leads, range) or all(lead_id == i for i, (lead_id, _attrs) in enumerate(leads)):
         order = _Identity()  # an import's positions 0..n-1: already in order
     else:
         order = {lead_id: i for i, (lead_id, _attrs) in enumerate(leads)}

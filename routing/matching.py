@@ -292,6 +292,7 @@ class Router:
         self.fields = tuple(fields)
         self._slot = {field: i for i, field in enumerate(self.fields)}
         self._raw = tuple(_raw_getter(field) for field in self.fields)
+        self._by_id = {rule.id: rule for rule in self.rules}
         self._memo = {}
 
     def __bool__(self):
@@ -302,7 +303,8 @@ class Router:
         if not self.rules:
             return None
         if isinstance(lead, Matched):
-            return lead.rule
+            # Matched by another Router over the same snapshot: this one's rule.
+            return None if lead.rule is None else self._by_id.get(lead.rule.id)
         # Keyed on the raw values (cheap to read); normalized only on a miss.
         raw = tuple([get(lead) for get in self._raw])
         try:
