@@ -1,10 +1,12 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from assignments.api.serializers import NamedRef
+from assignments.distribution import STRATEGIES
 from common.filtering import MAX_ID
 from common.strict_fields import StrictBooleanField, StrictIntegerField
 from routing.matching import FIELDS, MAX_CONDITIONS, OPS
-from routing.models import Fallback, RoutingRule, Team, TeamStrategy
+from routing.models import Fallback, RoutingRule, Team
 
 
 def _id(**kwargs):
@@ -12,6 +14,8 @@ def _id(**kwargs):
 
 
 class TeamOutput(serializers.ModelSerializer):
+    # The distribution strategies' one enum in the schema (DistributeInput's).
+    strategy = serializers.ChoiceField(choices=STRATEGIES)
     members = serializers.SerializerMethodField()
 
     class Meta:
@@ -26,7 +30,7 @@ class TeamOutput(serializers.ModelSerializer):
 class TeamInput(serializers.Serializer):
     name = serializers.CharField(max_length=100)
     active = StrictBooleanField(default=True)
-    strategy = serializers.ChoiceField(choices=TeamStrategy.choices, default="round_robin")
+    strategy = serializers.ChoiceField(choices=STRATEGIES, default="round_robin")
     members = serializers.ListField(child=_id(), max_length=1000, default=list)
 
 
@@ -66,10 +70,6 @@ class RuleOutput(serializers.ModelSerializer):
         if rule.team_id is not None:
             return {"team": rule.team_id}
         return {"agent": rule.agent_id}
-
-
-class TargetField(serializers.JSONField):
-    pass
 
 
 class RuleInput(serializers.Serializer):
@@ -129,11 +129,6 @@ class ExplainInput(serializers.Serializer):
                 {"lead": ['Give exactly one of "lead" (an object) or "lead_id".']}
             )
         return attrs
-
-
-class NamedRef(serializers.Serializer):
-    id = serializers.IntegerField()
-    name = serializers.CharField()
 
 
 class ExplainOutput(serializers.Serializer):
