@@ -26,6 +26,7 @@ database side: the snapshot, the locked cursors, the leads' attributes.
 
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
+from operator import itemgetter
 
 from routing.matching import Router, Rule
 
@@ -113,7 +114,8 @@ def default_text(strategy):
 
 
 def plan_routes(leads, slots, *, strategy, cursors, snapshot=None, router=None, exclude=None):
-    """Plan ``leads`` (``[(lead id, attributes)]`` in order) through the rules.
+    """Plan ``leads`` (``[(lead id, attributes)]`` in ascending id order: the
+    services' ids, an import's positions) through the rules.
 
     ``cursors`` maps pool -> ``Cursor`` (missing pools start fresh);
     ``exclude`` is an agent id that must get none of them (a leaving agent).
@@ -215,15 +217,11 @@ def plan_routes(leads, slots, *, strategy, cursors, snapshot=None, router=None, 
     for rule, ids in parts.items():
         if rule is None or rule not in known:  # (a rule of another router: no match here)
             fallback_ids.extend((lead_id, None, "No rule matched") for lead_id in ids)
-    if isinstance(leads, range) or all(lead_id == i for i, (lead_id, _attrs) in enumerate(leads)):
-        order = _Identity()  # an import's positions 0..n-1: already in order
-    else:
-        order = {lead_id: i for i, (lead_id, _attrs) in enumerate(leads)}
     if fallback_ids:
         if snapshot.fallback == FALLBACK_UNASSIGNED:
             unplaced.extend(lead_id for lead_id, _rule, _why in fallback_ids)
         else:
-            fallback_ids.sort(key=lambda item: order[item[0]])
+            fallback_ids.sort(key=itemgetter(0))
             ids = [lead_id for lead_id, _rule, _why in fallback_ids]
             result = run(ids, list(slots.values()), strategy, DEFAULT_POOL)
             tail = default_text(strategy)
@@ -235,19 +233,14 @@ def plan_routes(leads, slots, *, strategy, cursors, snapshot=None, router=None, 
                 )
             unplaced.extend(result.unplaced)
     return RoutedPlan(
-        assignments=dict(sorted(assignments.items(), key=lambda item: order[item[0]])),
+        assignments=dict(sorted(assignments.items())),
         routes=routes,
-        unplaced=tuple(sorted(unplaced, key=order.__getitem__)),
+        unplaced=tuple(sorted(unplaced)),
         per_agent=per_agent,
         cursors=cursors,
         slots=tuple(slots[agent_id] for agent_id in sorted(slots)),
         report=report,
     )
-
-
-class _Identity:
-    def __getitem__(self, key):
-        return key
 
 
 def merge_reports(total, part):
