@@ -2,6 +2,7 @@
 
 import pytest
 
+from leads.models import Lead
 from routing import services
 from routing.models import RoutingRule, RoutingSettings, Team
 
@@ -233,3 +234,25 @@ def test_list_endpoints_use_constant_queries(api, make_agent, django_assert_num_
     grow(3)
     with django_assert_num_queries(len(rules_small.captured_queries)):
         assert len(api.get("/api/v1/routing-rules/").json()["results"]) == 10
+
+
+def test_an_import_preview_shows_per_rule_matches_and_the_split(api, arabic, make_agent):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    make_agent(name="Pool Agent")
+    services.rule_create(name="Gulf numbers", conditions=GULF, team=arabic)
+    data = "FirstName,Phone,City\n" + "".join(
+        [f"G{i},+9715012{i:05d},Dubai\n" for i in range(5)]
+        + [f"I{i},+9198120{i:05d},Pune\n" for i in range(3)]
+    )
+    upload = SimpleUploadedFile("gulf.csv", data.encode(), content_type="text/csv")
+    response = api.post("/api/v1/imports/", {"file": upload, "preview": "true"}, format="multipart")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["state"] == "preview" and body["assigned"] == 8
+    (entry,) = body["routing"]
+    assert entry["rule"]["name"] == "Gulf numbers" and entry["matched"] == 5
+    assert entry["team"] == {"id": arabic.pk, "name": "Arabic"}
+    members = {str(pk) for pk in arabic.members.values_list("id", flat=True)}
+    assert set(entry["per_agent"]) == members and sum(entry["per_agent"].values()) == 5
+    assert not Lead.objects.exists()
