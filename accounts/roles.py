@@ -28,6 +28,11 @@ MANAGER_PERMISSIONS = {
     "leads.leadactivity": ("view",),
     "assignments.assignment": ("view",),
     "assignments.rotationstate": ("view",),
+    # Teams and routing rules (issue #15): the desk's managers run them.
+    "routing.team": ("view", "add", "change", "delete"),
+    "routing.routingrule": ("view", "add", "change", "delete"),
+    "routing.routingsettings": ("view", "add", "change"),
+    "routing.batchrouting": ("view",),
 }
 
 

@@ -26,18 +26,23 @@ class AssignmentAdmin(ReadOnlyAdmin):
         "agent",
         "reason",
         "strategy",
+        "why",
         "assigned_by",
         "batch",
         "ended_at",
         "end_reason",
     ]
-    list_filter = ["agent", "reason", "strategy", "assigned_at", "ended_at"]
+    list_filter = ["agent", "reason", "strategy", "team", "assigned_at", "ended_at"]
     list_select_related = ["lead", "agent", "assigned_by", "batch"]
     raw_id_fields = ["lead", "batch"]
     paginator = CappedCountPaginator
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     list_per_page = 100
+
+    @admin.display(description="why")
+    def why(self, assignment):
+        return assignment.explanation
 
 
 @admin.register(RotationState)

@@ -39,6 +39,22 @@ class Assignment(models.Model):
     reason = models.CharField(max_length=16, choices=Reason.choices)
     ended_at = models.DateTimeField(null=True, blank=True)
     end_reason = models.CharField(max_length=16, blank=True)
+    # Why (issue #15): the routing rule and team that decided, kept as null when
+    # they are deleted, and ``route``, the decision in words as it was made
+    # ("Rule 3 'Gulf numbers' → team Arabic → round robin"). Empty ``route``:
+    # no rules were defined (the default pool) or a manual reassignment;
+    # ``explanation`` words those.
+    rule = models.ForeignKey(
+        "routing.RoutingRule",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assignments",
+    )
+    team = models.ForeignKey(
+        "routing.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="assignments"
+    )
+    route = models.CharField(max_length=255, blank=True)
 
     # ``visible_to(user)``: every row for managers and admins, an agent's own
     # rows (ended ones too) for an agent; the rule is ``leads.models.visible_owner``.
@@ -50,6 +66,16 @@ class Assignment(models.Model):
 
     def __str__(self):
         return f"lead {self.lead_id} → agent {self.agent_id} ({self.reason})"
+
+    @property
+    def explanation(self):
+        """Why this lead went to this agent, in words."""
+        if self.route:
+            return self.route
+        if self.strategy == Strategy.MANUAL or self.reason == Reason.MANUAL:
+            return "Manual reassignment (rules bypassed)"
+        label = dict(Strategy.choices).get(self.strategy, self.strategy).lower()
+        return f"Default pool → {label}"
 
 
 class RotationState(models.Model):

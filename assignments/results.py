@@ -29,6 +29,7 @@ class DistributionResult:
     dry_run: bool
     strategy: str
     skipped: tuple = ()  # requested ids that were not distributable (see each function)
+    routing: tuple = ()  # per rule that matched: counts, split, fallback (assignments.routed)
 
 
 def nothing_done(*, strategy, dry_run=False, skipped=()):

@@ -37,10 +37,18 @@ from common.errors import Conflict, DomainError
 from leads import counters
 from leads.models import OPEN_STATUSES, Lead
 
-from . import distribution
 from .models import Reason, Strategy
-from .planning import eligible_slots, load_cursor, lock_rotation, resolve_strategy, save_cursor
+from .planning import (
+    eligible_slots,
+    lead_attributes,
+    load_routing,
+    lock_rotation,
+    resolve_strategy,
+    route_leads,
+    save_cursors,
+)
 from .results import DistributionResult, NoEligibleAgent, nothing_done
+from .routed import plan_routes
 from .writers import end_open_assignments, history_actor, log_assigned, write_assignments
 
 
@@ -72,6 +80,11 @@ def distribute(
 
     ``dry_run`` plans the same way but locks nothing, writes nothing and
     leaves the cursor where it was.
+
+    Routing rules (``routing``) decide first: each lead goes to its first
+    matching rule's team or agent, the rest to the fallback (the default pool
+    with ``strategy``, or left unassigned); see ``assignments.routed``.
+    ``result.routing`` reports per rule.
     """
     strategy = resolve_strategy(strategy)
     now = now or timezone.now()
@@ -104,7 +117,8 @@ def distribute(
     if not slots:
         raise NoEligibleAgent()
 
-    result = distribution.plan(candidates, slots, strategy=strategy, cursor=load_cursor(state))
+    routing = load_routing(default_state=state, lock=not dry_run)
+    result = route_leads(candidates, slots, strategy=strategy, routing=routing)
     if not dry_run:
         write_assignments(
             plan=result.assignments,
@@ -113,8 +127,9 @@ def distribute(
             actor=actor,
             batch=batch,
             now=now,
+            routes=result.routes,
         )
-        save_cursor(state, result.cursor)
+        save_cursors(routing, result.cursors)
         dataversion.bump()
         audit.record(
             audit.Action.DISTRIBUTION,
@@ -132,6 +147,7 @@ def distribute(
         dry_run=dry_run,
         strategy=strategy,
         skipped=skipped,
+        routing=tuple(result.report),
     )
 
 
@@ -177,7 +193,8 @@ def _take_leads_from_agent(
     if not slots and not allow_none:
         raise NoEligibleAgent("No other agent is eligible for leads (active, accepting, not away).")
 
-    result = distribution.plan(lead_ids, slots, strategy=strategy, cursor=load_cursor(state))
+    routing = load_routing(default_state=state)
+    result = route_leads(lead_ids, slots, strategy=strategy, routing=routing, exclude=agent)
     end_open_assignments(lead_ids, now=now, end_reason=reason)
     for chunk in chunked(result.unplaced):
         counters.move_leads(chunk, None)
@@ -190,10 +207,11 @@ def _take_leads_from_agent(
         batch=None,
         now=now,
         previous=dict.fromkeys(lead_ids, agent.email),
+        routes=result.routes,
     )
     log_assigned(result.unplaced, actor=actor, now=now, old_value=agent.email, to_nobody=True)
     if slots:
-        save_cursor(state, result.cursor)
+        save_cursors(routing, result.cursors)
     dataversion.bump()
     return DistributionResult(
         assigned=len(result.assignments),
@@ -201,6 +219,7 @@ def _take_leads_from_agent(
         per_agent=result.per_agent,
         dry_run=False,
         strategy=strategy,
+        routing=tuple(result.report),
     )
 
 
@@ -320,16 +339,26 @@ def move_leads_from_owners(
     by_owner = defaultdict(list)
     for lead_id in sorted(owners):
         by_owner[owners[lead_id]].append(lead_id)
-    cursor = load_cursor(state)
-    planned, kept, per_agent = {}, [], defaultdict(int)
+    routing = load_routing(default_state=state, lock=not dry_run)
+    cursors = dict(routing.cursors)
+    attributes = dict(lead_attributes(sorted(owners))) if routing.active else {}
+    planned, routes, kept, per_agent = {}, {}, [], defaultdict(int)
     for owner_id, ids in sorted(by_owner.items()):
         others = [slot for agent_id, slot in slots.items() if agent_id != owner_id]
         if not others:
             kept.extend(ids)
             continue
-        result = distribution.plan(ids, others, strategy=strategy, cursor=cursor)
-        cursor = result.cursor
+        result = plan_routes(
+            [(lead_id, attributes.get(lead_id)) for lead_id in ids],
+            others,
+            strategy=strategy,
+            cursors=cursors,
+            snapshot=routing.snapshot,
+            router=routing.router,
+        )
+        cursors = result.cursors
         kept.extend(result.unplaced)
+        routes.update(result.routes)
         for lead_id, agent_id in result.assignments.items():
             planned[lead_id] = agent_id
             per_agent[agent_id] += 1
@@ -348,8 +377,9 @@ def move_leads_from_owners(
             batch=None,
             now=now,
             previous={lead_id: emails[owners[lead_id]] for lead_id in planned},
+            routes=routes,
         )
-        save_cursor(state, cursor)
+        save_cursors(routing, cursors)
         dataversion.bump()
     skipped = [lead_id for lead_id in requested if lead_id not in owners]
     return DistributionResult(

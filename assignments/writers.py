@@ -22,13 +22,44 @@ from common import dataversion
 from common.db import chunked
 from leads import counters
 from leads.models import Lead, LeadActivity
+from routing.models import RoutingRule, Team
 
 from . import metrics
 from .models import Assignment, Reason
 
 _ASSIGNMENT_FIELDS = (
     "lead", "agent", "assigned_at", "assigned_by", "batch", "strategy", "reason", "end_reason",
+    "rule", "team", "route",
 )  # fmt: skip
+
+
+def _by_route(lead_ids, routes):
+    """Lead ids grouped by their ``Route`` (None: no routing), in order."""
+    groups = defaultdict(list)
+    routes = routes or {}
+    for lead_id in lead_ids:
+        groups[routes.get(lead_id)].append(lead_id)
+    return groups
+
+
+def _live_routes(routes):
+    """The routes with rule and team ids that still exist (a batch's frozen rules may
+    name rows deleted since its preview: the words stay, the link becomes null)."""
+    rules = {route.rule_id for route in routes if route is not None and route.rule_id}
+    teams = {route.team_id for route in routes if route is not None and route.team_id}
+    live_rules = set(RoutingRule.objects.filter(pk__in=rules).values_list("id", flat=True))
+    live_teams = set(Team.objects.filter(pk__in=teams).values_list("id", flat=True))
+
+    def params(route):
+        if route is None:
+            return [None, None, ""]
+        return [
+            route.rule_id if route.rule_id in live_rules else None,
+            route.team_id if route.team_id in live_teams else None,
+            route.text[:255],
+        ]
+
+    return params
 
 
 def history_actor(actor):
@@ -45,19 +76,20 @@ def _columns(model, *fields):
     return quote(model._meta.db_table), columns
 
 
-def _execute_per_chunk(sql, params, lead_ids):
+def _execute_per_chunk(sql, params, lead_ids, size=None):
     """Run ``sql`` (with an ``{ids}`` slot for ``IN (...)``) once per chunk of lead ids."""
     with connection.cursor() as cursor:
-        for chunk in chunked(lead_ids):
+        for chunk in chunked(lead_ids, size) if size else chunked(lead_ids):
             cursor.execute(sql.format(ids=", ".join(["%s"] * len(chunk))), [*params, *chunk])
 
 
-def write_assignments(*, plan, strategy, reason, actor, batch, now, previous=None):
+def write_assignments(*, plan, strategy, reason, actor, batch, now, previous=None, routes=None):
     """Point the planned leads at their agents, open their assignments, log it.
 
     ``plan`` maps lead id -> agent id. ``previous`` maps lead id -> the email
     of the agent it is taken from (whose open assignment the caller has
-    already ended), for the timeline.
+    already ended), for the timeline. ``routes`` maps lead id -> the
+    ``assignments.routed.Route`` that decided it (recorded on the assignment).
     """
     by_agent = defaultdict(list)
     for lead_id, agent_id in plan.items():
@@ -69,20 +101,24 @@ def write_assignments(*, plan, strategy, reason, actor, batch, now, previous=Non
 
     lead_table, (lead_pk, lead_agent) = _columns(Lead, "id", "agent")
     table, columns = _columns(Assignment, *_ASSIGNMENT_FIELDS)
-    _execute_per_chunk(
-        f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608 (names only)
-        f"SELECT {lead_pk}, {lead_agent}, %s, %s, %s, %s, %s, %s "
-        f"FROM {lead_table} WHERE {lead_pk} IN ({{ids}})",
-        [
-            connection.ops.adapt_datetimefield_value(now),
-            getattr(actor, "pk", None),
-            getattr(batch, "pk", batch),
-            str(strategy),
-            str(reason),
-            "",
-        ],
-        list(plan),
-    )
+    groups = _by_route(plan, routes)
+    route_params = _live_routes(groups)
+    for route, lead_ids in groups.items():
+        _execute_per_chunk(
+            f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608 (names only)
+            f"SELECT {lead_pk}, {lead_agent}, %s, %s, %s, %s, %s, %s, %s, %s, %s "
+            f"FROM {lead_table} WHERE {lead_pk} IN ({{ids}})",
+            [
+                connection.ops.adapt_datetimefield_value(now),
+                getattr(actor, "pk", None),
+                getattr(batch, "pk", batch),
+                str(strategy),
+                str(reason),
+                "",
+                *route_params(route),
+            ],
+            lead_ids,
+        )
     previous = previous or {}
     by_previous = defaultdict(list)
     for lead_id in plan:
@@ -124,7 +160,7 @@ def end_open_assignments(lead_ids, *, now, end_reason):
         )
 
 
-def record_import_assignments(*, batch, strategy, actor=None, now=None, after_id=0):
+def record_import_assignments(*, batch, strategy, actor=None, now=None, after_id=0, routes=None):
     """Open the assignments of ``batch``'s leads inserted with planned agents.
 
     The history rows are built by the database from the lead rows (one
@@ -133,7 +169,15 @@ def record_import_assignments(*, batch, strategy, actor=None, now=None, after_id
     assignment naming ``Lead.agent``. Call it once for each set of leads the
     import inserted with agents from ``assignments.planning.plan_new_leads``,
     in the same transaction. Returns the number of assignments opened.
+
+    ``routes`` maps the new leads' phones to the ``Route`` that decided them
+    (a routed import): their ids are read back by phone and the rows written
+    per route, by ids.
     """
+    if routes:
+        return _record_routed(
+            batch=batch, strategy=strategy, actor=actor, now=now, after_id=after_id, routes=routes
+        )
     now = now or timezone.now()
     actor = history_actor(actor)
     batch_id = getattr(batch, "pk", batch)
@@ -157,7 +201,8 @@ def record_import_assignments(*, batch, strategy, actor=None, now=None, after_id
             )
             cursor.execute(
                 f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608 (names only)
-                f"SELECT {lead_pk}, {lead_agent}, %s, %s, %s, %s, %s, '' FROM {lead_table} "
+                f"SELECT {lead_pk}, {lead_agent}, %s, %s, %s, %s, %s, '', NULL, NULL, '' "
+                f"FROM {lead_table} "
                 f"WHERE {lead_batch} = %s AND {lead_agent} IS NOT NULL "
                 f"AND {lead_pk} BETWEEN %s AND %s",
                 [
@@ -182,4 +227,47 @@ def record_import_assignments(*, batch, strategy, actor=None, now=None, after_id
             .order_by()
         )
         digest.leads_assigned(dict(per_agent))
+    return assigned
+
+
+ROUTED_CHUNK = 5000  # ids per INSERT … SELECT of a routed import (well under SQLite's limit)
+
+
+def _record_routed(*, batch, strategy, actor, now, after_id, routes):
+    now = now or timezone.now()
+    actor = history_actor(actor)
+    batch_id = getattr(batch, "pk", batch)
+    lead_table, (lead_pk, lead_phone, lead_agent, lead_batch) = _columns(
+        Lead, "id", "phone", "agent", "batch"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {lead_pk}, {lead_phone} FROM {lead_table} "  # noqa: S608 (names only)
+            f"WHERE {lead_batch} = %s AND {lead_pk} > %s AND {lead_agent} IS NOT NULL",
+            [batch_id, after_id],
+        )
+        by_id = {lead_id: routes.get(phone) for lead_id, phone in cursor.fetchall()}
+    table, columns = _columns(Assignment, *_ASSIGNMENT_FIELDS)
+    groups = _by_route(by_id, by_id)
+    route_params = _live_routes(groups)
+    for route, lead_ids in groups.items():
+        _execute_per_chunk(
+            f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608 (names only)
+            f"SELECT {lead_pk}, {lead_agent}, %s, %s, %s, %s, %s, '', %s, %s, %s "
+            f"FROM {lead_table} WHERE {lead_pk} IN ({{ids}})",
+            [
+                connection.ops.adapt_datetimefield_value(now),
+                getattr(actor, "pk", None),
+                batch_id,
+                str(strategy),
+                str(Reason.IMPORT),
+                *route_params(route),
+            ],
+            sorted(lead_ids),
+            size=ROUTED_CHUNK,
+        )
+    assigned = len(by_id)
+    if assigned:
+        transaction.on_commit(lambda: metrics.leads_assigned(strategy, assigned))
+        dataversion.bump()
     return assigned

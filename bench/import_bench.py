@@ -266,6 +266,7 @@ def reset():
             "assignments_rotationstate",
             "leads_lead",
             "leads_importbatch",
+            "routing_batchrouting",
         ):
             cur.execute(f"TRUNCATE TABLE {table}")
         cur.execute("SET FOREIGN_KEY_CHECKS = 1")
@@ -295,6 +296,62 @@ def full_import(path, label):
     print(f"[{label}] stages: {stages}")
     print(f"[{label}] {elapsed:.2f}s = {outcome.rows / elapsed:,.0f} rows/s")
     return elapsed, outcome
+
+
+ROUTING_RULES = 50
+
+
+def add_routing_rules():
+    """50 active rules over 5 teams of 2 of the 10 bench agents: on the phone's
+    country (none of the file's: they are all IN), the City column and the source
+    (the file name); about half of the rows match one, the rest fall back."""
+    from agents.models import Agent
+    from routing import services as routing
+
+    agents = list(Agent.objects.order_by("id").values_list("id", flat=True))[:10]
+    teams = [
+        routing.team_create(name=f"Bench team {t}", members=agents[2 * t : 2 * t + 2])
+        for t in range(5)
+    ]
+    countries = ["AE", "SA", "QA", "KW", "OM", "BH", "GB", "US", "SG", "MY"]
+    made = 0
+    for n in range(16):  # country rules: never match (every bench phone is Indian)
+        routing.rule_create(
+            name=f"country {n}",
+            conditions=[
+                {"field": "phone_country", "op": "in", "value": countries[n % 10 :] or ["AE"]},
+                {"field": "extra.City", "op": "eq", "value": CITIES[n % len(CITIES)]},
+            ],
+            team=teams[n % 5],
+        )
+        made += 1
+    for n in range(16):  # source rules: never match (the file is leads.csv)
+        routing.rule_create(
+            name=f"source {n}",
+            conditions=[{"field": "source", "op": "startswith", "value": f"expo-{n}"}],
+            team=teams[n % 5],
+        )
+        made += 1
+    for n in range(ROUTING_RULES - made):  # city (+ country IN) rules: these match
+        city = CITIES[n % len(CITIES)]
+        routing.rule_create(
+            name=f"city {n}",
+            conditions=[
+                {"field": "phone_country", "op": "eq", "value": "IN"},
+                {"field": "extra.City", "op": "in", "value": [city, f"{city} East"]},
+                {"field": "source", "op": "contains", "value": "leads"},
+            ]
+            if n < len(CITIES) // 2
+            else [{"field": "extra.City", "op": "eq", "value": f"Nowhere {n}"}],
+            team=teams[n % 5],
+        )
+
+
+def drop_routing_rules():
+    from routing.models import RoutingRule, Team
+
+    RoutingRule.objects.all().delete()
+    Team.objects.all().delete()
 
 
 def upload_10mib(workdir, rows):
@@ -373,6 +430,7 @@ def main():
     parser.add_argument("--no-xlsx", action="store_true")
     parser.add_argument("--upload", action="store_true", help="time a ~10 MiB XLSX upload")
     parser.add_argument("--million", action="store_true", help="1M-row import_leads, peak RSS")
+    parser.add_argument("--no-routing", action="store_true", help="skip the 50-rule import")
     args = parser.parse_args()
 
     ensure_database()
@@ -403,12 +461,28 @@ def main():
             write_xlsx(xlsx_path, rows)
             xlsx_s, _ = full_import(xlsx_path, "xlsx")
             print(f"xlsx_import_rows_per_s={len(rows) / xlsx_s:.0f} ratio={floor_s / xlsx_s:.3f}")
+        drop_routing_rules()
         csv_s, _ = full_import(csv_path, "csv")
         reset()
         print(
             f"import_rows_per_s={len(rows) / csv_s:.0f} floor_rows_per_s={len(rows) / floor_s:.0f} "
             f"ratio={floor_s / csv_s:.3f}"
         )
+        if not args.no_routing:
+            # The same file through 50 active routing rules, against the plain import of
+            # this run (plain, routed, plain again: the ratio uses the faster plain run).
+            reset()
+            add_routing_rules()
+            routed_s, outcome = full_import(csv_path, "csv+routing")
+            routed = sum(entry["matched"] for entry in outcome.routing)
+            drop_routing_rules()
+            plain_again, _ = full_import(csv_path, "csv")
+            reset()
+            plain_s = min(csv_s, plain_again)
+            print(
+                f"routed_import_rows_per_s={len(rows) / routed_s:.0f} rules={ROUTING_RULES} "
+                f"routed_by_rules={routed} ratio_to_plain={plain_s / routed_s:.3f}"
+            )
 
 
 if __name__ == "__main__":

@@ -108,6 +108,7 @@ INSTALLED_APPS = [
     "accounts",
     "agents",
     "leads",
+    "routing",
     "assignments",
     "imports",
     "reports",

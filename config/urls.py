@@ -17,6 +17,7 @@ api_v1 = [
     path("", include("imports.api.urls")),
     path("", include("assignments.api.urls")),
     path("", include("assignments.api.operation_urls")),
+    path("", include("routing.api.urls")),
 ]
 
 urlpatterns = [

@@ -69,10 +69,12 @@ from django.utils import timezone
 
 from accounts import audit
 from assignments.planning import lock_for_distribution
+from assignments.routed import report_notes
 from common import dataversion
 from common.errors import Conflict, DomainError, ServiceUnavailable
 from leads import counters
 from leads.models import ImportBatch
+from routing.services import record_batch_routing
 
 from . import metrics, pipeline
 from .errors import DuplicateFile, InvalidRows, strict_error
@@ -117,6 +119,7 @@ def copy_counts(batch, outcome):
     batch.errors = outcome.errors
     batch.duplicate_rows = outcome.duplicate_rows
     notes = [outcome.message] if outcome.message else []
+    notes.extend(report_notes(outcome.routing))
     if outcome.errors_truncated:
         notes.append(f"The error report lists the first {len(outcome.errors)} errors.")
     batch.message = " ".join(notes)
@@ -455,6 +458,8 @@ def _commit(*, claim, table, actor, options, now=None, progress=None):
     batch.state = State.COMMITTED
     batch.committed_at = now
     batch.save()
+    if options.routing is not None:
+        record_batch_routing(batch=batch, snapshot=options.routing, report=outcome.routing)
     audit.record(
         audit.Action.IMPORT_COMMITTED,
         actor=actor,

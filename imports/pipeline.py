@@ -22,7 +22,10 @@ from django.utils import timezone
 
 from assignments.planning import plan_new_leads
 from assignments.results import NoEligibleAgent
+from assignments.routed import Snapshot, merge_reports
 from assignments.writers import record_import_assignments
+from routing.matching import Matched, Router
+from routing.selectors import current_snapshot
 
 from . import writers
 from .columns import map_columns
@@ -41,6 +44,11 @@ class Options:
     distribute: bool = True
     strategy: str | None = None
     region: str | None = None
+    # The routing snapshot (``routing.selectors.current_snapshot``) the import
+    # routes with; None: the current rules, read when the import starts (and
+    # left here for the caller to store with the batch).
+    routing: dict | None = None
+    source: str = ""  # the file name, the ``source`` of rows without a source column
 
 
 @dataclass
@@ -66,6 +74,8 @@ class Outcome:
     timings: dict = field(default_factory=lambda: defaultdict(float))
     message: str = ""
     errors_truncated: bool = False
+    routing: list = field(default_factory=list)  # per rule (``assignments.routed``)
+    matched: list = field(default_factory=list)  # a preview's rule per new lead (Matched)
 
     def merge(self, part, limit):
         """Add a validated chunk's counts and reports (the lists stay within ``limit``)."""
@@ -107,6 +117,13 @@ def run(table, *, options, batch=None, actor=None, write=False, now=None, progre
 
     distributing = write and options.distribute
     plan = None  # the distribution plan so far, carried from chunk to chunk
+    router = None
+    if options.distribute:
+        if options.routing is None:
+            options.routing = current_snapshot()
+        if options.routing.get("rules"):
+            router = Router(Snapshot.from_data(options.routing).rules)
+    matched_of = {}  # rule -> its shared Matched, for a preview's rows
     writing = write
     with ReadAhead(rows, cleaner, options, chunk_rows, report_limit) as reader:
         for part in reader:
@@ -120,10 +137,21 @@ def run(table, *, options, batch=None, actor=None, write=False, now=None, progre
             if options.strict and outcome.invalid:
                 writing = False
             outcome.created += len(fresh)
+            if router is not None and not write:
+                for row in fresh:
+                    rule = router.match(_attributes(row, options))
+                    outcome.matched.append(
+                        matched_of.get(rule) or matched_of.setdefault(rule, Matched(rule))
+                    )
             if writing:
                 agents = None
                 if distributing and fresh:
-                    plan = _distribute(len(fresh), previous=plan, options=options, now=now)
+                    leads = None
+                    if router is not None:
+                        leads = [_attributes(row, options) for row in fresh]
+                    plan = _distribute(
+                        len(fresh), previous=plan, options=options, now=now, leads=leads
+                    )
                     if plan is None:
                         distributing = False
                         outcome.message = "No eligible agent: the new leads were left unassigned."
@@ -137,7 +165,14 @@ def run(table, *, options, batch=None, actor=None, write=False, now=None, progre
                     writers.log_created(batch=batch, actor=actor, now=now, after_id=floor)
                     clock.lap("activity")
                 if agents is not None:
-                    _record(plan, batch=batch, actor=actor, now=now, after_id=floor)
+                    routes = None
+                    if plan.routes is not None:
+                        routes = {
+                            row.phone: route
+                            for row, route in zip(fresh, plan.routes, strict=True)
+                            if route is not None
+                        }
+                    _record(plan, batch=batch, actor=actor, now=now, after_id=floor, routes=routes)
                     clock.lap("assignments")
                 outcome.updated += writers.update_leads(updates, batch=batch, actor=actor, now=now)
                 clock.lap("update")
@@ -151,10 +186,22 @@ def run(table, *, options, batch=None, actor=None, write=False, now=None, progre
     return outcome
 
 
-def _distribute(count, *, previous, options, now):
+def _attributes(row, options):
+    """A new lead as the routing rules see it."""
+    return {"phone": row.phone, "email": row.email, "extra": row.extra, "source": options.source}
+
+
+def _distribute(count, *, previous, options, now, leads=None):
     """Agents for the chunk's ``count`` new leads (None: nobody is eligible)."""
     try:
-        return plan_new_leads(count=count, strategy=options.strategy, now=now, previous=previous)
+        return plan_new_leads(
+            count=count,
+            strategy=options.strategy,
+            now=now,
+            previous=previous,
+            leads=leads,
+            snapshot=options.routing,
+        )
     except NoEligibleAgent:
         if previous is not None:
             raise
@@ -168,9 +215,11 @@ def _count_plan(plan, outcome):
     )  # the chunk's positions nobody could take
     for agent_id, count in plan.per_agent.items():
         outcome.per_agent[agent_id] += count
+    if plan.report:
+        merge_reports(outcome.routing, plan.report)
 
 
-def _record(plan, *, batch, actor, now, after_id):
+def _record(plan, *, batch, actor, now, after_id, routes=None):
     record_import_assignments(
-        batch=batch, strategy=plan.strategy, actor=actor, now=now, after_id=after_id
+        batch=batch, strategy=plan.strategy, actor=actor, now=now, after_id=after_id, routes=routes
     )

@@ -34,6 +34,8 @@ from common.db import chunked
 from common.errors import Conflict, DomainError
 from leads import counters
 from leads.models import ImportBatch, Lead, LeadActivity, LeadStatus
+from routing.models import BatchRouting
+from routing.services import record_batch_routing
 
 from . import pipeline
 from .committing import (
@@ -134,7 +136,12 @@ def _plan_distribution(outcome, options):
     if not options.distribute or not outcome.created:
         return
     try:
-        planned = preview_counts(n_leads=outcome.created, strategy=options.strategy)
+        planned = preview_counts(
+            n_leads=outcome.created,
+            strategy=options.strategy,
+            leads=outcome.matched or None,
+            snapshot=options.routing,
+        )
     except NoEligibleAgent as exc:
         outcome.message = f"{exc.message} The leads would be left unassigned."
         outcome.unassigned_count = outcome.created
@@ -142,6 +149,7 @@ def _plan_distribution(outcome, options):
     outcome.assigned = planned.assigned
     outcome.unassigned_count = len(planned.unplaced_positions)
     outcome.per_agent.update(planned.per_agent)
+    outcome.routing = list(planned.report or ())
 
 
 def import_file(
@@ -182,6 +190,7 @@ def import_file(
         # checks again under the same-file lock, which is what decides.
         raise duplicate_error(first)
     name = os.path.basename(file_name or getattr(file, "name", "") or "upload")
+    options.source = name
     batch = _new_batch(name=name, info=info, actor=actor, options=options, source=source)
     # Stored before the claim, so a batch row never lacks its file (the purge
     # of failed batches' files finds every one).
@@ -221,6 +230,9 @@ def _preview(claim, *, table, options, now):
                 copy_counts(batch, outcome)
                 batch.state = ImportBatch.State.PREVIEW
             batch.save()
+            if options.routing is not None and refusal is None:
+                # The rules as they are now: the commit routes with these.
+                record_batch_routing(batch=batch, snapshot=options.routing, report=outcome.routing)
     except BaseException:
         claim.discard()
         raise
@@ -248,6 +260,7 @@ def import_path(
     (not even a batch) and returns the plan with ``batch`` None.
     """
     options = _options(strategy=strategy, dedupe=dedupe, distribute=distribute, strict=strict)
+    options.source = os.path.basename(path)
     with open(path, "rb") as file:
         info = inspect(file)
         if dry_run:
@@ -290,7 +303,12 @@ def commit_batch(*, batch, actor, now=None):
         strict=batch.strict,
         distribute=batch.distribute,
         strategy=batch.strategy or None,
+        source=batch.file_name,
     )
+    # The rules as they were at the preview (none stored: a preview from before
+    # routing existed, which routes with the current rules).
+    frozen = BatchRouting.objects.filter(batch_id=batch.pk).values_list("snapshot", flat=True)
+    options.routing = frozen.first()
     claim = claim_preview(batch.pk)
     with processing(claim):
         try:

@@ -99,7 +99,10 @@ class BatchFilter(admin.SimpleListFilter):
 class AssignmentInline(admin.TabularInline):
     model = Assignment
     fk_name = "lead"
-    fields = ["agent", "assigned_at", "assigned_by", "reason", "strategy", "ended_at", "end_reason"]
+    fields = [
+        "agent", "assigned_at", "assigned_by", "reason", "strategy", "why",
+        "ended_at", "end_reason",
+    ]  # fmt: skip
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -108,6 +111,10 @@ class AssignmentInline(admin.TabularInline):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("agent", "assigned_by")
+
+    @admin.display(description="why")
+    def why(self, assignment):
+        return assignment.explanation
 
     def has_add_permission(self, request, obj=None):
         return False

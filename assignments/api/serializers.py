@@ -1,3 +1,4 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from agents.models import Agent
@@ -8,8 +9,22 @@ from common.strict_fields import StrictBooleanField, StrictIntegerField
 from leads.models import ImportBatch
 
 
+class NamedRef(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+def _named(obj):
+    return None if obj is None else {"id": obj.pk, "name": obj.name}
+
+
 class AssignmentOutput(serializers.ModelSerializer):
     agent_name = serializers.CharField(source="agent.name", read_only=True)
+    # The routing rule and team that decided (null: fallback, manual, no rules),
+    # and the decision in words.
+    rule = serializers.SerializerMethodField()
+    team = serializers.SerializerMethodField()
+    explanation = serializers.CharField(read_only=True)
     # null when no user made it (an import, a command, the SLA job).
     assigned_by = serializers.EmailField(
         source="assigned_by.email", read_only=True, default=None, allow_null=True
@@ -29,7 +44,18 @@ class AssignmentOutput(serializers.ModelSerializer):
             "reason",
             "ended_at",
             "end_reason",
+            "rule",
+            "team",
+            "explanation",
         ]
+
+    @extend_schema_field(NamedRef(allow_null=True))
+    def get_rule(self, assignment):
+        return _named(assignment.rule)
+
+    @extend_schema_field(NamedRef(allow_null=True))
+    def get_team(self, assignment):
+        return _named(assignment.team)
 
 
 # --- distribution operations (assignments/api/operations.py) ---------------------
@@ -92,6 +118,11 @@ class DistributionOutput(serializers.Serializer):
     unassigned_ids = serializers.SerializerMethodField()
     skipped = serializers.SerializerMethodField()
     per_agent = serializers.DictField(child=serializers.IntegerField())
+    routing = serializers.ListField(
+        child=serializers.DictField(),
+        help_text="Per rule that matched: rule, team or agent, matched, per_agent, unplaced, "
+        "fallback (leads sent to the fallback), no_eligible.",
+    )
     dry_run = serializers.BooleanField()
     strategy = serializers.ChoiceField(choices=Strategy.choices)
 

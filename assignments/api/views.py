@@ -38,5 +38,5 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     ordering = ["-assigned_at", "-id"]
 
     def get_queryset(self):
-        rows = Assignment.objects.select_related("agent", "assigned_by")
+        rows = Assignment.objects.select_related("agent", "assigned_by", "rule", "team")
         return rows.visible_to(self.request.user)

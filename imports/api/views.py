@@ -5,7 +5,7 @@ and serializes the batch. Manager and admin only.
 """
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
@@ -17,6 +17,7 @@ from common.ratelimit import rate_limit
 from imports import services
 from leads.exporting import error_report_response
 from leads.models import ImportBatch
+from routing.models import BatchRouting
 
 # Room for the multipart envelope (boundaries, other fields) around the file.
 _ENVELOPE = 64 * 1024
@@ -76,9 +77,17 @@ class ImportBatchSummaryOutput(serializers.ModelSerializer):
 
 class ImportBatchOutput(ImportBatchSummaryOutput):
     errors = ImportErrorOutput(many=True)
+    # Per routing rule that matched (teams and routing, issue #15): rule, team or
+    # agent, matched, per_agent, unplaced, fallback, no_eligible. [] without rules.
+    routing = serializers.SerializerMethodField()
 
     class Meta(ImportBatchSummaryOutput.Meta):
-        fields = [*ImportBatchSummaryOutput.Meta.fields, "errors", "duplicate_rows"]
+        fields = [*ImportBatchSummaryOutput.Meta.fields, "errors", "duplicate_rows", "routing"]
+
+    @extend_schema_field(serializers.ListField(child=serializers.DictField()))
+    def get_routing(self, batch):
+        found = BatchRouting.objects.filter(batch_id=batch.pk).values_list("report", flat=True)
+        return found.first() or []
 
 
 class ImportUndoOutput(ImportBatchOutput):

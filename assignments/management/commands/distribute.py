@@ -16,6 +16,8 @@ def write_summary(command, result):
     emails = dict(Agent.objects.filter(pk__in=result.per_agent).values_list("id", "email"))
     for agent_id, n in result.per_agent.items():
         command.stdout.write(f"  {emails.get(agent_id, agent_id)}: {n}")
+    for entry in result.routing:
+        command.stdout.write("  " + rule_line(entry))
     if result.unplaced_ids:
         command.stdout.write(
             command.style.WARNING(
@@ -23,6 +25,18 @@ def write_summary(command, result):
                 "and stay unassigned."
             )
         )
+
+
+def rule_line(entry):
+    """One line of a per-rule routing report."""
+    rule = entry["rule"]
+    target = f"team {entry['team']['name']}" if entry["team"] else f"agent {entry['agent']['name']}"
+    line = f"rule {rule['position']} '{rule['name']}' → {target}: {entry['matched']} matched"
+    if entry["no_eligible"]:
+        line += f", no eligible member: {entry['fallback']} to the fallback"
+    elif entry["unplaced"]:
+        line += f", {entry['unplaced']} fit nowhere"
+    return line
 
 
 class Command(ServiceCommand):
