@@ -63,6 +63,7 @@ CONFLICT_OPERATIONS = {
     "v1_imports_create": "the same file is already imported (duplicate_file)",
     "v1_imports_commit_create": "the batch is not a preview any more",
     "v1_imports_undo_create": "the batch cannot be undone",
+    "v1_agents_invite_create": "the agent has set a password already, or is deactivated",
 }
 
 # The characters ``str.strip()`` removes (those with ``str.isspace()``), spelled

@@ -123,6 +123,8 @@ def server_env(work):
         SECURE_HSTS_SECONDS="0",
         DATABASE_URL=f"sqlite:///{work / 'fuzz.sqlite3'}",
         MEDIA_ROOT=str(work / "media"),
+        # Invitations and resets the run triggers stay in the process.
+        EMAIL_URL="locmem://",
         BACKUP_DIR=str(work / "backups"),
         LOG_LEVEL="ERROR",
         LOG_FORMAT="plain",
