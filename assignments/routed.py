@@ -159,8 +159,9 @@ def plan_routes(leads, slots, *, strategy, cursors, snapshot=None, router=None, 
         )
 
     parts = defaultdict(list)  # Rule or None -> lead ids
+    match = router.match
     for lead_id, attrs in leads:
-        parts[router.match(attrs)].append(lead_id)
+        parts[match(attrs)].append(lead_id)
     fallback_ids = []  # (lead id, why) for the fallback, in order of arrival
     report = []
     for rule in router.rules:
@@ -225,12 +226,17 @@ def plan_routes(leads, slots, *, strategy, cursors, snapshot=None, router=None, 
             ids = [lead_id for lead_id, _rule, _why in fallback_ids]
             result = run(ids, list(slots.values()), strategy, DEFAULT_POOL)
             tail = default_text(strategy)
-            why_of = {lead_id: (rule, why) for lead_id, rule, why in fallback_ids}
+            shared = {}  # one Route per reason, not one per lead
+            why_of = {}
+            for lead_id, rule, why in fallback_ids:
+                route = shared.get(why)
+                if route is None:
+                    route = shared[why] = Route(
+                        rule.id if rule else None, None, f"{why} → fallback: {tail}", fallback=True
+                    )
+                why_of[lead_id] = route
             for lead_id in result.assignments:
-                rule, why = why_of[lead_id]
-                routes[lead_id] = Route(
-                    rule.id if rule else None, None, f"{why} → fallback: {tail}", fallback=True
-                )
+                routes[lead_id] = why_of[lead_id]
             unplaced.extend(result.unplaced)
     return RoutedPlan(
         assignments=dict(sorted(assignments.items())),

@@ -24,7 +24,7 @@ from assignments.planning import plan_new_leads
 from assignments.results import NoEligibleAgent
 from assignments.routed import Snapshot, merge_reports
 from assignments.writers import record_import_assignments
-from routing.matching import Matched, Router
+from routing.matching import Matched, Router, RowView
 from routing.selectors import current_snapshot
 
 from . import writers
@@ -187,8 +187,8 @@ def run(table, *, options, batch=None, actor=None, write=False, now=None, progre
 
 
 def _attributes(row, options):
-    """A new lead as the routing rules see it."""
-    return {"phone": row.phone, "email": row.email, "extra": row.extra, "source": options.source}
+    """A new lead as the routing rules see it (a view: no dict per row)."""
+    return RowView(row, options.source)
 
 
 def _distribute(count, *, previous, options, now, leads=None):

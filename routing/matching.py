@@ -325,6 +325,24 @@ class Router:
         return found
 
 
+class RowView:
+    """A file row (``phone``, ``email``, ``extra`` attributes) seen as a lead dict,
+    without building one per row: ``Router.match`` only calls ``get``."""
+
+    __slots__ = ("row", "source")
+
+    def __init__(self, row, source):
+        self.row = row
+        self.source = source
+
+    def get(self, name, default=None):
+        if name == "source":
+            return self.source
+        if name == "status":
+            return default
+        return getattr(self.row, name, default)
+
+
 def _normal(value):
     if value is None or isinstance(value, (dict, list)):
         return ""
