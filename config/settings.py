@@ -306,6 +306,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_WORKER_SEND_TASK_EVENTS = False
+CELERY_TASK_DEFAULT_QUEUE = "celery"
 # Redis redelivers an unacked message after this many seconds: longer than the
 # longest task, or a slow task would run twice at once.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -503,6 +506,27 @@ IMPORT_MAX_COLUMNS = env_int("IMPORT_MAX_COLUMNS", 200)
 IMPORT_MAX_CELLS = env_int("IMPORT_MAX_CELLS", 2_000_000)
 IMPORT_MAX_FIELD_CHARS = env_int("IMPORT_MAX_FIELD_CHARS", 131_072)
 IMPORT_MAX_EXTRA_BYTES = env_int("IMPORT_MAX_EXTRA_BYTES", 16 * 1024)
+
+# --- Imports and exports through the queue (imports/queueing.py, leads/tasks.py)
+# Uploads up to this size are processed inside the request (201) unless the
+# client sends `Prefer: respond-async`; bigger ones are queued (202). The same
+# size of the stored file decides for a commit and an undo.
+IMPORT_INLINE_MAX_BYTES = env_int("IMPORT_INLINE_MAX_BYTES", 256 * 1024)
+# Live progress is written at most this often (seconds) while a batch runs.
+IMPORT_PROGRESS_INTERVAL = env_float("IMPORT_PROGRESS_INTERVAL", 1.0)
+# Claims of one queued batch before it is given up (a worker killed each time).
+IMPORT_MAX_ATTEMPTS = env_int("IMPORT_MAX_ATTEMPTS", 3)
+# The sweep (a beat task every IMPORT_SWEEP_SECONDS, and `manage.py
+# sweep_imports`) requeues batches whose worker died, and sends again the
+# message of a batch queued longer than IMPORT_REQUEUE_AFTER_SECONDS.
+IMPORT_SWEEP_SECONDS = env_float("IMPORT_SWEEP_SECONDS", 60.0)
+IMPORT_REQUEUE_AFTER_SECONDS = env_int("IMPORT_REQUEUE_AFTER_SECONDS", 900)
+# Lead exports of more rows than this are written to storage by a worker (202).
+EXPORT_INLINE_MAX_ROWS = env_int("EXPORT_INLINE_MAX_ROWS", 50_000)
+# `celery -A config beat` (or a worker with -B) runs the import sweep.
+CELERY_BEAT_SCHEDULE = {
+    "imports-sweep": {"task": "imports.sweep", "schedule": IMPORT_SWEEP_SECONDS},
+}
 
 # --- CORS -------------------------------------------------------------------
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
