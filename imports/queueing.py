@@ -60,11 +60,11 @@ def send(batch_id, *, actor_id=None, request_id=None):
     def _send():
         from .tasks import run_batch  # the task module imports the services
 
+        logger.info("import batch %s queued", batch_id)
         run_batch.apply_async(
             kwargs={"batch_id": batch_id, "actor_id": actor_id, "request_id": request_id},
             headers={"request_id": request_id},
         )
-        logger.info("import batch %s queued", batch_id)
 
     transaction.on_commit(_send)
 
