@@ -306,7 +306,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # our JSON lines, with request and batch ids
+# A worker serves its task metrics (run time, failures) on this port; 0: off.
+CELERY_METRICS_PORT = env_int("CELERY_METRICS_PORT", 0)
 CELERY_WORKER_SEND_TASK_EVENTS = False
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 # Redis redelivers an unacked message after this many seconds: longer than the

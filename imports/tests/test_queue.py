@@ -8,11 +8,14 @@ that is the moment a worker would take the message.
 import io
 
 import pytest
+from celery import current_app
 from django.core.management import call_command
+from django.test import Client
 
 from assignments.models import Assignment, RotationState
 from imports import queueing, services
 from imports.committing import claim_queued
+from imports.tasks import run_batch
 from leads.models import ImportBatch, Lead
 
 pytestmark = pytest.mark.django_db
@@ -298,3 +301,53 @@ def test_import_leads_queue_prints_the_batch_id(
     batch.refresh_from_db()
     assert batch.state == "committed"
     assert Lead.objects.count() == 100
+
+
+def _metrics(settings):
+    settings.METRICS_TOKEN = "t0ken"
+    settings.METRICS_ALLOWED_NETWORKS = []
+    return Client().get("/metrics", HTTP_AUTHORIZATION="Bearer t0ken").content.decode()
+
+
+def test_metrics_count_task_run_time_and_failures_by_task(
+    client, agents, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        upload(client, leads_csv(100))
+    body = _metrics(settings)
+    assert 'leadline_task_duration_seconds_count{task="imports.run_batch"}' in body
+
+    def explode(**kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(services, "run_queued", explode)
+    before = _failures(body)
+    # As a worker runs it (an eager run re-raises before the failure signal).
+    run_batch.apply(kwargs={"batch_id": 1}, throw=False)
+    assert _failures(_metrics(settings)) == before + 1
+
+
+def _failures(body):
+    for line in body.splitlines():
+        if line.startswith('leadline_task_failures_total{task="imports.run_batch"}'):
+            return float(line.split()[-1])
+    return 0.0
+
+
+@pytest.mark.mariadb
+def test_metrics_show_the_queue_depth(client, agents, settings):
+    if not settings.REDIS_URL:
+        pytest.skip("needs Redis as the broker")
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    current_app.control.purge()
+    conf = current_app.conf
+    eager, conf.task_always_eager = conf.task_always_eager, False
+    try:
+        from imports.tasks import sweep
+
+        sweep.delay()
+        sweep.delay()
+        assert 'leadline_queue_depth{queue="celery"} 2.0' in _metrics(settings)
+    finally:
+        conf.task_always_eager = eager
+        current_app.control.purge()
