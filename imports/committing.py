@@ -65,7 +65,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, connection, models, transaction
 from django.utils import timezone
 
 from accounts import audit
@@ -235,6 +235,23 @@ class Claim:
     def end(self, state, message):
         """Move the batch to ``state`` if it is still this claim's; True if it was."""
         return bool(self._mine().update(state=state, message=message))
+
+    def requeue(self):
+        """Give queued work back to the queue (this worker stops); True if it was ours.
+
+        Not an attempt that failed: the count of attempts is given back too.
+        """
+        if not self.batch.queued_at:
+            return self.fail("The import was stopped; nothing of it was written.")
+        requeued = self._mine().update(
+            state=State.QUEUED,
+            queued_at=timezone.now(),
+            attempts=models.F("attempts") - 1,
+            message="The worker stopped (shutdown) before it finished; queued again.",
+        )
+        if requeued:
+            queueing.send(self.batch.pk, request_id=self.batch.request_id)
+        return bool(requeued)
 
     def discard(self):
         """Delete the batch row and its stored file, if still this claim's
@@ -534,6 +551,10 @@ def processing(claim):
     """
     try:
         yield claim
+    except queueing.ImportInterrupted:
+        if claim.requeue():
+            logger.info("import batch %s: its worker is stopping; queued again", claim.batch.pk)
+        raise
     except queueing.ImportCancelled:
         state = cancelled_state(claim.batch.action)
         if claim.end(state, "Cancelled while running; nothing of it was written."):

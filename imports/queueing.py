@@ -21,6 +21,7 @@ chunk: a few cache calls per 20,000 rows.
 """
 
 import logging
+import threading
 import time
 
 from celery import current_app
@@ -43,6 +44,21 @@ class ImportCancelled(Conflict):
     """Raised between chunks when someone cancelled the batch's work."""
 
     code = "import_cancelled"
+
+
+class ImportInterrupted(Conflict):
+    """Raised between chunks when this worker is shutting down (SIGTERM, a deploy):
+    the work rolls back and the batch goes back to the queue for another worker."""
+
+    code = "import_interrupted"
+
+
+_stopping = threading.Event()
+
+
+def stop_between_chunks():
+    """The worker is shutting down: running imports stop at their next chunk."""
+    _stopping.set()
 
 
 def is_eager():
@@ -131,6 +147,8 @@ class Reporter:
     def rows(self, rows_done, *, share=None):
         """Report ``rows_done`` rows (and, if known, the share of the input read)."""
         check_cancel(self.batch_id)
+        if _stopping.is_set():
+            raise ImportInterrupted(f"Batch #{self.batch_id}: the worker is shutting down.")
         if time.monotonic() - self._last >= self.interval:
             self._write(progress_body(self.stage, rows_done, self.rows_total, share))
 

@@ -13,11 +13,11 @@ worker's batch at once.
 import logging
 
 from celery import shared_task
-from celery.signals import worker_ready
+from celery.signals import worker_ready, worker_shutting_down
 
 from common.errors import DomainError
 from common.logging import request_id_var
-from imports import services
+from imports import queueing, services
 
 logger = logging.getLogger(__name__)
 
@@ -57,3 +57,10 @@ def _sweep_on_start(sender=None, **kwargs):
         sweep.delay()
     except Exception:  # the broker's own retry logs it; the beat sweep comes anyway
         logger.exception("import sweep at worker start could not be queued")
+
+
+@worker_shutting_down.connect
+def _stop_between_chunks(**kwargs):
+    """Warm shutdown (SIGTERM): a running import stops at its next chunk, rolls
+    back and is queued again, so the pod ends within its grace period."""
+    queueing.stop_between_chunks()

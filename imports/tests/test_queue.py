@@ -351,3 +351,32 @@ def test_metrics_show_the_queue_depth(client, agents, settings):
     finally:
         conf.task_always_eager = eager
         current_app.control.purge()
+
+
+def test_a_stopping_worker_gives_the_batch_back_to_the_queue(
+    client, agents, monkeypatch, django_capture_on_commit_callbacks
+):
+    real = queueing.Reporter.rows
+
+    def shutdown_after_the_first_chunk(self, rows_done, **kwargs):
+        if rows_done:
+            queueing.stop_between_chunks()  # what SIGTERM does to a worker
+        return real(self, rows_done, **kwargs)
+
+    monkeypatch.setattr(queueing.Reporter, "rows", shutdown_after_the_first_chunk)
+    try:
+        with django_capture_on_commit_callbacks(execute=False) as sent:
+            batch_id = upload(client, leads_csv(300)).json()["id"]
+        with django_capture_on_commit_callbacks(execute=False) as resent:
+            sent[0]()
+    finally:
+        queueing._stopping.clear()
+    batch = ImportBatch.objects.get(pk=batch_id)
+    assert (batch.state, batch.attempts) == ("queued", 0)
+    assert "queued again" in batch.message
+    assert Lead.objects.count() == 0
+    monkeypatch.setattr(queueing.Reporter, "rows", real)
+    with django_capture_on_commit_callbacks(execute=True):
+        resent[0]()  # another worker takes it
+    assert ImportBatch.objects.get(pk=batch_id).state == "committed"
+    assert Lead.objects.count() == 300
