@@ -470,6 +470,8 @@ SPECTACULAR_SETTINGS = {
         "StrategyEnum": "assignments.models.Strategy",
         "DistributionStrategyEnum": "assignments.distribution.STRATEGIES",
         "DedupeEnum": "leads.models.ImportBatch.Dedupe",
+        "ImportStateEnum": "leads.models.ImportBatch.State",
+        "ExportStateEnum": "leads.models.ExportJob.State",
     },
 }
 
