@@ -331,7 +331,10 @@ def claim_preview(batch_id):
             refused = batch.state != State.PREVIEW
             if not refused:
                 _claim_fields(batch, token)
-                batch.save(update_fields=["state", "processing_token", "processing_since"])
+                batch.action = Action.COMMIT  # a cancel leaves the preview
+                batch.save(
+                    update_fields=["state", "processing_token", "processing_since", "action"]
+                )
         if refused:
             require_preview(batch)  # after the transaction: a dead batch stays failed
     except BaseException:

@@ -380,3 +380,23 @@ def test_a_stopping_worker_gives_the_batch_back_to_the_queue(
         resent[0]()  # another worker takes it
     assert ImportBatch.objects.get(pk=batch_id).state == "committed"
     assert Lead.objects.count() == 300
+
+
+def test_cancel_a_running_inline_commit_leaves_the_preview(client, agents, settings, monkeypatch):
+    settings.IMPORT_INLINE_MAX_BYTES = 1024 * 1024
+    batch_id = upload(client, leads_csv(300), preview="true").json()["id"]
+    real = queueing.Reporter.rows
+    answers = []
+
+    def cancel_once(self, rows_done, **kwargs):
+        if rows_done and not answers:
+            answers.append(client.post(f"{URL}{self.batch_id}/cancel/"))
+        return real(self, rows_done, **kwargs)
+
+    monkeypatch.setattr(queueing.Reporter, "rows", cancel_once)
+    response = client.post(f"{URL}{batch_id}/commit/")
+    assert answers[0].status_code == 202
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "import_cancelled"
+    assert ImportBatch.objects.get(pk=batch_id).state == "preview"
+    assert Lead.objects.count() == 0
