@@ -27,11 +27,16 @@ def run_batch(*, batch_id, actor_id=None, request_id=None):
     """Claim import batch ``batch_id`` and do its queued work (import, preview,
     commit or undo); the batch row says how it went."""
     token = request_id_var.set(request_id or "-")
+    extra = {"batch_id": batch_id}
+    logger.info("import batch %s: task received", batch_id, extra=extra)
     try:
-        services.run_queued(batch_id=batch_id, actor_id=actor_id)
+        result = services.run_queued(batch_id=batch_id, actor_id=actor_id)
     except DomainError as exc:
         # A refusal (a bad file, a cancel, a lost race): the batch says why.
-        logger.info("import batch %s ended: %s (%s)", batch_id, exc.message, exc.code)
+        logger.info("import batch %s ended: %s (%s)", batch_id, exc.message, exc.code, extra=extra)
+    else:
+        state = result.batch.state if result is not None else "nothing to do"
+        logger.info("import batch %s: task done (%s)", batch_id, state, extra=extra)
     finally:
         request_id_var.reset(token)
 

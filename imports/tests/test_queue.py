@@ -400,3 +400,24 @@ def test_cancel_a_running_inline_commit_leaves_the_preview(client, agents, setti
     assert response.json()["error"]["code"] == "import_cancelled"
     assert ImportBatch.objects.get(pk=batch_id).state == "preview"
     assert Lead.objects.count() == 0
+
+
+def test_worker_logs_carry_the_batch_and_the_request_id(
+    client, agents, caplog, django_capture_on_commit_callbacks
+):
+    with caplog.at_level("INFO", logger="imports.tasks"):
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(
+                URL,
+                {"file": named(leads_csv(100))},
+                format="multipart",
+                HTTP_X_REQUEST_ID="req-abc-123",
+            )
+    batch_id = response.json()["id"]
+    done = [r for r in caplog.records if "task done" in r.getMessage()]
+    assert done and done[0].batch_id == batch_id
+    from common.logging import JsonFormatter
+
+    line = JsonFormatter().format(done[0])
+    assert '"request_id": "req-abc-123"' in line
+    assert f'"batch_id": {batch_id}' in line
