@@ -410,16 +410,21 @@ def queue_file(
 ):
     """Store an upload, create its batch ``queued`` and hand it to the workers.
 
-    The same checks as :func:`import_file` happen here, before anything is
-    stored (size, type, the file's limits, the same file twice), so a bad file
-    is refused at once; the rows are read by a worker (:func:`run_queued`).
+    The cheap checks of :func:`import_file` happen here, before anything is
+    stored (size, type, a zip bomb's directory, the same file twice), so such
+    a file is refused at once; the worker checks the contents' limits and
+    reads the rows (:func:`run_queued`).
     ``size_limit`` False is the command's ``--queue`` (no upload limit).
     """
     options = _options(strategy=strategy, dedupe=dedupe, distribute=distribute, strict=strict)
     file.seek(0, os.SEEK_END)
     if size_limit:
         check_upload_size(file.tell())
-    info = inspect(file)
+    # The cheap checks (size, type, an XLSX's ZIP directory, the same file
+    # twice): the answer comes at once whatever the file's size. The worker
+    # checks the contents (cells, rows) before reading them, and a file over
+    # those limits ends ``failed`` with the same message an inline upload gets.
+    info = inspect(file, contents=False)
     if not force and (first := find_duplicate(info.sha256)) is not None:
         raise duplicate_error(first)
     name = os.path.basename(file_name or getattr(file, "name", "") or "upload")

@@ -405,14 +405,16 @@ def test_cancel_a_running_inline_commit_leaves_the_preview(client, agents, setti
 def test_worker_logs_carry_the_batch_and_the_request_id(
     client, agents, caplog, django_capture_on_commit_callbacks
 ):
-    with caplog.at_level("INFO", logger="imports.tasks"):
-        with django_capture_on_commit_callbacks(execute=True):
-            response = client.post(
-                URL,
-                {"file": named(leads_csv(100))},
-                format="multipart",
-                HTTP_X_REQUEST_ID="req-abc-123",
-            )
+    with (
+        caplog.at_level("INFO", logger="imports.tasks"),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        response = client.post(
+            URL,
+            {"file": named(leads_csv(100))},
+            format="multipart",
+            HTTP_X_REQUEST_ID="req-abc-123",
+        )
     batch_id = response.json()["id"]
     done = [r for r in caplog.records if "task done" in r.getMessage()]
     assert done and done[0].batch_id == batch_id
@@ -421,3 +423,33 @@ def test_worker_logs_carry_the_batch_and_the_request_id(
     line = JsonFormatter().format(done[0])
     assert '"request_id": "req-abc-123"' in line
     assert f'"batch_id": {batch_id}' in line
+
+
+def test_a_queued_file_over_the_content_limits_ends_failed_saying_why(
+    client, agents, settings, django_capture_on_commit_callbacks
+):
+    settings.IMPORT_MAX_COLUMNS = 5
+    wide = leads_csv(100) + b"Wide,9811111111,a,b,c,d,e,f,g\n"
+    with django_capture_on_commit_callbacks(execute=True):
+        response = upload(client, wide)
+    assert response.status_code == 202  # answered before the rows are read
+    batch = client.get(response["Location"]).json()
+    assert batch["state"] == "failed"
+    assert "columns" in batch["message"]
+    assert Lead.objects.count() == 0
+
+
+def test_a_zip_bomb_is_refused_in_the_request_even_when_queued(client, agents, settings):
+    import zipfile
+
+    settings.IMPORT_XLSX_MAX_RATIO = 10
+    data = io.BytesIO()
+    with zipfile.ZipFile(data, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("xl/workbook.xml", "<workbook/>")
+        archive.writestr("xl/worksheets/sheet1.xml", "<a>" + "0" * 2_000_000 + "</a>")
+    response = client.post(
+        URL, {"file": named(data.getvalue(), "bomb.xlsx")}, format="multipart", **ASYNC
+    )
+    assert response.status_code == 400, response.json()
+    assert ImportBatch.objects.count() == 0
