@@ -22,6 +22,7 @@ migrate: install
 	$(DEV_ENV) $(BIN)/python manage.py migrate --noinput
 
 run: migrate
+	@if [ -z "$$REDIS_URL$$CELERY_BROKER_URL" ]; then echo "Background tasks (imports, exports, emails) run in-process: no REDIS_URL, so no worker is needed."; else echo "Background tasks go to the Celery workers: run 'celery -A config worker --pool threads -B' too."; fi
 	$(DEV_ENV) $(BIN)/python manage.py seed_demo
 	$(DEV_ENV) $(BIN)/python manage.py runserver 127.0.0.1:8000
 

@@ -10,6 +10,13 @@ whole import (parse, validate, E.164, dedupe, insert, distribute to 10
 agents) on the same rows. ``--upload`` also times a ~10 MiB XLSX through the
 upload endpoint; ``--million`` runs ``manage.py import_leads`` on 1,000,000
 rows in a child process and prints its peak RSS at 100k and 1M rows.
+
+With ``REDIS_URL`` set, the same CSV also goes through the queue: a real
+``celery -A config worker`` child takes it (``queued_import_rows_per_s=…``,
+from the hand-off to the batch read ``committed``), and ``--upload`` then
+times the queued upload too (202, p50 of 5) and the time until the batch is
+``preview`` and, after a queued commit, ``committed``. ``--progress`` times
+the inline import with its progress reporting against none (its cost).
 The last line is ``import_rows_per_s=… floor_rows_per_s=… ratio=…``.
 """
 
@@ -379,7 +386,10 @@ def upload_10mib(workdir, rows):
     _refresh, access = issue_tokens(user)
     client = Client(HTTP_AUTHORIZATION=f"Bearer {access}")
     size = path.stat().st_size
-    with open(path, "rb") as upload:
+    from django.test import override_settings
+
+    # Inline, as before the queue: the whole import inside the request.
+    with open(path, "rb") as upload, override_settings(IMPORT_INLINE_MAX_BYTES=size + 1):
         started = time.perf_counter()
         response = client.post("/api/v1/imports/", {"file": upload, "force": "true"})
         elapsed = time.perf_counter() - started
@@ -388,6 +398,148 @@ def upload_10mib(workdir, rows):
     print(
         f"[upload] {size / 1024 / 1024:.2f} MiB XLSX, {body['rows']:,} rows: {elapsed:.1f}s "
         f"(created={body['created']} assigned={body['assigned']}) stages: {body['timings']}"
+    )
+    if settings.REDIS_URL:
+        reset()
+        with Worker():
+            upload_queued(client, path, rows)
+
+
+class Worker:
+    """A ``celery -A config worker`` child on the bench's database and Redis."""
+
+    def __enter__(self):
+        self.log = tempfile.TemporaryFile("w+")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "--pool",
+                "threads",
+                "--concurrency",
+                "1",
+                "--loglevel",
+                "WARNING",
+            ],
+            cwd=ROOT,
+            env={**os.environ, "CELERY_TASK_ALWAYS_EAGER": "false"},
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        from celery import current_app
+
+        # Ready when it answers a ping: the timings below start with a warm worker.
+        deadline = time.monotonic() + 120
+        while not current_app.control.ping(timeout=1.0):
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                self.log.seek(0)
+                raise SystemExit("the worker did not start:\n" + self.log.read()[-3000:])
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+
+        os.killpg(self.process.pid, signal.SIGTERM)
+        self.process.wait(timeout=120)
+        self.log.close()
+
+
+def wait_state(batch_id, states, timeout=1800):
+    from leads.models import ImportBatch
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        batch = ImportBatch.objects.get(pk=batch_id)
+        if batch.state in states:
+            return batch
+        if batch.state not in ("queued", "processing"):
+            raise SystemExit(f"batch #{batch_id} ended {batch.state}: {batch.message}")
+        time.sleep(0.05)
+    raise SystemExit(f"batch #{batch_id} still {batch.state} after {timeout}s")
+
+
+def queued_import(path, label):
+    """The same import handed to the worker: from the hand-off to ``committed``."""
+    from imports.services import queue_file
+
+    reset()
+    started = time.perf_counter()
+    with open(path, "rb") as upload:
+        batch = queue_file(file=upload, actor=None, source="command", force=True, size_limit=False)
+    handed = time.perf_counter() - started
+    batch = wait_state(batch.pk, ("committed",))
+    elapsed = time.perf_counter() - started
+    print(
+        f"[{label}] rows={batch.rows} created={batch.created} assigned={batch.assigned} "
+        f"hand-off={handed:.2f}s total={elapsed:.2f}s = {batch.rows / elapsed:,.0f} rows/s"
+    )
+    return elapsed
+
+
+def progress_cost(path, runs=3):
+    """The inline import with its progress reporting (every chunk) against none."""
+    from django.test import override_settings
+
+    from imports import queueing
+
+    real = queueing.Reporter.rows
+    timings = {"with": [], "without": []}
+    for _ in range(runs):
+        for mode in ("with", "without"):  # interleaved: a busy moment hits both
+            queueing.Reporter.rows = real if mode == "with" else (lambda self, *a, **k: None)
+            with override_settings(IMPORT_PROGRESS_INTERVAL=0):
+                elapsed, _ = full_import(path, f"progress-{mode}")
+            timings[mode].append(elapsed)
+    queueing.Reporter.rows = real
+    with_s, without_s = (sorted(timings[m])[runs // 2] for m in ("with", "without"))
+    print(
+        f"progress_cost: with={with_s:.2f}s without={without_s:.2f}s (median of {runs}) "
+        f"overhead={(with_s / without_s - 1) * 100:+.1f}%"
+    )
+
+
+def upload_queued(client, path, rows):
+    """The queued upload: response time (p50 of 5), then time to preview and to committed."""
+    from statistics import median
+
+    from leads.models import ImportBatch
+
+    answers = []
+    first_id = None
+    for n in range(5):
+        with open(path, "rb") as upload:
+            started = time.perf_counter()
+            response = client.post(
+                "/api/v1/imports/",
+                {"file": upload, "force": "true", "preview": "true"},
+                HTTP_PREFER="respond-async",
+            )
+            answers.append(time.perf_counter() - started)
+        assert response.status_code == 202, response.json()
+        batch_id = response.json()["id"]
+        if n == 0:
+            first_id, queued_at = batch_id, started
+            preview = wait_state(batch_id, ("preview",))
+            to_preview = time.perf_counter() - queued_at
+            started = time.perf_counter()
+            commit = client.post(f"/api/v1/imports/{first_id}/commit/", HTTP_PREFER="respond-async")
+            assert commit.status_code == 202, commit.json()
+            wait_state(first_id, ("committed",))
+            to_committed = time.perf_counter() - started
+        else:
+            client.post(f"/api/v1/imports/{batch_id}/cancel/")
+    assert ImportBatch.objects.get(pk=first_id).state == "committed"
+    each = ", ".join(f"{a * 1000:.0f}" for a in answers)
+    mib = path.stat().st_size / 1024 / 1024
+    print(
+        f"[upload-queued] {mib:.2f} MiB XLSX, {preview.rows:,} rows: "
+        f"202 in p50={median(answers) * 1000:.0f}ms (of {each} ms); "
+        f"preview after {to_preview:.1f}s; queued commit to committed {to_committed:.1f}s"
     )
 
 
@@ -431,6 +583,7 @@ def main():
     parser.add_argument("--upload", action="store_true", help="time a ~10 MiB XLSX upload")
     parser.add_argument("--million", action="store_true", help="1M-row import_leads, peak RSS")
     parser.add_argument("--no-routing", action="store_true", help="skip the 50-rule import")
+    parser.add_argument("--progress", action="store_true", help="the cost of progress reporting")
     args = parser.parse_args()
 
     ensure_database()
@@ -462,7 +615,20 @@ def main():
             xlsx_s, _ = full_import(xlsx_path, "xlsx")
             print(f"xlsx_import_rows_per_s={len(rows) / xlsx_s:.0f} ratio={floor_s / xlsx_s:.3f}")
         drop_routing_rules()
+        if args.progress:
+            progress_cost(csv_path)
         csv_s, _ = full_import(csv_path, "csv")
+        from django.conf import settings
+
+        if settings.REDIS_URL:
+            with Worker():
+                queued_s = queued_import(csv_path, "queued")
+            print(
+                f"queued_import_rows_per_s={len(rows) / queued_s:.0f} "
+                f"floor_rows_per_s={len(rows) / floor_s:.0f} ratio={floor_s / queued_s:.3f}"
+            )
+        else:
+            print("[queued] skipped: set REDIS_URL for the worker path")
         reset()
         print(
             f"import_rows_per_s={len(rows) / csv_s:.0f} floor_rows_per_s={len(rows) / floor_s:.0f} "

@@ -12,6 +12,7 @@ import hmac
 import ipaddress
 import os
 
+import redis
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from prometheus_client import (
@@ -24,6 +25,28 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY
 
 from leads.models import OPEN_STATUSES, Lead
+
+
+class QueueDepthCollector:
+    """``leadline_queue_depth``: messages waiting in the broker's queue (a Redis
+    list), read when scraped; nothing when tasks run in-process."""
+
+    def collect(self):
+        broker = settings.CELERY_BROKER_URL
+        if not broker or settings.CELERY_TASK_ALWAYS_EAGER:
+            return
+        prefix = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix", "")
+        queue = settings.CELERY_TASK_DEFAULT_QUEUE
+        gauge = GaugeMetricFamily(
+            "leadline_queue_depth", "Background tasks waiting in the queue.", labels=["queue"]
+        )
+        try:
+            client = redis.Redis.from_url(broker, socket_timeout=0.5, socket_connect_timeout=0.5)
+            with client:
+                gauge.add_metric([queue], client.llen(prefix + queue))
+        except Exception:  # a scrape must not fail with Redis
+            return
+        yield gauge
 
 
 class OpenLeadsCollector:
@@ -74,5 +97,6 @@ def metrics_view(request):
         body = generate_latest(REGISTRY)
     extra = CollectorRegistry()
     extra.register(OpenLeadsCollector())
+    extra.register(QueueDepthCollector())
     body += generate_latest(extra)
     return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)

@@ -309,6 +309,11 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # our JSON lines, with request and batch ids
+# A worker serves its task metrics (run time, failures) on this port; 0: off.
+CELERY_METRICS_PORT = env_int("CELERY_METRICS_PORT", 0)
+CELERY_WORKER_SEND_TASK_EVENTS = False
+CELERY_TASK_DEFAULT_QUEUE = "celery"
 # Redis redelivers an unacked message after this many seconds: longer than the
 # longest task, or a slow task would run twice at once.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -491,6 +496,8 @@ SPECTACULAR_SETTINGS = {
         "StrategyEnum": "assignments.models.Strategy",
         "DistributionStrategyEnum": "assignments.distribution.STRATEGIES",
         "DedupeEnum": "leads.models.ImportBatch.Dedupe",
+        "ImportStateEnum": "leads.models.ImportBatch.State",
+        "ExportStateEnum": "leads.models.ExportJob.State",
     },
 }
 
@@ -612,6 +619,27 @@ INVITATION_TIMEOUT = env_int("INVITATION_TIMEOUT", 7 * 24 * 3600)
 # EMAIL_RETRY_MAX_DELAY seconds) between attempts.
 EMAIL_MAX_RETRIES = env_int("EMAIL_MAX_RETRIES", 8)
 EMAIL_RETRY_MAX_DELAY = env_int("EMAIL_RETRY_MAX_DELAY", 3600)
+
+# --- Imports and exports through the queue (imports/queueing.py, leads/tasks.py)
+# Uploads up to this size are processed inside the request (201) unless the
+# client sends `Prefer: respond-async`; bigger ones are queued (202). The same
+# size of the stored file decides for a commit and an undo.
+IMPORT_INLINE_MAX_BYTES = env_int("IMPORT_INLINE_MAX_BYTES", 256 * 1024)
+# Live progress is written at most this often (seconds) while a batch runs.
+IMPORT_PROGRESS_INTERVAL = env_float("IMPORT_PROGRESS_INTERVAL", 1.0)
+# Claims of one queued batch before it is given up (a worker killed each time).
+IMPORT_MAX_ATTEMPTS = env_int("IMPORT_MAX_ATTEMPTS", 3)
+# The sweep (a beat task every IMPORT_SWEEP_SECONDS, and `manage.py
+# sweep_imports`) requeues batches whose worker died, and sends again the
+# message of a batch queued longer than IMPORT_REQUEUE_AFTER_SECONDS.
+IMPORT_SWEEP_SECONDS = env_float("IMPORT_SWEEP_SECONDS", 60.0)
+IMPORT_REQUEUE_AFTER_SECONDS = env_int("IMPORT_REQUEUE_AFTER_SECONDS", 900)
+# Lead exports of more rows than this are written to storage by a worker (202).
+EXPORT_INLINE_MAX_ROWS = env_int("EXPORT_INLINE_MAX_ROWS", 50_000)
+# `celery -A config beat` (or a worker with -B) runs the import sweep.
+CELERY_BEAT_SCHEDULE = {
+    "imports-sweep": {"task": "imports.sweep", "schedule": IMPORT_SWEEP_SECONDS},
+}
 
 # --- CORS -------------------------------------------------------------------
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")

@@ -7,7 +7,7 @@ Every step calls ``imports.services`` (the same functions as the API and
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -16,7 +16,7 @@ from agents.models import Agent
 from assignments.distribution import STRATEGIES
 from common.admin import CappedCountPaginator, domain_errors
 from common.errors import DomainError
-from imports import services
+from imports import queueing, services
 from leads.exporting import error_report_response
 from leads.models import ImportBatch
 
@@ -97,6 +97,8 @@ class ImportBatchAdmin(admin.ModelAdmin):
             path("<int:pk>/commit/", wrap(self.commit_view), name=f"{name}_commit"),
             path("<int:pk>/undo/", wrap(self.undo_view), name=f"{name}_undo"),
             path("<int:pk>/errors.csv", wrap(self.errors_view), name=f"{name}_errors"),
+            path("<int:pk>/progress.json", wrap(self.progress_view), name=f"{name}_progress"),
+            path("<int:pk>/cancel/", wrap(self.cancel_view), name=f"{name}_cancel"),
             *super().get_urls(),
         ]
 
@@ -144,6 +146,10 @@ class ImportBatchAdmin(admin.ModelAdmin):
             "commit_url": self._url("commit", batch),
             "undo_url": self._url("undo", batch),
             "errors_url": self._url("errors", batch),
+            "progress_url": self._url("progress", batch),
+            "cancel_url": self._url("cancel", batch),
+            "progress": queueing.progress_of(batch),
+            "running": batch.state in (ImportBatch.State.QUEUED, ImportBatch.State.PROCESSING),
         }
 
     def upload_view(self, request):
@@ -153,9 +159,10 @@ class ImportBatchAdmin(admin.ModelAdmin):
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             try:
-                result = services.import_file(
+                result, queued = services.upload(
                     file=data["file"],
                     actor=request.user,
+                    request_id=getattr(request, "request_id", ""),
                     file_name=data["file"].name,
                     strategy=data["strategy"] or None,
                     dedupe=data["dedupe"],
@@ -168,6 +175,8 @@ class ImportBatchAdmin(admin.ModelAdmin):
             except DomainError as exc:
                 form.add_error(None, exc.message)
             else:
+                if queued:  # the batch page follows it with a progress bar
+                    return HttpResponseRedirect(self._url("change", result.batch))
                 return HttpResponseRedirect(self._url("preview", result.batch))
         context = self._context(request, title="Upload leads", form=form)
         return TemplateResponse(request, "admin/leads/importbatch/upload.html", context)
@@ -202,18 +211,46 @@ class ImportBatchAdmin(admin.ModelAdmin):
         return self._post_action(
             request,
             pk,
-            lambda batch: services.commit_batch(batch=batch, actor=request.user),
-            lambda result: (
-                f"Import #{result.batch.pk} committed: {result.batch.created} leads created, "
-                f"{result.batch.assigned} assigned, {result.batch.unassigned} unassigned."
+            lambda batch: services.request_commit(
+                batch=batch, actor=request.user, request_id=getattr(request, "request_id", "")
             ),
+            _committed,
         )
 
     def undo_view(self, request, pk):
         return self._post_action(request, pk, lambda batch: self._undo(request, batch), _undone)
 
     def _undo(self, request, batch):
-        return services.undo_batch(batch=batch, actor=request.user)
+        return services.request_undo(
+            batch=batch, actor=request.user, request_id=getattr(request, "request_id", "")
+        )
+
+    def cancel_view(self, request, pk):
+        return self._post_action(
+            request,
+            pk,
+            lambda batch: services.cancel_batch(batch=batch, actor=request.user),
+            lambda done: (
+                f"Import #{done[0].pk}: stopping at its next chunk; nothing of it will stay."
+                if done[1]
+                else f"Import #{done[0].pk} cancelled; it is {done[0].state} now."
+            ),
+        )
+
+    def progress_view(self, request, pk):
+        """The batch's state and progress for the page's progress bar (polled)."""
+        batch = get_object_or_404(ImportBatch.objects.defer("errors", "duplicate_rows"), pk=pk)
+        if not self.has_view_permission(request, batch):
+            raise PermissionDenied
+        if batch.state == ImportBatch.State.PROCESSING:
+            services.batch_as_it_stands(batch)
+        return JsonResponse(
+            {
+                "state": batch.state,
+                "progress": queueing.progress_of(batch),
+                "message": batch.message,
+            }
+        )
 
     def errors_view(self, request, pk):
         batch = get_object_or_404(ImportBatch.objects.only("id", "errors"), pk=pk)
@@ -228,7 +265,20 @@ class ImportBatchAdmin(admin.ModelAdmin):
                 self.message_user(request, _undone(self._undo(request, batch)), messages.SUCCESS)
 
 
-def _undone(result):
+def _committed(done):
+    result, queued = done
+    if queued:
+        return f"Import #{result.batch.pk}: the commit is queued; this page shows its progress."
+    return (
+        f"Import #{result.batch.pk} committed: {result.batch.created} leads created, "
+        f"{result.batch.assigned} assigned, {result.batch.unassigned} unassigned."
+    )
+
+
+def _undone(done):
+    result, queued = done
+    if queued:
+        return f"Import #{result.batch.pk}: the undo is queued; this page shows its progress."
     note = f"Import #{result.batch.pk} undone: {result.removed} leads removed"
     if result.kept:
         note += f", {len(result.kept)} already worked and kept"

@@ -64,7 +64,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db import DatabaseError, connection, transaction
+from django.conf import settings
+from django.db import DatabaseError, connection, models, transaction
 from django.utils import timezone
 
 from accounts import audit
@@ -76,7 +77,7 @@ from leads import counters
 from leads.models import ImportBatch
 from routing.services import record_batch_routing
 
-from . import metrics, pipeline
+from . import metrics, pipeline, queueing
 from .errors import DuplicateFile, InvalidRows, strict_error
 
 logger = logging.getLogger(__name__)
@@ -84,7 +85,8 @@ logger = logging.getLogger(__name__)
 State = ImportBatch.State
 
 # States in which a batch counts for the duplicate-file check.
-LIVE = (State.PROCESSING, State.PREVIEW, State.COMMITTED)
+LIVE = (State.QUEUED, State.PROCESSING, State.PREVIEW, State.COMMITTED)
+Action = ImportBatch.Action
 # SQLite only (see the module docstring): how long after its claim a
 # ``processing`` batch may still be waiting for the write lock.
 SQLITE_CLAIM_GRACE = timedelta(seconds=60)
@@ -98,6 +100,28 @@ DIED_MESSAGE = (
     "it was written. Upload the file again to retry; if it happens again, split "
     "the file or import it with `manage.py import_leads`."
 )
+
+
+REQUEUED_MESSAGE = (
+    "The worker handling this import stopped before it finished (attempt {attempt}); "
+    "nothing of it was written and it was queued again."
+)
+GAVE_UP_MESSAGE = (
+    "The workers handling this import stopped {attempts} times before it finished; "
+    "nothing of it was written and it was given up. Upload the file again, or split it."
+)
+
+
+def given_up_state(action):
+    """Where a batch goes when its queued work fails or is given up: an undo
+    leaves the import committed; anything else fails the batch."""
+    return State.COMMITTED if action == Action.UNDO else State.FAILED
+
+
+def cancelled_state(action):
+    """Where a batch goes when its work is cancelled: a new import ends
+    ``cancelled``, a commit leaves the preview, an undo the committed import."""
+    return {Action.COMMIT: State.PREVIEW, Action.UNDO: State.COMMITTED}.get(action, State.CANCELLED)
 
 
 def require_preview(batch):
@@ -209,7 +233,29 @@ class Claim:
 
     def fail(self, message, **fields):
         """Mark the batch ``failed`` if it is still this claim's; True if it was."""
-        return bool(self._mine().update(state=State.FAILED, message=message, **fields))
+        fields.setdefault("state", State.FAILED)
+        return bool(self._mine().update(message=message, **fields))
+
+    def end(self, state, message):
+        """Move the batch to ``state`` if it is still this claim's; True if it was."""
+        return bool(self._mine().update(state=state, message=message))
+
+    def requeue(self):
+        """Give queued work back to the queue (this worker stops); True if it was ours.
+
+        Not an attempt that failed: the count of attempts is given back too.
+        """
+        if not self.batch.queued_at:
+            return self.fail("The import was stopped; nothing of it was written.")
+        requeued = self._mine().update(
+            state=State.QUEUED,
+            queued_at=timezone.now(),
+            attempts=models.F("attempts") - 1,
+            message="The worker stopped (shutdown) before it finished; queued again.",
+        )
+        if requeued:
+            queueing.send(self.batch.pk, request_id=self.batch.request_id)
+        return bool(requeued)
 
     def discard(self):
         """Delete the batch row and its stored file, if still this claim's
@@ -289,9 +335,95 @@ def claim_preview(batch_id):
             refused = batch.state != State.PREVIEW
             if not refused:
                 _claim_fields(batch, token)
-                batch.save(update_fields=["state", "processing_token", "processing_since"])
+                batch.action = Action.COMMIT  # a cancel leaves the preview
+                batch.save(
+                    update_fields=["state", "processing_token", "processing_since", "action"]
+                )
         if refused:
             require_preview(batch)  # after the transaction: a dead batch stays failed
+    except BaseException:
+        claim.release()
+        raise
+    claim.batch = batch
+    return claim
+
+
+def register_queued(batch, *, action, force=False, request_id=""):
+    """Insert the unsaved ``batch`` as ``queued`` for ``action`` (the workers claim it).
+
+    The same duplicate check as :func:`claim_new`, under the same lock: a queued
+    batch counts as live, so a second upload of the file is refused at once.
+    """
+    with _same_file_lock(batch.sha256), transaction.atomic():
+        if not force:
+            _refuse_live_duplicate(batch.sha256)
+        batch.state = State.QUEUED
+        batch.action = action
+        batch.queued_at = timezone.now()
+        batch.request_id = (request_id or "")[:64]
+        batch.progress = queueing.progress_body("queued")
+        batch.save()
+    return batch
+
+
+def queue_existing(batch_id, *, action, expected, request_id=""):
+    """Queue ``action`` on a batch that is in state ``expected``; the batch, or
+    None when it is no longer in that state (nothing changed)."""
+    now = timezone.now()
+    changed = ImportBatch.objects.filter(pk=batch_id, state=expected).update(
+        state=State.QUEUED,
+        action=action,
+        queued_at=now,
+        attempts=0,
+        request_id=(request_id or "")[:64],
+        progress=queueing.progress_body("queued"),
+    )
+    return ImportBatch.objects.get(pk=batch_id) if changed else None
+
+
+def claim_queued(batch_id):
+    """A worker's claim of a queued batch, or None when there is nothing to do.
+
+    Nothing to do: the batch is gone, finished, cancelled, or being processed
+    by a live worker (a second delivery of its message). A ``processing``
+    batch whose worker died is taken over (its earlier work was rolled back
+    with that worker's transaction). After ``IMPORT_MAX_ATTEMPTS`` claims the
+    batch is given up instead.
+    """
+    token = uuid.uuid4().hex
+    claim = Claim(ImportBatch(pk=batch_id), token)
+    if _named_locks():
+        name = _lock_name("batch", batch_id)
+        if not _get_lock(name, 0):
+            return None  # a live worker holds it
+        claim._lock = name
+    try:
+        with transaction.atomic():
+            batch = ImportBatch.objects.select_for_update().filter(pk=batch_id).first()
+            if batch is None or batch.state not in (State.QUEUED, State.PROCESSING):
+                claim.release()
+                return None
+            if batch.state == State.PROCESSING and not _named_locks() and _alive(batch):
+                claim.release()
+                return None
+            if queueing.cancel_requested(batch_id):
+                batch.state = cancelled_state(batch.action)
+                batch.message = "Cancelled before it started; nothing was written."
+                batch.save(update_fields=["state", "message"])
+                claim.release()
+                return None
+            if batch.attempts >= settings.IMPORT_MAX_ATTEMPTS:
+                batch.state = given_up_state(batch.action)
+                batch.message = GAVE_UP_MESSAGE.format(attempts=batch.attempts)
+                batch.save(update_fields=["state", "message"])
+                logger.warning(
+                    "import batch %s given up after %s attempts", batch_id, batch.attempts
+                )
+                claim.release()
+                return None
+            _claim_fields(batch, token)
+            batch.attempts += 1
+            batch.save(update_fields=["state", "processing_token", "processing_since", "attempts"])
     except BaseException:
         claim.release()
         raise
@@ -308,32 +440,59 @@ def _alive(batch):
     return since is not None and since > timezone.now() - SQLITE_CLAIM_GRACE
 
 
-def _mark_dead(batch):
-    """Mark a dead claim's batch ``failed``; True if it was still that claim."""
-    marked = ImportBatch.objects.filter(
+def _mark_dead(batch, *, requeue=None):
+    """Deal with a dead claim's batch; True if it was still that claim.
+
+    Queued work (``queued_at`` set) goes back to the queue while it has
+    attempts left, unless tasks run in-process (``requeue`` None: then only
+    an explicit sweep requeues, a reader never runs an import); anything else
+    is marked ``failed`` (an undo leaves the batch ``committed``).
+    """
+    if requeue is None:
+        requeue = not queueing.is_eager()
+    mine = ImportBatch.objects.filter(
         pk=batch.pk, state=State.PROCESSING, processing_token=batch.processing_token
-    ).update(state=State.FAILED, message=DIED_MESSAGE)
-    batch.refresh_from_db()
-    if marked:
-        logger.warning(
-            "import batch %s: its process died while processing it; marked failed", batch.pk
+    )
+    queued = batch.queued_at is not None and batch.action
+    if queued and requeue and batch.attempts < settings.IMPORT_MAX_ATTEMPTS:
+        marked = mine.update(
+            state=State.QUEUED,
+            queued_at=timezone.now(),
+            message=REQUEUED_MESSAGE.format(attempt=batch.attempts),
         )
+        if marked:
+            queueing.send(batch.pk, request_id=batch.request_id)
+            logger.warning("import batch %s: its worker died; queued again", batch.pk)
+    else:
+        if queued:
+            state = given_up_state(batch.action)
+            message = GAVE_UP_MESSAGE.format(attempts=batch.attempts)
+        else:
+            state, message = State.FAILED, DIED_MESSAGE
+        marked = mine.update(state=state, message=message)
+        if marked:
+            logger.warning(
+                "import batch %s: its process died while processing it; marked %s",
+                batch.pk,
+                state,
+            )
+    batch.refresh_from_db()
     return bool(marked)
 
 
-def reap_if_dead(batch):
-    """Mark ``batch`` failed if it is ``processing`` and its process died.
+def reap_if_dead(batch, *, requeue=None):
+    """Deal with ``batch`` if it is ``processing`` and its process died (:func:`_mark_dead`).
 
-    Returns True if this call marked it. ``batch`` is refreshed when it was
+    Returns True if this call changed it. ``batch`` is refreshed when it was
     processing. On SQLite, call it inside ``transaction.atomic()``.
     """
     if batch.state != State.PROCESSING or _alive(batch):
         return False
-    return _mark_dead(batch)
+    return _mark_dead(batch, requeue=requeue)
 
 
-def reap_dead_batches(*, dry_run=False):
-    """Mark every ``processing`` batch whose process died ``failed``; their ids.
+def reap_dead_batches(*, dry_run=False, requeue=None):
+    """Deal with every ``processing`` batch whose process died; their ids.
 
     ``dry_run`` only names them (on SQLite from outside a write transaction,
     so a batch in the middle of a long import may be named too).
@@ -348,7 +507,7 @@ def reap_dead_batches(*, dry_run=False):
             continue
         with transaction.atomic():
             batch = ImportBatch.objects.filter(pk=batch_id).first()
-            if batch is not None and reap_if_dead(batch):
+            if batch is not None and reap_if_dead(batch, requeue=requeue):
                 found.append(batch_id)
     return found
 
@@ -367,7 +526,9 @@ def find_live_duplicate(sha256):
 
 def duplicate_error(first):
     """``duplicate_file`` (409) naming ``first``, the live batch of the same file."""
-    if first.state == State.PROCESSING:
+    if first.state == State.QUEUED:
+        what = f"This file is queued for import as batch #{first.pk}."
+    elif first.state == State.PROCESSING:
         what = (
             f"This file is being imported right now as batch #{first.pk} (processing "
             f"since {first.processing_since:%Y-%m-%d %H:%M} UTC)."
@@ -397,6 +558,15 @@ def processing(claim):
     """
     try:
         yield claim
+    except queueing.ImportInterrupted:
+        if claim.requeue():
+            logger.info("import batch %s: its worker is stopping; queued again", claim.batch.pk)
+        raise
+    except queueing.ImportCancelled:
+        state = cancelled_state(claim.batch.action)
+        if claim.end(state, "Cancelled while running; nothing of it was written."):
+            logger.info("import batch %s cancelled (now %s)", claim.batch.pk, state)
+        raise
     except BaseException as exc:
         # The work's transaction has rolled back; record why, outside it.
         outcome = getattr(exc, "outcome", None)
@@ -404,6 +574,9 @@ def processing(claim):
         if isinstance(exc, InvalidRows) and outcome is not None:
             fields.update(rows=outcome.rows, invalid=outcome.invalid, errors=outcome.errors)
         message = _failure_message(exc)
+        if claim.batch.action == Action.UNDO:
+            fields["state"] = State.COMMITTED
+            message = f"The undo failed and nothing was removed: {message}"
         try:
             if claim.fail(message, **fields):
                 logger.warning("import batch %s failed: %s", claim.batch.pk, message)

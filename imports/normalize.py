@@ -222,6 +222,11 @@ class PhoneNormalizer:
         For a small file starting the processes would cost more than parsing
         its phones in the reader thread.
         """
+        if multiprocessing.current_process().daemon:
+            # A prefork pool child of a Celery worker may not have children:
+            # phones are parsed in the reader thread. Workers run imports in a
+            # thread pool (``--pool threads``, deploy/) to use the CPUs here.
+            return
         if workers > 1 and self._pool is None:
             self.workers = workers
             context = multiprocessing.get_context("forkserver")

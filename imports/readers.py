@@ -74,8 +74,13 @@ class FileInfo:
     encoding: str = ""
 
 
-def inspect(fileobj):
+def inspect(fileobj, *, contents=True):
     """Hash the file, judge its type and (for text) its encoding, and check what it holds.
+
+    ``contents`` False leaves out the costly part, :func:`check_contents` (the
+    spreadsheet's cells, every CSV row), and only checks an XLSX's ZIP
+    directory: a queued upload is answered at once and its worker, which
+    inspects the file fully before reading it, refuses it there.
 
     Reading the whole file once is cheap next to parsing it, and it lets a CSV
     that is not valid UTF-8 fall back to cp1252 before a single row is read.
@@ -108,7 +113,11 @@ def inspect(fileobj):
     if kind == CSV and not encoding:
         encoding = "utf-8"
     info = FileInfo(digest.hexdigest(), size, kind, encoding)
-    check_contents(fileobj, info)
+    if contents:
+        check_contents(fileobj, info)
+    elif kind == XLSX:
+        fileobj.seek(0)
+        check_zip(fileobj)
     fileobj.seek(0)
     return info
 

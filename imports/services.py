@@ -26,6 +26,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts import audit
+from accounts.models import User
 from assignments.distribution import STRATEGIES
 from assignments.planning import preview_counts
 from assignments.results import NoEligibleAgent
@@ -37,17 +38,21 @@ from leads.models import ImportBatch, Lead, LeadActivity, LeadStatus
 from routing.models import BatchRouting
 from routing.services import record_batch_routing
 
-from . import pipeline
+from . import pipeline, queueing
 from .committing import (
+    cancelled_state,
     claim_new,
     claim_preview,
+    claim_queued,
     commit_claimed,
     copy_counts,
     duplicate_error,
     find_live_duplicate,
     processing,
+    queue_existing,
     reap_dead_batches,
     reap_if_dead,
+    register_queued,
     require_preview,
 )
 from .errors import DuplicateFile as DuplicateFile  # raised by the claims; part of this API
@@ -203,24 +208,46 @@ def import_file(
     with processing(claim):
         file.seek(0)
         table = open_table(file, info)
-        if preview:
-            return _preview(claim, table=table, options=options, now=now)
-        outcome = commit_claimed(claim=claim, table=table, actor=actor, options=options, now=now)
-        return ImportResult(claim.batch, outcome)
+        return _read_claimed(
+            claim, table=table, options=options, actor=actor, preview=preview, now=now
+        )
 
 
-def _preview(claim, *, table, options, now):
+def _read_claimed(claim, *, table, options, actor, preview, now=None, then=None):
+    """Read a claimed new batch's ``table`` into a preview or a committed import."""
+    progress = queueing.Reporter(claim.batch.pk, "reading", then=then)
+    if preview:
+        result = _preview(claim, table=table, options=options, now=now, progress=progress)
+    else:
+        outcome = commit_claimed(
+            claim=claim, table=table, actor=actor, options=options, now=now, progress=progress
+        )
+        result = ImportResult(claim.batch, outcome)
+    _finished(result.batch)
+    return result
+
+
+def _finished(batch):
+    """The batch's final progress, written on its row; the live one is dropped."""
+    rows = batch.rows
+    batch.progress = queueing.progress_body("done", rows, rows)
+    ImportBatch.objects.filter(pk=batch.pk).update(progress=batch.progress)
+    queueing.forget(batch.pk)
+
+
+def _preview(claim, *, table, options, now, progress=None):
     """Read the claimed batch's file into a preview (or a strict refusal).
 
     In a transaction that holds the batch row, like a commit (on SQLite that
     is what keeps it from being taken for dead; see ``imports.committing``).
-    A refused preview leaves nothing: no batch row, no stored file.
+    A refused preview leaves nothing: no batch row, no stored file (except
+    for queued work, whose client polls the row: it reads ``failed``).
     """
     refusal = None
     try:
         with transaction.atomic():
             batch = claim.lock()
-            outcome = pipeline.run(table, options=options, now=now)
+            outcome = pipeline.run(table, options=options, now=now, progress=progress)
             copy_counts(batch, outcome)
             if options.strict and outcome.invalid:
                 batch.state = ImportBatch.State.FAILED
@@ -234,7 +261,9 @@ def _preview(claim, *, table, options, now):
                 # The rules as they are now: the commit routes with these.
                 record_batch_routing(batch=batch, snapshot=options.routing, report=outcome.routing)
     except BaseException:
-        claim.discard()
+        if claim.batch.queued_at is None:
+            claim.discard()
+        # else: queued work keeps its row, which the poller reads (failed, and why)
         raise
     if refusal is not None:
         raise refusal
@@ -279,10 +308,15 @@ def import_path(
         claim = claim_new(batch, force=force)
         with processing(claim):
             table = open_table(file, info)
-            outcome = commit_claimed(
-                claim=claim, table=table, actor=actor, options=options, now=now, progress=progress
+            return _read_claimed(
+                claim,
+                table=table,
+                options=options,
+                actor=actor,
+                preview=False,
+                now=now,
+                then=progress,
             )
-            return ImportResult(claim.batch, outcome)
 
 
 def commit_batch(*, batch, actor, now=None):
@@ -311,18 +345,251 @@ def commit_batch(*, batch, actor, now=None):
     options.routing = frozen.first()
     claim = claim_preview(batch.pk)
     with processing(claim):
-        try:
-            file = claim.batch.file.open("rb")
-        except OSError as exc:
-            raise DomainError(
-                f"The stored file of batch #{batch.pk} is missing.", code="file_missing"
-            ) from exc
-        with file:
-            table = open_table(file)
-            outcome = commit_claimed(
-                claim=claim, table=table, actor=actor, options=options, now=now
-            )
+        outcome = _commit_stored(claim, options=options, actor=actor, now=now)
     return ImportResult(claim.batch, outcome)
+
+
+def _options_of(batch):
+    return pipeline.Options(
+        dedupe=batch.dedupe,
+        strict=batch.strict,
+        distribute=batch.distribute,
+        strategy=batch.strategy or None,
+    )
+
+
+def _open_stored(batch):
+    if not batch.file:
+        raise DomainError(f"Batch #{batch.pk} has no stored file.", code="file_missing")
+    try:
+        return batch.file.open("rb")
+    except OSError as exc:
+        raise DomainError(
+            f"The stored file of batch #{batch.pk} is missing.", code="file_missing"
+        ) from exc
+
+
+def _commit_stored(claim, *, options, actor, now=None):
+    """Commit a claimed preview from its stored file, with progress."""
+    batch = claim.batch
+    progress = queueing.Reporter(batch.pk, "committing", rows_total=batch.rows or None)
+    with _open_stored(batch) as file:
+        table = open_table(file)
+        outcome = commit_claimed(
+            claim=claim, table=table, actor=actor, options=options, now=now, progress=progress
+        )
+    _finished(claim.batch)
+    return outcome
+
+
+# --- Through the queue -------------------------------------------------------
+
+Action = ImportBatch.Action
+
+
+def wants_queue(size, *, respond_async=False):
+    """Whether work on a file of ``size`` bytes goes to the workers: always when
+    the client asked for it (``Prefer: respond-async``), else over
+    ``IMPORT_INLINE_MAX_BYTES``. The one rule for uploads, commits and undos."""
+    return bool(respond_async) or size > settings.IMPORT_INLINE_MAX_BYTES
+
+
+def _stored_size(batch):
+    try:
+        return batch.file.size if batch.file else 0
+    except (OSError, ValueError, NotImplementedError):
+        return 0
+
+
+def upload(*, file, actor, respond_async=False, request_id="", **options):
+    """An upload as the API and the admin take it: processed inline (small file)
+    or queued. Returns ``(result, queued)``; see :func:`import_file` and
+    :func:`queue_file` for ``options`` and the refusals."""
+    file.seek(0, os.SEEK_END)
+    if wants_queue(file.tell(), respond_async=respond_async):
+        batch = queue_file(file=file, actor=actor, request_id=request_id, **options)
+        return ImportResult(batch), True
+    return import_file(file=file, actor=actor, **options), False
+
+
+def queue_file(
+    *,
+    file,
+    actor,
+    file_name=None,
+    strategy=None,
+    dedupe=ImportBatch.Dedupe.SKIP,
+    preview=False,
+    distribute=True,
+    strict=False,
+    force=False,
+    source="api",
+    request_id="",
+    size_limit=True,
+):
+    """Store an upload, create its batch ``queued`` and hand it to the workers.
+
+    The cheap checks of :func:`import_file` happen here, before anything is
+    stored (size, type, a zip bomb's directory, the same file twice), so such
+    a file is refused at once; the worker checks the contents' limits and
+    reads the rows (:func:`run_queued`).
+    ``size_limit`` False is the command's ``--queue`` (no upload limit).
+    """
+    options = _options(strategy=strategy, dedupe=dedupe, distribute=distribute, strict=strict)
+    file.seek(0, os.SEEK_END)
+    if size_limit:
+        check_upload_size(file.tell())
+    # The cheap checks (size, type, an XLSX's ZIP directory, the same file
+    # twice): the answer comes at once whatever the file's size. The worker
+    # checks the contents (cells, rows) before reading them, and a file over
+    # those limits ends ``failed`` with the same message an inline upload gets.
+    info = inspect(file, contents=False)
+    if not force and (first := find_duplicate(info.sha256)) is not None:
+        raise duplicate_error(first)
+    name = os.path.basename(file_name or getattr(file, "name", "") or "upload")
+    batch = _new_batch(name=name, info=info, actor=actor, options=options, source=source)
+    file.seek(0)
+    batch.file.save(name, File(file, name=name), save=False)
+    action = Action.PREVIEW if preview else Action.IMPORT
+    try:
+        register_queued(batch, action=action, force=force, request_id=request_id)
+    except BaseException:
+        batch.file.delete(save=False)
+        raise
+    queueing.send(batch.pk, actor_id=getattr(actor, "pk", None), request_id=request_id)
+    return batch
+
+
+def request_commit(*, batch, actor, respond_async=False, request_id=""):
+    """Commit a preview inline (:func:`commit_batch`) or queue it; ``(result, queued)``."""
+    if not wants_queue(_stored_size(batch), respond_async=respond_async):
+        return commit_batch(batch=batch, actor=actor), False
+    queued = queue_existing(
+        batch.pk, action=Action.COMMIT, expected=ImportBatch.State.PREVIEW, request_id=request_id
+    )
+    if queued is None:
+        batch.refresh_from_db()
+        require_preview(batch)
+        raise Conflict(f"Batch #{batch.pk} changed meanwhile; try again.", code="batch_busy")
+    queueing.send(batch.pk, actor_id=getattr(actor, "pk", None), request_id=request_id)
+    return ImportResult(queued), True
+
+
+def request_undo(*, batch, actor, respond_async=False, request_id=""):
+    """Undo a committed import inline (:func:`undo_batch`) or queue it; ``(result, queued)``."""
+    if not wants_queue(_stored_size(batch), respond_async=respond_async):
+        return undo_batch(batch=batch, actor=actor), False
+    queued = queue_existing(
+        batch.pk, action=Action.UNDO, expected=ImportBatch.State.COMMITTED, request_id=request_id
+    )
+    if queued is None:
+        batch.refresh_from_db()
+        raise _not_committed(batch)
+    queueing.send(batch.pk, actor_id=getattr(actor, "pk", None), request_id=request_id)
+    return ImportResult(queued), True
+
+
+def cancel_batch(*, batch, actor=None):
+    """Cancel a batch's queued or running work; ``(batch, pending)``.
+
+    Queued work is cancelled at once (a new import ends ``cancelled``, a
+    commit leaves the preview, an undo the committed import) and ``pending``
+    is False. Running work is asked to stop: it checks between chunks, rolls
+    back all it wrote and moves the batch the same way; ``pending`` is True
+    until then. Anything else is refused with ``batch_not_cancellable`` (409).
+    """
+    State = ImportBatch.State
+    if batch.state == State.QUEUED:
+        target = cancelled_state(batch.action)
+        message = f"Cancelled by {actor or 'system'} before it started; nothing was written."
+        if ImportBatch.objects.filter(pk=batch.pk, state=State.QUEUED).update(
+            state=target, message=message, progress={}
+        ):
+            queueing.forget(batch.pk)
+            logger.info("import batch %s cancelled while queued", batch.pk)
+            batch.refresh_from_db()
+            return batch, False
+        batch.refresh_from_db()  # a worker claimed it meanwhile
+    if batch.state == State.PROCESSING:
+        queueing.request_cancel(batch.pk)
+        logger.info("import batch %s: cancel requested", batch.pk)
+        return batch, True
+    raise Conflict(
+        f"Batch #{batch.pk} is {batch.state}; only queued or running work can be cancelled.",
+        code="batch_not_cancellable",
+    )
+
+
+def run_queued(*, batch_id, actor_id=None):
+    """The worker's side (``imports.tasks.run_batch``): claim the batch and do its work.
+
+    Idempotent: a batch that is finished, cancelled or held by a live worker
+    is left alone (None). A batch whose worker died is taken over; its
+    earlier work was rolled back with that worker's transaction.
+    """
+    claim = claim_queued(batch_id)
+    if claim is None:
+        logger.info("import batch %s: nothing to do", batch_id)
+        return None
+    batch = claim.batch
+    actor = User.objects.filter(pk=actor_id).first() if actor_id else None
+    options = _options_of(batch)
+    logger.info("import batch %s: %s started (attempt %s)", batch_id, batch.action, batch.attempts)
+    with processing(claim):
+        if batch.action in (Action.IMPORT, Action.PREVIEW):
+            with _open_stored(batch) as file:
+                table = open_table(file)
+                return _read_claimed(
+                    claim,
+                    table=table,
+                    options=options,
+                    actor=actor,
+                    preview=batch.action == Action.PREVIEW,
+                )
+        if batch.action == Action.COMMIT:
+            return ImportResult(claim.batch, _commit_stored(claim, options=options, actor=actor))
+        if batch.action == Action.UNDO:
+            with transaction.atomic():
+                locked = claim.lock()
+                progress = queueing.Reporter(batch_id, "undoing", rows_total=locked.created)
+                result = _undo_locked(locked, actor=actor, progress=progress)
+            queueing.forget(batch_id)
+            return result
+        raise DomainError(f"Batch #{batch_id} has no queued work ({batch.action!r}).")
+
+
+@dataclass
+class SweepResult:
+    requeued: list = field(default_factory=list)  # died, queued again
+    failed: list = field(default_factory=list)  # died, given up (or failed in-process)
+    resent: list = field(default_factory=list)  # queued too long: message sent again
+
+
+def sweep(*, now=None, dry_run=False):
+    """Find the queue's lost work (the beat task, ``manage.py sweep_imports``).
+
+    A ``processing`` batch whose worker died is queued again (while it has
+    attempts left) or failed; a batch ``queued`` for longer than
+    ``IMPORT_REQUEUE_AFTER_SECONDS`` has its message sent again (a lost
+    message; a duplicate one finds nothing to do).
+    """
+    now = now or timezone.now()
+    result = SweepResult()
+    for batch_id in reap_dead_batches(dry_run=dry_run, requeue=True):
+        state = ImportBatch.objects.filter(pk=batch_id).values_list("state", flat=True).first()
+        (result.requeued if state == ImportBatch.State.QUEUED else result.failed).append(batch_id)
+    stale = ImportBatch.objects.filter(
+        state=ImportBatch.State.QUEUED,
+        queued_at__lt=now - timedelta(seconds=settings.IMPORT_REQUEUE_AFTER_SECONDS),
+    ).exclude(pk__in=result.requeued)
+    for batch in stale.only("id", "request_id"):
+        result.resent.append(batch.pk)
+        if not dry_run:
+            ImportBatch.objects.filter(pk=batch.pk, state=ImportBatch.State.QUEUED).update(
+                queued_at=now
+            )
+            queueing.send(batch.pk, request_id=batch.request_id)
+    return result
 
 
 def _worked(lead_ids):
@@ -342,6 +609,13 @@ def _worked(lead_ids):
     return worked
 
 
+def _not_committed(batch):
+    return Conflict(
+        f"Batch #{batch.pk} is {batch.state}; only a committed import can be undone.",
+        code="batch_not_committed",
+    )
+
+
 @transaction.atomic
 @counters.deferred
 def undo_batch(*, batch, actor, now=None):
@@ -352,13 +626,15 @@ def undo_batch(*, batch, actor, now=None):
     the batch, and listed in ``kept``. Leads the batch updated
     (``dedupe=update``) keep their new values. Raises ``batch_not_committed``.
     """
-    now = now or timezone.now()
     batch = ImportBatch.objects.select_for_update().get(pk=batch.pk)
     if batch.state != ImportBatch.State.COMMITTED:
-        raise Conflict(
-            f"Batch #{batch.pk} is {batch.state}; only a committed import can be undone.",
-            code="batch_not_committed",
-        )
+        raise _not_committed(batch)
+    return _undo_locked(batch, actor=actor, now=now)
+
+
+def _undo_locked(batch, *, actor, now=None, progress=None):
+    """The undo of ``batch``, locked by the caller's transaction (see :func:`undo_batch`)."""
+    now = now or timezone.now()
     lead_ids = list(
         Lead.objects.select_for_update()
         .filter(batch=batch)
@@ -368,10 +644,14 @@ def undo_batch(*, batch, actor, now=None):
     kept = sorted(_worked(lead_ids))
     keep = set(kept)
     doomed = [lead_id for lead_id in lead_ids if lead_id not in keep]
+    done = 0
     for part in chunked(doomed):
         # Assignments and activity go with their leads (on_delete=CASCADE).
         counters.leads_deleted(part)
         Lead.objects.filter(pk__in=part).delete()
+        done += len(part)
+        if progress is not None:
+            progress.rows(done)
     batch.state = ImportBatch.State.UNDONE
     batch.undone_at = now
     batch.message = f"Undone by {actor or 'system'}: {len(doomed)} leads removed" + (
@@ -380,7 +660,9 @@ def undo_batch(*, batch, actor, now=None):
         if kept
         else ""
     )
-    batch.save(update_fields=["state", "undone_at", "message"])
+    rows = len(doomed)
+    batch.progress = queueing.progress_body("done", rows, rows)
+    batch.save(update_fields=["state", "undone_at", "message", "progress"])
     audit.record(
         audit.Action.IMPORT_UNDONE,
         actor=actor,

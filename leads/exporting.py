@@ -7,6 +7,7 @@ injection.
 """
 
 import csv
+import io
 import re
 from itertools import chain, islice
 
@@ -143,3 +144,55 @@ def error_report_response(batch):
     for entry in batch.errors:
         writer.writerow([neutralize(entry.get(key, "")) for key in ERROR_REPORT_COLUMNS])
     return response
+
+
+# --- Big exports as jobs (a worker writes the file; ``leads.tasks``) -----------
+
+
+def export_job_create(*, user, query, rows_total, request_id=""):
+    """Register a big export of ``user``'s leads filtered by ``query`` (the
+    export's query string, as a dict of lists); a worker writes it."""
+    from leads.models import ExportJob
+
+    return ExportJob.objects.create(
+        created_by=user, query=query, rows_total=rows_total, request_id=(request_id or "")[:64]
+    )
+
+
+def export_job_run(job, queryset, *, now=None):
+    """Write ``job``'s CSV (``queryset``, its rows) to the default storage.
+
+    Idempotent: a job that is done already is left alone; a second run after a
+    worker died writes the file again from the start (the file name is the
+    job's, so the older partial one is replaced).
+    """
+    import tempfile
+
+    from django.core.files import File
+    from django.utils import timezone
+
+    from leads.models import ExportJob
+
+    if job.state == ExportJob.State.DONE:
+        return job
+    ExportJob.objects.filter(pk=job.pk).update(state=ExportJob.State.PROCESSING)
+    try:
+        with tempfile.TemporaryFile("w+b") as spool:
+            text = io.TextIOWrapper(spool, encoding="utf-8", newline="")
+            rows = write_csv(queryset, text)
+            text.flush()
+            text.detach()
+            spool.seek(0)
+            if job.file:
+                job.file.delete(save=False)
+            job.file.save(f"leads-export-{job.pk}.csv", File(spool), save=False)
+    except Exception as exc:
+        ExportJob.objects.filter(pk=job.pk).update(
+            state=ExportJob.State.FAILED, message=f"The export failed ({type(exc).__name__})."
+        )
+        raise
+    job.rows = rows
+    job.state = ExportJob.State.DONE
+    job.finished_at = now or timezone.now()
+    job.save(update_fields=["file", "rows", "state", "finished_at"])
+    return job

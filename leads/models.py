@@ -73,15 +73,27 @@ class ImportBatch(models.Model):
     on, to ``preview``, ``committed`` or ``failed``. A ``processing`` batch
     whose process died is recognised and marked ``failed`` by the next one to
     look (``imports.committing``); ``processing_since`` is when the current
-    processing started.
+    processing started. Work handed to the Celery workers waits as ``queued``
+    (``action`` says which); a worker's claim makes it ``processing``, and a
+    batch whose worker died is queued again or failed (``imports.queueing``).
     """
 
     class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
         PROCESSING = "processing", "Processing"
         PREVIEW = "preview", "Preview"
         COMMITTED = "committed", "Committed"
         FAILED = "failed", "Failed"
         UNDONE = "undone", "Undone"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class Action(models.TextChoices):
+        """The work a ``queued`` or ``processing`` batch waits for or gets."""
+
+        IMPORT = "import", "Import and commit"
+        PREVIEW = "preview", "Read into a preview"
+        COMMIT = "commit", "Commit the preview"
+        UNDO = "undo", "Undo the import"
 
     class Dedupe(models.TextChoices):
         SKIP = "skip", "Skip duplicates"
@@ -104,6 +116,16 @@ class ImportBatch(models.Model):
     state = models.CharField(max_length=16, choices=State.choices, default=State.PREVIEW)
     processing_token = models.CharField(max_length=32, blank=True, editable=False)
     processing_since = models.DateTimeField(null=True, blank=True, editable=False)
+    # The queue (imports.queueing): what the batch's work is, when it was last
+    # handed to the workers (null: never, it was processed inline), how many
+    # times a worker claimed it, and who asked (the request id, for the logs).
+    action = models.CharField(max_length=16, choices=Action.choices, blank=True)
+    queued_at = models.DateTimeField(null=True, blank=True, editable=False)
+    attempts = models.PositiveSmallIntegerField(default=0, editable=False)
+    request_id = models.CharField(max_length=64, blank=True, editable=False)
+    # The last progress written with the batch row (stage, rows_done, rows_total,
+    # percent); while the work runs, the live value is in the cache.
+    progress = models.JSONField(default=dict, blank=True, editable=False)
     rows = models.PositiveIntegerField(default=0)
     created = models.PositiveIntegerField(default=0)
     updated = models.PositiveIntegerField(default=0)
@@ -250,3 +272,36 @@ class DayCount(models.Model):
 
     def __str__(self):
         return f"{self.day} agent {self.agent_key or '-'}: +{self.created} / {self.assigned}"
+
+
+class ExportJob(models.Model):
+    """A big lead export, written to storage by a worker (``leads.tasks``).
+
+    Only ``created_by`` may see it or download its file; ``query`` is the
+    export's query string (its filters and search), ``rows`` the rows written.
+    """
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        PROCESSING = "processing", "Processing"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="export_jobs"
+    )
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
+    query = models.JSONField(default=dict, blank=True)
+    rows = models.PositiveIntegerField(default=0)
+    rows_total = models.PositiveIntegerField(default=0)
+    file = models.FileField(upload_to="exports/%Y/%m/", blank=True)
+    message = models.TextField(blank=True)
+    request_id = models.CharField(max_length=64, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self):
+        return f"export #{self.pk} ({self.state})"

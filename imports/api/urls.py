@@ -12,4 +12,5 @@ urlpatterns = [
     path("imports/<int:pk>/errors.csv", views.ImportErrorsCsvView.as_view(), name="errors-csv"),
     path("imports/<int:pk>/commit/", views.ImportCommitView.as_view(), name="commit"),
     path("imports/<int:pk>/undo/", views.ImportUndoView.as_view(), name="undo"),
+    path("imports/<int:pk>/cancel/", views.ImportCancelView.as_view(), name="cancel"),
 ]

@@ -1,11 +1,23 @@
-"""Imports over HTTP: upload (with preview), list, detail, error report, commit, undo.
+"""Imports over HTTP: upload (with preview), list, detail, error report, commit, undo, cancel.
 
 Thin: each view parses input, calls one service of ``imports.services``
 and serializes the batch. Manager and admin only.
+
+Work on a file over ``IMPORT_INLINE_MAX_BYTES``, or any work the client asks
+to be asynchronous (``Prefer: respond-async``, RFC 7240), is queued: the
+answer is ``202 Accepted`` with the batch and a ``Location`` to poll; small
+files are processed in the request and answered as before (201 or 200).
 """
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import generics, serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
@@ -14,7 +26,7 @@ from rest_framework.views import APIView
 from accounts.permissions import IsManagerOrAdmin
 from assignments.distribution import STRATEGIES
 from common.ratelimit import rate_limit
-from imports import services
+from imports import queueing, services
 from leads.exporting import error_report_response
 from leads.models import ImportBatch
 from routing.models import BatchRouting
@@ -75,14 +87,38 @@ class ImportBatchSummaryOutput(serializers.ModelSerializer):
         ]
 
 
+class ImportProgressOutput(serializers.Serializer):
+    stage = serializers.CharField(
+        help_text="queued, reading, committing, undoing, cancelling, done, failed, cancelled"
+    )
+    rows_done = serializers.IntegerField()
+    rows_total = serializers.IntegerField(
+        allow_null=True, help_text="Known, or estimated from the bytes read so far."
+    )
+    percent = serializers.IntegerField(min_value=0, max_value=100)
+
+
 class ImportBatchOutput(ImportBatchSummaryOutput):
     errors = ImportErrorOutput(many=True)
+    progress = serializers.SerializerMethodField()
     # Per routing rule that matched (teams and routing, issue #15): rule, team or
     # agent, matched, per_agent, unplaced, fallback, no_eligible. [] without rules.
     routing = serializers.SerializerMethodField()
 
     class Meta(ImportBatchSummaryOutput.Meta):
-        fields = [*ImportBatchSummaryOutput.Meta.fields, "errors", "duplicate_rows", "routing"]
+        fields = [
+            *ImportBatchSummaryOutput.Meta.fields,
+            "action",
+            "attempts",
+            "progress",
+            "errors",
+            "duplicate_rows",
+            "routing",
+        ]
+
+    @extend_schema_field(ImportProgressOutput)
+    def get_progress(self, batch):
+        return queueing.progress_of(batch)
 
     @extend_schema_field(serializers.ListField(child=serializers.DictField()))
     def get_routing(self, batch):
@@ -104,6 +140,42 @@ def _batch_body(result):
     return body
 
 
+def respond_async(request):
+    """Whether the client sent ``Prefer: respond-async`` (RFC 7240)."""
+    prefer = request.headers.get("Prefer", "")
+    return any(part.split(";")[0].strip().lower() == "respond-async" for part in prefer.split(","))
+
+
+def _accepted(request, batch):
+    """``202 Accepted``: the batch as it stands and where to follow it."""
+    response = Response(ImportBatchOutput(batch).data, status=status.HTTP_202_ACCEPTED)
+    response["Location"] = request.build_absolute_uri(
+        reverse("imports:detail", kwargs={"pk": batch.pk})
+    )
+    response["Preference-Applied"] = "respond-async"
+    return response
+
+
+PREFER = OpenApiParameter(
+    "Prefer",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=False,
+    description=(
+        "`respond-async` queues the work whatever the file's size and answers 202. "
+        "Without it, files up to IMPORT_INLINE_MAX_BYTES (256 KiB) are processed in "
+        "the request."
+    ),
+)
+ACCEPTED = OpenApiResponse(
+    ImportBatchOutput,
+    description=(
+        "Queued: the batch (state `queued`) with a `Location` header naming "
+        "`GET /api/v1/imports/{id}/`; poll it for `state` and `progress`."
+    ),
+)
+
+
 class ImportListCreateView(generics.ListAPIView):
     """``GET`` the batches, newest first; ``POST`` a file (multipart ``file``)."""
 
@@ -121,18 +193,29 @@ class ImportListCreateView(generics.ListAPIView):
             length = int(request.META.get("CONTENT_LENGTH") or 0)
             services.check_upload_size(length, allowance=_ENVELOPE)
 
-    @extend_schema(request={"multipart/form-data": ImportInput}, responses={201: ImportBatchOutput})
+    @extend_schema(
+        request={"multipart/form-data": ImportInput},
+        parameters=[PREFER],
+        responses={
+            201: OpenApiResponse(ImportBatchOutput, description="Processed in the request."),
+            202: ACCEPTED,
+        },
+    )
     @rate_limit("import-upload", rate="RATELIMIT_UPLOAD", key="user_or_ip")
     def post(self, request):
         data = ImportInput(data=request.data)
         data.is_valid(raise_exception=True)
         options = data.validated_data
-        result = services.import_file(
+        result, queued = services.upload(
             file=options.pop("file"),
             actor=request.user,
             strategy=options.pop("strategy", None) or None,
+            respond_async=respond_async(request),
+            request_id=getattr(request, "request_id", ""),
             **options,
         )
+        if queued:
+            return _accepted(request, result.batch)
         return Response(_batch_body(result), status=status.HTTP_201_CREATED)
 
 
@@ -162,20 +245,64 @@ class ImportErrorsCsvView(APIView):
 class ImportCommitView(APIView):
     permission_classes = [IsManagerOrAdmin]
 
-    @extend_schema(request=None, responses={200: ImportBatchOutput})
+    @extend_schema(
+        request=None, parameters=[PREFER], responses={200: ImportBatchOutput, 202: ACCEPTED}
+    )
     def post(self, request, pk):
         batch = get_object_or_404(ImportBatch, pk=pk)
-        result = services.commit_batch(batch=batch, actor=request.user)
+        result, queued = services.request_commit(
+            batch=batch,
+            actor=request.user,
+            respond_async=respond_async(request),
+            request_id=getattr(request, "request_id", ""),
+        )
+        if queued:
+            return _accepted(request, result.batch)
         return Response(_batch_body(result))
 
 
 class ImportUndoView(APIView):
     permission_classes = [IsManagerOrAdmin]
 
-    @extend_schema(request=None, responses={200: ImportUndoOutput})
+    @extend_schema(
+        request=None, parameters=[PREFER], responses={200: ImportUndoOutput, 202: ACCEPTED}
+    )
     def post(self, request, pk):
         batch = get_object_or_404(ImportBatch, pk=pk)
-        result = services.undo_batch(batch=batch, actor=request.user)
+        result, queued = services.request_undo(
+            batch=batch,
+            actor=request.user,
+            respond_async=respond_async(request),
+            request_id=getattr(request, "request_id", ""),
+        )
+        if queued:
+            return _accepted(request, result.batch)
         body = ImportBatchOutput(result.batch).data
         body.update(removed=result.removed, kept=result.kept)
         return Response(body)
+
+
+class ImportCancelView(APIView):
+    """Stop a batch's queued or running work; nothing of it stays written.
+
+    200: it was queued and is cancelled now. 202: it is running and will stop
+    at its next chunk (poll the batch: ``progress.stage`` reads ``cancelling``
+    until the batch is ``cancelled``, or back to ``preview``/``committed`` for
+    a cancelled commit/undo). 409 ``batch_not_cancellable`` otherwise.
+    """
+
+    permission_classes = [IsManagerOrAdmin]
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: OpenApiResponse(ImportBatchOutput, description="Cancelled."),
+            202: OpenApiResponse(ImportBatchOutput, description="Stopping at the next chunk."),
+        },
+    )
+    def post(self, request, pk):
+        batch = get_object_or_404(ImportBatch, pk=pk)
+        batch, pending = services.cancel_batch(batch=batch, actor=request.user)
+        if pending:
+            return _accepted(request, batch)
+        return Response(ImportBatchOutput(batch).data)

@@ -8,6 +8,9 @@ import pytest
 def _media(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
     settings.PHONE_DEFAULT_REGION = "IN"
+    # These tests are about the inline pipeline: files of any size stay in the
+    # request (201/200); test_queue.py sets its own threshold.
+    settings.IMPORT_INLINE_MAX_BYTES = 64 * 1024 * 1024
 
 
 @pytest.fixture

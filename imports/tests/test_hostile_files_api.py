@@ -33,6 +33,7 @@ URL = "/api/v1/imports/"
 def _media(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.PHONE_DEFAULT_REGION = "IN"
+    settings.IMPORT_INLINE_MAX_BYTES = 64 * 1024 * 1024  # the inline pipeline (see conftest)
 
 
 @pytest.fixture

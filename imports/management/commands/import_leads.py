@@ -8,7 +8,9 @@ from django.core.management.base import CommandError
 from accounts.models import User
 from assignments.distribution import STRATEGIES
 from common.commands import ServiceCommand
-from imports.services import import_path
+from imports import queueing
+from imports.services import import_path, queue_file
+from leads.models import ImportBatch
 
 MILESTONE = 100_000
 
@@ -74,6 +76,14 @@ class Command(ServiceCommand):
         parser.add_argument("--strict", action="store_true", help="Reject the file on a bad row.")
         parser.add_argument("--force", action="store_true", help="Import a file seen before.")
         parser.add_argument("--actor", help="Email of the user recorded as the importer.")
+        parser.add_argument(
+            "--queue",
+            action="store_true",
+            help="Hand the file to the workers (stored like an upload) and print the batch id.",
+        )
+        parser.add_argument(
+            "--wait", action="store_true", help="With --queue: follow the batch until it ends."
+        )
 
     def handle(self, *args, **options):
         actor = None
@@ -81,6 +91,8 @@ class Command(ServiceCommand):
             actor = User.objects.filter(email__iexact=options["actor"]).first()
             if actor is None:
                 raise CommandError(f"No user with email {options['actor']}.")
+        if options["queue"]:
+            return self._queue(actor, options)
         progress = Progress(
             self.stdout,
             bar=self.stdout.isatty() and options["verbosity"] > 0,
@@ -103,6 +115,56 @@ class Command(ServiceCommand):
         finally:
             progress.done()
         self._summary(result, options)
+
+    def _queue(self, actor, options):
+        if options["dry_run"]:
+            raise CommandError("--dry-run runs in the foreground; drop --queue.")
+        try:
+            with open(options["path"], "rb") as file:
+                batch = queue_file(
+                    file=file,
+                    actor=actor,
+                    strategy=options["strategy"],
+                    dedupe=options["dedupe"],
+                    distribute=not options["no_distribute"],
+                    strict=options["strict"],
+                    force=options["force"],
+                    source="command",
+                    size_limit=False,
+                )
+        except FileNotFoundError as exc:
+            raise CommandError(f"No such file: {options['path']}") from exc
+        self.stdout.write(self.style.SUCCESS(f"Batch #{batch.pk} queued."))
+        if options["wait"]:
+            self._wait(batch.pk)
+
+    def _wait(self, batch_id, poll=1.0):
+        """Follow the batch's progress until it leaves the queue."""
+        bar = self.stdout.isatty()
+        while True:
+            batch = ImportBatch.objects.get(pk=batch_id)
+            progress = queueing.progress_of(batch)
+            if bar:
+                self.stdout.write(
+                    f"\r{progress['stage']:<10} {progress['percent']:3d}% "
+                    f"{progress['rows_done']:,} rows",
+                    ending="",
+                )
+                self.stdout.flush()
+            if batch.state not in (ImportBatch.State.QUEUED, ImportBatch.State.PROCESSING):
+                break
+            time.sleep(poll)
+        if bar:
+            self.stdout.write("")
+        style = self.style.SUCCESS if batch.state == "committed" else self.style.WARNING
+        self.stdout.write(style(f"Batch #{batch.pk} {batch.state}. {batch.message}".strip()))
+        self.stdout.write(
+            f"rows={batch.rows} created={batch.created} updated={batch.updated} "
+            f"duplicates={batch.duplicates} invalid={batch.invalid} "
+            f"assigned={batch.assigned} unassigned={batch.unassigned}"
+        )
+        if batch.state != "committed":
+            raise CommandError(f"Batch #{batch.pk} ended {batch.state}.")
 
     def _summary(self, result, options):
         outcome, batch = result.outcome, result.batch

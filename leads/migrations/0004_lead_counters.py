@@ -59,7 +59,7 @@ def fill(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('leads', '0002_importbatch_processing'),
+        ('leads', '0003_lead_scale_indexes'),
         ('assignments', '0001_initial'),
     ]
 
