@@ -268,6 +268,15 @@ def _record_routed(*, batch, strategy, actor, now, after_id, routes):
         )
     assigned = len(by_id)
     if assigned:
+        new_leads = Lead.objects.filter(batch_id=batch_id, pk__gt=after_id)
+        counters.assigned_from_leads(new_leads, assigned_at=now)
         transaction.on_commit(lambda: metrics.leads_assigned(strategy, assigned))
         dataversion.bump()
+        per_agent = (
+            new_leads.filter(agent__isnull=False)
+            .values_list("agent_id")
+            .annotate(leads=Count("id"))
+            .order_by()
+        )
+        digest.leads_assigned(dict(per_agent))
     return assigned

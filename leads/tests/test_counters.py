@@ -259,3 +259,19 @@ def test_the_dashboard_reads_only_counters_in_a_constant_number_of_queries(
     table = connection.ops.quote_name(Lead._meta.db_table)
     for query in [*desk.captured_queries, *own.captured_queries]:
         assert table not in query["sql"]  # never a count over the leads
+
+
+def test_a_routed_import_counts_its_leads_and_assignments(manager, agent, other_agent):
+    from routing.services import rule_create, team_create
+
+    team = team_create(name="India desk", members=[other_agent.pk])
+    rule_create(
+        name="Indian numbers",
+        conditions=[{"field": "phone_country", "op": "eq", "value": "IN"}],
+        team=team.pk,
+    )
+    result = run_import(manager, 0, 20)
+    assert result.batch.created == 20
+    assert Lead.objects.filter(agent=other_agent).count() == 20
+    assert_counters_match()
+    assert compute_dashboard()["series"][-1]["assigned"] == 20
