@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | 
 # Local development: DEBUG on, so no secrets are needed. Production sets its own env.
 DEV_ENV := DJANGO_DEBUG=$${DJANGO_DEBUG:-true}
 
-.PHONY: install run test test-fast lint format migrate bench-import bench-api clean
+.PHONY: install run test test-fast lint format migrate bench-import bench-api clean web web-dev schema bench-web
 
 $(STAMP): requirements.txt requirements-dev.txt
 	./scripts/system-deps.sh
@@ -21,11 +21,11 @@ install: $(STAMP)
 migrate: install
 	$(DEV_ENV) $(BIN)/python manage.py migrate --noinput
 
-run: migrate
+run: migrate web
 	$(DEV_ENV) $(BIN)/python manage.py seed_demo
 	$(DEV_ENV) $(BIN)/python manage.py runserver 127.0.0.1:8000
 
-test: install
+test: install web
 	./scripts/test-deps.sh
 	$(BIN)/pytest
 
@@ -49,6 +49,26 @@ bench-api: install
 bench-import: install
 	DATABASE_URL=$${BENCH_DATABASE_URL:-mysql://root@127.0.0.1:3306/leadline_bench} \
 	  $(BIN)/python bench/import_bench.py $(BENCH_IMPORT_ARGS)
+
+# The web app (frontend/): built into frontend/dist, skipped when nothing changed.
+web:
+	./scripts/system-deps.sh
+	./scripts/build_web.sh
+
+# Vite's dev server on :5173 (hot reload), proxying /api, /admin and /static to
+# runserver on :8000 (start `make run` in another terminal).
+web-dev:
+	./scripts/build_web.sh
+	npm --prefix frontend run dev
+
+# The OpenAPI schema, then the TypeScript types the web app is checked against.
+schema: install
+	$(DEV_ENV) $(BIN)/python manage.py spectacular --file frontend/openapi.yaml
+	npm --prefix frontend run schema
+
+# The agent's first screen: JS+CSS gzip bytes and ms to the first lead row (Chromium).
+bench-web: install web
+	$(BIN)/python bench/web_bench.py $(BENCH_WEB_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles

@@ -1,4 +1,5 @@
 import django_filters
+from django.db.models import F
 from django.utils import timezone
 
 from common.filtering import (
@@ -6,6 +7,7 @@ from common.filtering import (
     DateTimeFilter,
     IdFilter,
     MultipleChoiceFilter,
+    OrderingFilter,
     SearchFilter,
     checked_search_text,
     search_schema,
@@ -25,6 +27,10 @@ class LeadFilter(django_filters.FilterSet):
     created_after = DateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = DateTimeFilter(field_name="created_at", lookup_expr="lt")
     follow_up_due = BooleanFilter(method="filter_follow_up_due")
+    # The web app's "Due today" (after <= follow-up < before, the bounds of the
+    # user's local day) and "Overdue" views.
+    follow_up_after = DateTimeFilter(field_name="next_follow_up", lookup_expr="gte")
+    follow_up_before = DateTimeFilter(field_name="next_follow_up", lookup_expr="lt")
 
     class Meta:
         model = Lead
@@ -54,3 +60,26 @@ class LeadSearchFilter(SearchFilter):
                 "schema": search_schema(),
             }
         ]
+
+
+class LeadOrderingFilter(OrderingFilter):
+    """``?ordering=next_follow_up`` puts leads without a follow-up last, on every
+    database (MariaDB and SQLite sort NULL first ascending): a work list sorted by
+    follow-up starts with the next call to make."""
+
+    def filter_queryset(self, request, queryset, view):
+        ordering = self.get_ordering(request, queryset, view)
+        if not ordering:
+            return queryset
+        terms = []
+        for name in ordering:
+            if name.lstrip("-") == "next_follow_up":
+                field = F("next_follow_up")
+                terms.append(
+                    field.desc(nulls_last=True)
+                    if name.startswith("-")
+                    else field.asc(nulls_last=True)
+                )
+            else:
+                terms.append(name)
+        return queryset.order_by(*terms)

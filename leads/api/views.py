@@ -11,13 +11,12 @@ from rest_framework.response import Response
 from accounts.permissions import IsLeadOwnerOrManager
 from common import dataversion
 from common.errors import DomainError
-from common.filtering import OrderingFilter
 from common.renderers import ORJSONRenderer
 from leads import services
 from leads.models import EVERYONE, Lead, visible_owner
 from leads.selectors import LEAD_LIST_FIELDS, LEAD_LIST_ORDERING, lead_list_page
 
-from .filters import LeadFilter, LeadSearchFilter
+from .filters import LeadFilter, LeadOrderingFilter, LeadSearchFilter
 from .serializers import LeadActivityOutput, LeadCreateInput, LeadOutput, LeadUpdateInput
 
 _DATETIMES = ("next_follow_up", "created_at", "updated_at")
@@ -92,7 +91,7 @@ class LeadViewSet(
 
     permission_classes = [IsLeadOwnerOrManager]
     serializer_class = LeadOutput
-    filter_backends = [DjangoFilterBackend, LeadSearchFilter, OrderingFilter]
+    filter_backends = [DjangoFilterBackend, LeadSearchFilter, LeadOrderingFilter]
     filterset_class = LeadFilter
     search_fields = ["first_name", "last_name", "email"]
     ordering_fields = ["id", "created_at", "updated_at", "next_follow_up", "first_name", "status"]

@@ -1,0 +1,3 @@
+export default function Agents() {
+  return <h1>Agents</h1>;
+}

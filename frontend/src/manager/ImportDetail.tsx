@@ -1,0 +1,3 @@
+export default function ImportDetail() {
+  return <h1>ImportDetail</h1>;
+}

@@ -1,0 +1,3 @@
+export default function ImportsList() {
+  return <h1>ImportsList</h1>;
+}

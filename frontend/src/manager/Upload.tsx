@@ -1,0 +1,3 @@
+export default function Upload() {
+  return <h1>Upload</h1>;
+}

@@ -1,0 +1,37 @@
+/// <reference types="vitest/config" />
+import react from "@vitejs/plugin-react";
+import { defineConfig } from "vite";
+
+// The Django app that `make web-dev` proxies to (runserver).
+const backend = process.env.LEADLINE_BACKEND ?? "http://127.0.0.1:8000";
+
+export default defineConfig({
+  // Django serves frontend/dist under /static/app/ (whitenoise, hashed names
+  // cached for a year); index.html itself is served at the app's routes.
+  base: "/static/app/",
+  plugins: [react()],
+  build: {
+    outDir: "dist",
+    emptyOutDir: true,
+    sourcemap: false,
+    target: "es2022",
+    // No inline <script>/CSS: the production CSP refuses them.
+    assetsInlineLimit: 0,
+    modulePreload: { polyfill: false },
+  },
+  server: {
+    port: 5173,
+    strictPort: true,
+    proxy: {
+      "/api": backend,
+      "/admin": backend,
+      "/static": { target: backend, bypass: (req) => (req.url?.startsWith("/static/app/") ? req.url : undefined) },
+    },
+  },
+  test: {
+    environment: "jsdom",
+    setupFiles: ["./vitest.setup.ts"],
+    include: ["src/**/*.test.{ts,tsx}"],
+    restoreMocks: true,
+  },
+});
