@@ -210,6 +210,9 @@ def test_sign_out_then_back_shows_the_sign_in_page(desk, people, desk_leads):
     page = desk.page
     asha = people["asha"]
     open_my_leads(desk, asha.email)
+    lead = Lead.objects.filter(agent=asha).order_by("next_follow_up").first()
+    page.get_by_role("link", name=full_name(lead), exact=True).click()
+    expect(page.get_by_role("heading", name=full_name(lead), exact=True)).to_be_visible()
     assert desk.refresh_cookie() is not None
 
     desk.sign_out()
@@ -219,10 +222,13 @@ def test_sign_out_then_back_shows_the_sign_in_page(desk, people, desk_leads):
     assert tokens.exists()
     assert not tokens.filter(blacklistedtoken__isnull=True).exists()
 
+    # Back goes to the list the agent saw before the lead: it is not shown again.
     page.go_back()
+    expect(page).to_have_url(re.compile(r"/(leads/?)?$"))
     expect(page.get_by_role("heading", name="Sign in", exact=True)).to_be_visible()
     expect(page.get_by_role("heading", name="My leads", exact=True)).to_have_count(0)
     expect(page.get_by_role("table")).to_have_count(0)
+    expect(page.get_by_text(lead.first_name)).to_have_count(0)
     assert desk.refresh_cookie() is None
     desk.assert_no_token_stored()
 
