@@ -5,10 +5,11 @@ import { defineConfig } from "vite";
 // The Django app that `make web-dev` proxies to (runserver).
 const backend = process.env.LEADLINE_BACKEND ?? "http://127.0.0.1:8000";
 
-export default defineConfig({
+export default defineConfig(({ command }) => ({
   // Django serves frontend/dist under /static/app/ (whitenoise, hashed names
   // cached for a year); index.html itself is served at the app's routes.
-  base: "/static/app/",
+  // The dev server (`make web-dev`) serves the app at / and proxies the rest.
+  base: command === "build" ? "/static/app/" : "/",
   plugins: [react()],
   build: {
     outDir: "dist",
@@ -25,7 +26,7 @@ export default defineConfig({
     proxy: {
       "/api": backend,
       "/admin": backend,
-      "/static": { target: backend, bypass: (req) => (req.url?.startsWith("/static/app/") ? req.url : undefined) },
+      "/static": backend,
     },
   },
   test: {
@@ -34,4 +35,4 @@ export default defineConfig({
     include: ["src/**/*.test.{ts,tsx}"],
     restoreMocks: true,
   },
-});
+}));
