@@ -31,3 +31,6 @@ class AccountsConfig(AppConfig):
         django_checks.register(checks.check_token_blacklist, django_checks.Tags.security)
         django_checks.register(checks.check_secrets, django_checks.Tags.security, deploy=True)
         django_checks.register(checks.check_jwt_key_fallbacks, django_checks.Tags.security)
+        django_checks.register(
+            checks.check_refresh_cookie_secure, django_checks.Tags.security, deploy=True
+        )

@@ -65,3 +65,17 @@ def check_jwt_key_fallbacks(app_configs, **kwargs):
             )
         )
     return problems
+
+
+def check_refresh_cookie_secure(app_configs, **kwargs):
+    """In production the web app's refresh cookie must never travel over plain HTTP."""
+    if getattr(settings, "JWT_REFRESH_COOKIE_SECURE", True):
+        return []
+    return [
+        checks.Warning(
+            "JWT_REFRESH_COOKIE_SECURE is off: the web app's refresh token cookie would "
+            "also be sent over plain HTTP.",
+            hint="Unset JWT_REFRESH_COOKIE_SECURE (it defaults to on unless DJANGO_DEBUG).",
+            id="accounts.W001",
+        )
+    ]

@@ -113,9 +113,19 @@ class _RotatingKeys:
 class AccessToken(_RotatingKeys, simplejwt_tokens.AccessToken):
     """The API's access token (``SIMPLE_JWT["AUTH_TOKEN_CLASSES"]``)."""
 
+    # simplejwt reads the lifetime once, at import; read here on each use, a
+    # changed SIMPLE_JWT (a test's or a live test server's override) applies.
+    @property
+    def lifetime(self):
+        return simplejwt_settings.api_settings.ACCESS_TOKEN_LIFETIME
+
 
 class RefreshToken(_RotatingKeys, simplejwt_tokens.RefreshToken):
     access_token_class = AccessToken
+
+    @property
+    def lifetime(self):
+        return simplejwt_settings.api_settings.REFRESH_TOKEN_LIFETIME
 
 
 class TokenRefused(Exception):

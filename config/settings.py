@@ -407,8 +407,15 @@ REST_FRAMEWORK = {
     },
 }
 
+# JWT_ACCESS_SECONDS, when set, wins over JWT_ACCESS_MINUTES (the end-to-end tests
+# use a lifetime of a few seconds to see the web app refresh).
+_access_seconds = env_int("JWT_ACCESS_SECONDS", None)
+if _access_seconds is None:
+    _access_seconds = 60 * env_int("JWT_ACCESS_MINUTES", 15)
+if _access_seconds < 1:
+    raise ImproperlyConfigured("JWT_ACCESS_SECONDS / JWT_ACCESS_MINUTES must be positive.")
 SIMPLE_JWT = {
-    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("JWT_ACCESS_MINUTES", 15)),
+    "ACCESS_TOKEN_LIFETIME": timedelta(seconds=_access_seconds),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env_int("JWT_REFRESH_DAYS", 7)),
     "ROTATE_REFRESH_TOKENS": True,
     "BLACKLIST_AFTER_ROTATION": True,
@@ -424,6 +431,9 @@ SIMPLE_JWT = {
 # Seconds during which presenting a just-rotated refresh token counts as a
 # concurrent duplicate (refused) rather than theft (refused + all tokens revoked).
 JWT_REFRESH_REUSE_GRACE_SECONDS = env_int("JWT_REFRESH_REUSE_GRACE_SECONDS", 0)
+# The web app's refresh-token cookie (accounts/api/web_client.py) is Secure
+# (sent over HTTPS only) unless this is off; off by default under DEBUG only.
+JWT_REFRESH_COOKIE_SECURE = env_bool("JWT_REFRESH_COOKIE_SECURE", not DEBUG)
 # Old JWT keys, comma-separated: tokens they signed still verify until they
 # expire (accounts.tokens.KeyRotatingTokenBackend); new tokens are signed with
 # JWT_SIGNING_KEY only. simplejwt itself knows one key.

@@ -10,12 +10,24 @@ class TokenObtainInput(serializers.Serializer):
 
 
 class RefreshInput(serializers.Serializer):
-    refresh = serializers.CharField(max_length=4096)
+    refresh = serializers.CharField(
+        max_length=4096,
+        required=False,
+        help_text="The refresh token. Required, unless the request carries the header "
+        "`X-Leadline-Client: web` and the `leadline_refresh` cookie (then send `{}`).",
+    )
 
 
-class TokenPairOutput(serializers.Serializer):
+class TokenOutput(serializers.Serializer):
     access = serializers.CharField()
-    refresh = serializers.CharField()
+    refresh = serializers.CharField(
+        required=False,
+        help_text="Absent for the web client (`X-Leadline-Client: web`), which gets the "
+        "refresh token in the `leadline_refresh` cookie instead.",
+    )
+
+    # Listed as optional in the response schema (accounts.schema): absent for the web client.
+    optional_in_response = ("refresh",)
 
 
 class AgentProfileOutput(serializers.Serializer):
