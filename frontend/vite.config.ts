@@ -23,11 +23,20 @@ export default defineConfig(({ command }) => ({
   server: {
     port: 5173,
     strictPort: true,
-    proxy: {
-      "/api": backend,
-      "/admin": backend,
-      "/static": backend,
-    },
+    // To Django the proxied calls come from its own origin (the auth views
+    // refuse a cookie request whose Origin is another site).
+    proxy: Object.fromEntries(
+      ["/api", "/admin", "/static"].map((prefix) => [
+        prefix,
+        {
+          target: backend,
+          changeOrigin: true,
+          configure: (proxy: { on: (event: "proxyReq", listener: (req: { setHeader: (name: string, value: string) => void }) => void) => void }) => {
+            proxy.on("proxyReq", (req) => req.setHeader("origin", backend));
+          },
+        },
+      ]),
+    ),
   },
   test: {
     environment: "jsdom",
