@@ -5,10 +5,11 @@ import { defineConfig } from "vite";
 // The Django app that `make web-dev` proxies to (runserver).
 const backend = process.env.LEADLINE_BACKEND ?? "http://127.0.0.1:8000";
 
-export default defineConfig({
+export default defineConfig(({ command }) => ({
   // Django serves frontend/dist under /static/app/ (whitenoise, hashed names
   // cached for a year); index.html itself is served at the app's routes.
-  base: "/static/app/",
+  // The dev server (`make web-dev`) serves the app at / and proxies the rest.
+  base: command === "build" ? "/static/app/" : "/",
   plugins: [react()],
   build: {
     outDir: "dist",
@@ -22,11 +23,20 @@ export default defineConfig({
   server: {
     port: 5173,
     strictPort: true,
-    proxy: {
-      "/api": backend,
-      "/admin": backend,
-      "/static": { target: backend, bypass: (req) => (req.url?.startsWith("/static/app/") ? req.url : undefined) },
-    },
+    // To Django the proxied calls come from its own origin (the auth views
+    // refuse a cookie request whose Origin is another site).
+    proxy: Object.fromEntries(
+      ["/api", "/admin", "/static"].map((prefix) => [
+        prefix,
+        {
+          target: backend,
+          changeOrigin: true,
+          configure: (proxy: { on: (event: "proxyReq", listener: (req: { setHeader: (name: string, value: string) => void }) => void) => void }) => {
+            proxy.on("proxyReq", (req) => req.setHeader("origin", backend));
+          },
+        },
+      ]),
+    ),
   },
   test: {
     environment: "jsdom",
@@ -34,4 +44,4 @@ export default defineConfig({
     include: ["src/**/*.test.{ts,tsx}"],
     restoreMocks: true,
   },
-});
+}));

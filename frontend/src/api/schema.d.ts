@@ -102,7 +102,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** @description Blacklist the given refresh token and end the user's access tokens. */
+        /**
+         * @description Blacklist the given refresh token and end the user's access tokens.
+         *
+         *     The web client's cookie is cleared whatever the outcome.
+         */
         post: operations["v1_auth_logout_create"];
         delete?: never;
         options?: never;
@@ -152,7 +156,12 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** @description Rotate a refresh token: the old one is blacklisted, a new pair returned. */
+        /**
+         * @description Rotate a refresh token: the old one is blacklisted, a new pair returned.
+         *
+         *     The web client sends ``{}`` and the cookie, and gets the new refresh token
+         *     as the cookie; a refused cookie is cleared.
+         */
         post: operations["v1_auth_token_refresh_create"];
         delete?: never;
         options?: never;
@@ -869,7 +878,8 @@ export interface components {
             strategy?: components["schemas"]["DistributionStrategyEnum"];
         };
         RefreshInputRequest: {
-            refresh: string;
+            /** @description The refresh token. Required, unless the request carries the header `X-Leadline-Client: web` and the `leadline_refresh` cookie (then send `{}`). */
+            refresh?: string;
         };
         /**
          * @description * `admin` - Admin
@@ -908,9 +918,10 @@ export interface components {
             email: string;
             password: string;
         };
-        TokenPairOutput: {
+        TokenOutput: {
             access: string;
-            refresh: string;
+            /** @description Absent for the web client (`X-Leadline-Client: web`), which gets the refresh token in the `leadline_refresh` cookie instead. */
+            refresh?: string;
         };
     };
     responses: never;
@@ -1733,11 +1744,17 @@ export interface operations {
     v1_auth_logout_create: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description `web`: the refresh token travels in the `leadline_refresh` cookie (HttpOnly, SameSite=Strict, Path=/api/v1/auth/), never in a body. Without it, in JSON. */
+                "X-Leadline-Client"?: "web";
+            };
             path?: never;
-            cookie?: never;
+            cookie?: {
+                /** @description The web client's refresh token (set by `auth/token/`); used only together with `X-Leadline-Client: web`, refused (403 `csrf_failed`) without it. */
+                leadline_refresh?: string;
+            };
         };
-        requestBody: {
+        requestBody?: {
             content: {
                 "application/json": components["schemas"]["RefreshInputRequest"];
             };
@@ -1746,6 +1763,8 @@ export interface operations {
             /** @description No response body */
             204: {
                 headers: {
+                    /** @description For `X-Leadline-Client: web`: the `leadline_refresh` cookie, set (a new refresh token) or cleared (`Max-Age=0`). */
+                    "Set-Cookie"?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1761,6 +1780,15 @@ export interface operations {
             };
             /** @description Not signed in, or the credentials or token are invalid, expired or revoked. */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Signed in, but this role may not do this. */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1872,7 +1900,10 @@ export interface operations {
     v1_auth_token_create: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description `web`: the refresh token travels in the `leadline_refresh` cookie (HttpOnly, SameSite=Strict, Path=/api/v1/auth/), never in a body. Without it, in JSON. */
+                "X-Leadline-Client"?: "web";
+            };
             path?: never;
             cookie?: never;
         };
@@ -1884,10 +1915,12 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description For `X-Leadline-Client: web`: the `leadline_refresh` cookie, set (a new refresh token) or cleared (`Max-Age=0`). */
+                    "Set-Cookie"?: string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["TokenPairOutput"];
+                    "application/json": components["schemas"]["TokenOutput"];
                 };
             };
             /** @description Invalid input; `fields` names each parameter or field and what is wrong with it. */
@@ -1901,6 +1934,15 @@ export interface operations {
             };
             /** @description Not signed in, or the credentials or token are invalid, expired or revoked. */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Signed in, but this role may not do this. */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1953,11 +1995,17 @@ export interface operations {
     v1_auth_token_refresh_create: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description `web`: the refresh token travels in the `leadline_refresh` cookie (HttpOnly, SameSite=Strict, Path=/api/v1/auth/), never in a body. Without it, in JSON. */
+                "X-Leadline-Client"?: "web";
+            };
             path?: never;
-            cookie?: never;
+            cookie?: {
+                /** @description The web client's refresh token (set by `auth/token/`); used only together with `X-Leadline-Client: web`, refused (403 `csrf_failed`) without it. */
+                leadline_refresh?: string;
+            };
         };
-        requestBody: {
+        requestBody?: {
             content: {
                 "application/json": components["schemas"]["RefreshInputRequest"];
             };
@@ -1965,10 +2013,12 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description For `X-Leadline-Client: web`: the `leadline_refresh` cookie, set (a new refresh token) or cleared (`Max-Age=0`). */
+                    "Set-Cookie"?: string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["TokenPairOutput"];
+                    "application/json": components["schemas"]["TokenOutput"];
                 };
             };
             /** @description Invalid input; `fields` names each parameter or field and what is wrong with it. */
@@ -1982,6 +2032,15 @@ export interface operations {
             };
             /** @description Not signed in, or the credentials or token are invalid, expired or revoked. */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Signed in, but this role may not do this. */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

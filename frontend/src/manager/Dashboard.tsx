@@ -1,5 +1,4 @@
 import { useQuery } from "@tanstack/react-query";
-import { Link } from "react-router";
 
 import { api, unwrap } from "../api/client";
 import { LEAD_STATUSES } from "../api/types";
@@ -107,11 +106,6 @@ export default function Dashboard() {
               </li>
             ))}
           </ul>
-          <div className="actions">
-            <Link to="/imports/new">Upload leads</Link>
-            <Link to="/leads">All leads</Link>
-            <Link to="/agents">Agents</Link>
-          </div>
           <section className="card" aria-labelledby="per-agent">
             <h2 id="per-agent">Leads per agent</h2>
             {data.perAgent.length === 0 ? <p className="empty">No agents yet.</p> : <AgentChart rows={data.perAgent} />}

@@ -19,7 +19,7 @@ export default function ImportsList() {
     <section>
       <h1>Imports</h1>
       <div className="actions">
-        <Link to="/imports/new">Upload leads</Link>
+        <Link to="/imports/new">New import</Link>
       </div>
       {imports.isError && (
         <p role="alert" className="error">

@@ -102,7 +102,7 @@ export default function Upload() {
       {state !== "committed" && state !== "preview" && (
         <form
           className="card"
-          aria-label="Upload a lead file"
+          aria-label="Choose a file to import"
           onSubmit={(event) => {
             event.preventDefault();
             const problem = fileProblem(file);

@@ -3,7 +3,7 @@ import { useState } from "react";
 import { Link, Navigate, useNavigate, useParams } from "react-router";
 
 import { api, ApiError, unwrap } from "../api/client";
-import type { Lead, LeadPatch } from "../api/types";
+import { LEAD_STATUSES, type Lead, type LeadPatch } from "../api/types";
 import { isManager, useMe } from "../auth";
 import { formatDateTime, leadName, STATUS_LABELS, whatsappUrl } from "../format";
 import { useOnline } from "../online";
@@ -19,6 +19,14 @@ const KIND_LABELS: Record<string, string> = {
   assigned: "Assigned",
   updated: "Updated",
 };
+
+/** An activity's old/new value as a person reads it (status labels, local times). */
+function shown(kind: string, value: string | undefined): string {
+  if (value === undefined || value === "") return "";
+  if (kind === "status") return STATUS_LABELS[LEAD_STATUSES.find((status) => status === value) ?? "new"] ?? value;
+  if (kind === "follow_up" && !Number.isNaN(Date.parse(value))) return formatDateTime(value);
+  return value;
+}
 
 function Activity({ id }: { id: number }) {
   const activity = useQuery({
@@ -39,12 +47,16 @@ function Activity({ id }: { id: number }) {
             {activity.data.results.map((item) => (
               <li key={item.id}>
                 <strong>{KIND_LABELS[item.kind] ?? item.kind}</strong>
-                {(item.old_value ?? "") !== "" || (item.new_value ?? "") !== "" ? (
+                {shown(item.kind, item.old_value) !== "" || shown(item.kind, item.new_value) !== "" ? (
                   <span className="change">
                     {" "}
-                    {item.old_value !== undefined && item.old_value !== "" && <del>{item.old_value}</del>}
-                    {item.old_value !== undefined && item.old_value !== "" && " → "}
-                    <span>{item.new_value}</span>
+                    {shown(item.kind, item.old_value) !== "" && (
+                      <>
+                        <del>{shown(item.kind, item.old_value)}</del>
+                        {" → "}
+                      </>
+                    )}
+                    <span>{shown(item.kind, item.new_value)}</span>
                   </span>
                 ) : null}
                 <div className="meta">
@@ -179,7 +191,7 @@ export function LeadPage() {
   return (
     <section className="lead">
       <p>
-        <Link to="/leads">← Back to leads</Link>
+        <Link to="/leads">← Back to the list</Link>
       </p>
       <h1>{leadName(data) || "(no name)"}</h1>
       <div className="lead-grid">
