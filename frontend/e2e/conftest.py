@@ -88,6 +88,9 @@ def _web_settings(settings, production_csp):
     settings.RATELIMIT_LOGIN_IP = "1000/m"
     settings.RATELIMIT_LOGIN_EMAIL = "1000/m"
     settings.RATELIMIT_REFRESH = "1000/m"
+    # Hashing is not what these tests look at: a fast hasher keeps each sign-in and
+    # each demo user from costing a second of Argon2 on a busy two-core machine.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def set_access_lifetime(settings, seconds):
