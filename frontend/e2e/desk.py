@@ -260,5 +260,22 @@ class Desk:
         )
         return [v for v in results if v["impact"] in ("serious", "critical")]
 
+    def snap(self, name, page=None):
+        """Screenshots of the current screen at desktop and phone size (full page)."""
+        page = page or self.page
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for size_name, size in (("desktop", DESKTOP), ("phone", PHONE)):
+            page.set_viewport_size(size)
+            path = ARTIFACTS / f"{name}-{size_name}.png"
+            page.screenshot(path=str(path), full_page=True)
+            paths.append(path)
+        page.set_viewport_size(DESKTOP)
+        return paths
+
+    def cached_api_urls(self, page=None):
+        """URLs of the API answers the service worker keeps in Cache Storage."""
+        return [key for where, key, _v in self.stored_strings(page) if where.startswith("cache ")]
+
     def close(self):
         self.context.close()

@@ -134,6 +134,7 @@ def test_agent_signs_in_sees_only_their_leads_and_works_one(desk, people, desk_l
     ).exists()
     activity = activity_section(page)
     expect(activity).to_contain_text(re.compile("contacted", re.IGNORECASE))
+    desk.snap("lead-saved")
     desk.assert_no_token_stored()
 
     # A reload restores the session from the cookie: no new sign-in.
@@ -152,10 +153,9 @@ def test_agent_signs_in_sees_only_their_leads_and_works_one(desk, people, desk_l
 
 
 def activity_section(page):
-    """The element holding the "Activity" heading and the entries under it."""
-    heading = page.get_by_role("heading", name="Activity", exact=True)
-    expect(heading).to_be_visible()
-    return page.locator("section, [role=region], article, div").filter(has=heading).last
+    """The "Activity" section (a region named by its heading)."""
+    expect(page.get_by_role("heading", name="Activity", exact=True)).to_be_visible()
+    return page.get_by_role("region", name="Activity", exact=True)
 
 
 def test_agent_cannot_open_another_agents_lead_by_url(open_desk, people, desk_leads):
@@ -215,8 +215,11 @@ def test_sign_out_then_back_shows_the_sign_in_page(desk, people, desk_leads):
     expect(page.get_by_role("heading", name=full_name(lead), exact=True)).to_be_visible()
     assert desk.refresh_cookie() is not None
 
+    assert desk.cached_api_urls(), "the service worker cached no list to clear"
     desk.sign_out()
     assert desk.refresh_cookie() is None
+    # Nothing of hers stays on the device: the cached list and profile are gone.
+    assert desk.cached_api_urls() == []
     # The server revoked the session's refresh token too.
     tokens = OutstandingToken.objects.filter(user=asha.user)
     assert tokens.exists()
@@ -260,6 +263,7 @@ def test_offline_reload_shows_the_cached_list_read_only(desk, people, desk_leads
     expect(page.get_by_role("heading", name="My leads", exact=True)).to_be_visible()
     expect(lead_rows(page)).to_have_count(3)
     expect(page.get_by_text("Newcomer")).to_have_count(0)
+    desk.snap("offline-my-leads")
     page.reload()
     expect(page.get_by_role("status").filter(has_text="You are offline")).to_be_visible()
     expect(lead_rows(page)).to_have_count(3)

@@ -7,7 +7,7 @@ from playwright.sync_api import expect
 
 from leads.models import ImportBatch, Lead
 
-from .desk import CHROMIUM
+from .desk import CHROMIUM, manager_only_chunks
 
 pytestmark = [
     pytest.mark.browser,
@@ -92,3 +92,5 @@ def test_manager_uploads_previews_and_commits_a_list(desk, people, tmp_path, set
     assert in_db == planned
     assert_per_agent(per_agent_table(page), in_db)
     desk.assert_no_token_stored()
+    # The managers' screens are chunks of their own, loaded here (and never by agents).
+    assert desk.script_urls() & manager_only_chunks()

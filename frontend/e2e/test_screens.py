@@ -5,9 +5,10 @@ and each is photographed at desktop (1280x800) and phone (390x844) size into
 import pytest
 from playwright.sync_api import expect
 
-from leads.models import Lead
+from leads.models import ImportBatch, Lead
 
 from .desk import CHROMIUM, DESKTOP, PHONE
+from .test_manager_console import LEADS_CSV
 
 pytestmark = [
     pytest.mark.browser,
@@ -17,24 +18,30 @@ pytestmark = [
     ),
 ]
 
+SCREENS = 16
 
-def test_every_screen_passes_axe_and_is_photographed(open_desk, people, make_lead, artifacts):
+
+def test_every_screen_passes_axe_and_is_photographed(
+    open_desk, people, make_lead, settings, tmp_path
+):
+    settings.MEDIA_ROOT = tmp_path / "media"
     asha, ravi = people["asha"], people["ravi"]
     for n, (first, last) in enumerate([("Anil", "Shah"), ("Divya", "Nair"), ("Kiran", "Mehta")]):
         make_lead(agent=asha, first_name=first, last_name=last, phone=f"+91987650000{n}")
     make_lead(agent=ravi, first_name="Zoya", last_name="Khan", phone="+919876500011")
     lead = Lead.objects.filter(agent=asha).first()
-    shots, violations = [], {}
+    lead_name = f"{lead.first_name} {lead.last_name}"
+    seen, violations = [], {}
 
     def screen(desk, name, heading):
+        """Wait for the screen's heading, photograph it, run axe at both sizes."""
         page = desk.page
         expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
         page.wait_for_load_state("networkidle")
+        seen.append(name)
+        desk.snap(f"screen-{len(seen):02d}-{name}")
         for size_name, size in (("desktop", DESKTOP), ("phone", PHONE)):
             page.set_viewport_size(size)
-            path = artifacts / f"{len(shots) // 2 + 1:02d}-{name}-{size_name}.png"
-            page.screenshot(path=str(path), full_page=True)
-            shots.append(path)
             found = desk.run_axe()
             if found:
                 violations[f"{name} ({size_name})"] = found
@@ -46,27 +53,56 @@ def test_every_screen_passes_axe_and_is_photographed(open_desk, people, make_lea
     screen(anonymous, "sign-in", "Sign in")
     anonymous.page.get_by_role("link", name="Forgot password", exact=True).click()
     screen(anonymous, "forgot-password", "Forgot password")
+    anonymous.page.goto("/set-password?uid=MQ&token=not-a-real-token")
+    screen(anonymous, "set-password", "Set a new password")
 
     agent = open_desk()
     agent.sign_in(asha.email)
     screen(agent, "my-leads", "My leads")
-    agent.page.get_by_role("link", name=f"{lead.first_name} {lead.last_name}", exact=True).click()
-    screen(agent, "lead", f"{lead.first_name} {lead.last_name}")
+    agent.page.get_by_role("link", name=lead_name, exact=True).click()
+    screen(agent, "lead", lead_name)
     agent.page.goto("/no/such/screen")
     screen(agent, "not-found", "Page not found")
 
     manager = open_desk()
+    page = manager.page
     manager.sign_in(people["manager"].email)
     screen(manager, "dashboard", "Dashboard")
-    manager.page.get_by_role("link", name="Leads", exact=True).click()
+    page.get_by_role("link", name="Leads", exact=True).click()
     screen(manager, "all-leads", "Leads")
-    manager.page.get_by_role("link", name="Upload", exact=True).click()
-    screen(manager, "upload", "Upload leads")
-    manager.page.get_by_role("link", name="Agents", exact=True).click()
+    page.get_by_role("link", name=lead_name, exact=True).click()
+    screen(manager, "lead-as-manager", lead_name)
+    expect(page.get_by_label("Assign to", exact=True)).to_be_visible()
+    page.get_by_role("link", name="Agents", exact=True).click()
     screen(manager, "agents", "Agents")
-    manager.page.get_by_role("button", name="New agent", exact=True).click()
-    expect(manager.page.get_by_role("button", name="Create agent", exact=True)).to_be_visible()
+    page.get_by_role("button", name="New agent", exact=True).click()
+    expect(page.get_by_role("button", name="Create agent", exact=True)).to_be_visible()
     screen(manager, "agents-new", "Agents")
 
-    assert len(shots) == 2 * 10
+    # The upload screen, then a file dropped on it (the drag-and-drop path).
+    page.get_by_role("link", name="Upload", exact=True).click()
+    screen(manager, "upload", "Upload leads")
+    dropped = page.evaluate_handle(
+        "(text) => { const data = new DataTransfer();"
+        " data.items.add(new File([text], 'june-leads.csv', {type: 'text/csv'}));"
+        " return data; }",
+        LEADS_CSV,
+    )
+    zone = page.locator("div", has=page.get_by_label("Lead file", exact=True)).last
+    zone.dispatch_event("dragover", {"dataTransfer": dropped})
+    zone.dispatch_event("drop", {"dataTransfer": dropped})
+    expect(page.get_by_text("june-leads.csv")).to_be_visible()
+    page.get_by_role("button", name="Preview", exact=True).click()
+    expect(page.get_by_role("button", name="Commit", exact=True)).to_be_visible()
+    screen(manager, "upload-preview", "Upload leads")
+    page.get_by_role("button", name="Commit", exact=True).click()
+    screen(manager, "upload-committed", "Committed")
+    batch = ImportBatch.objects.get()
+    assert batch.state == ImportBatch.State.COMMITTED and batch.file_name == "june-leads.csv"
+    page.get_by_role("link", name="All imports", exact=True).click()
+    screen(manager, "imports", "Imports")
+    page.get_by_role("link", name="june-leads.csv", exact=True).click()
+    screen(manager, "import", f"Import #{batch.pk}")
+
+    assert len(seen) == SCREENS
     assert not violations, violations
