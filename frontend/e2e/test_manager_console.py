@@ -1,6 +1,9 @@
 """A manager's daily flow on the web app: upload a list, preview, commit."""
 
+import csv
+import io
 import re
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -29,6 +32,14 @@ LEADS_CSV = (
     "Dup,Licate,9876522201,same as line 2\n"
     "Bad,Number,12,not a phone\n"
 )
+
+
+def download(page, link_name):
+    """Click a download link; the rows of the CSV file the browser saved."""
+    with page.expect_download() as started:
+        page.get_by_role("link", name=link_name, exact=True).click()
+    saved = Path(started.value.path())
+    return list(csv.reader(io.StringIO(saved.read_text(encoding="utf-8-sig"))))
 
 
 def per_agent_table(page):
@@ -75,9 +86,11 @@ def test_manager_uploads_previews_and_commits_a_list(desk, people, tmp_path, set
     planned = {names[agent_id]: count for agent_id, count in batch.per_agent.items()}
     assert sum(planned.values()) == 6
     assert_per_agent(per_agent_table(page), planned)
-    expect(page.get_by_role("link", name="Download errors CSV", exact=True)).to_be_visible()
     errors = page.get_by_role("table").filter(has_text="12")
     expect(errors.locator("tbody").get_by_role("row")).to_have_count(1)
+    # The errors CSV is an authenticated API answer: the link must still download it.
+    rows = download(page, "Download errors CSV")
+    assert len(rows) == 2 and "12" in rows[1], rows
     assert Lead.objects.count() == 0
     desk.assert_no_token_stored()
 
@@ -92,5 +105,12 @@ def test_manager_uploads_previews_and_commits_a_list(desk, people, tmp_path, set
     assert in_db == planned
     assert_per_agent(per_agent_table(page), in_db)
     desk.assert_no_token_stored()
+    # The whole desk as CSV, from the Agents screen: the six new leads.
+    page.get_by_role("link", name="Agents", exact=True).click()
+    expect(page.get_by_role("heading", name="Agents", exact=True)).to_be_visible()
+    exported = download(page, "Export CSV")
+    assert len(exported) == 1 + 6, exported
+    assert {"Aarav", "Saanvi"} <= {cell for row in exported for cell in row}
+
     # The managers' screens are chunks of their own, loaded here (and never by agents).
     assert desk.script_urls() & manager_only_chunks()
