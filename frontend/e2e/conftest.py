@@ -20,24 +20,13 @@ from pathlib import Path
 
 import pytest
 
-from .desk import ARTIFACTS, CHROMIUM, DIST, PASSWORD, Desk
+from .desk import ARTIFACTS, DIST, PASSWORD, Desk
 
 # Playwright's sync API runs an event loop in the test thread; the ORM calls
 # the tests make (fixtures, assertions on rows) are still plain synchronous code.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 ROOT = Path(__file__).resolve().parents[2]
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
 # Long enough that no test but the expiry one sees a token expire mid-step.
 ACCESS_SECONDS = 300
 
@@ -99,22 +88,13 @@ def set_access_lifetime(settings, seconds):
     settings.SIMPLE_JWT = {**settings.SIMPLE_JWT, "ACCESS_TOKEN_LIFETIME": lifetime}
 
 
-@pytest.fixture(scope="session")
-def browser():
-    """One headless Chromium for the session (per xdist worker)."""
-    from playwright.sync_api import expect, sync_playwright
-
-    expect.set_options(timeout=10_000)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield chromium
-        chromium.close()
-
-
 @pytest.fixture
 def open_desk(browser, live_server, spa_dist):
     """``open_desk()`` opens a new browser context (its own cookies, storage, service
     worker) on the live server; each one is checked and closed when the test ends."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=10_000)
     desks = []
 
     def open_(**options):
