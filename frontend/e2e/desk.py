@@ -34,6 +34,7 @@ PASSWORD = "desk-e2e-password-42"
 REFRESH_COOKIE = "leadline_refresh"
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
+TIME_ZONE = "Asia/Kolkata"
 FAILED_LOAD = re.compile(r"Failed to load resource: the server responded with a status of (\d+)")
 JWT = re.compile(r"eyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,}")
 
@@ -131,7 +132,7 @@ class Desk:
     def __init__(self, browser, base_url, *, viewport=DESKTOP, **options):
         self.base_url = base_url.rstrip("/")
         # A desk in India: times typed into the app are in the browser's zone.
-        options.setdefault("timezone_id", "Asia/Kolkata")
+        options.setdefault("timezone_id", TIME_ZONE)
         self.context = browser.new_context(
             base_url=self.base_url, viewport=viewport, service_workers="allow", **options
         )

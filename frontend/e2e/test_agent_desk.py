@@ -6,16 +6,18 @@ left in web storage.
 """
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from assignments.services import reassign
 from leads.models import Lead, LeadActivity, LeadStatus
 
 from .conftest import set_access_lifetime
-from .desk import CHROMIUM, PASSWORD, manager_only_chunks
+from .desk import CHROMIUM, PASSWORD, TIME_ZONE, manager_only_chunks
 
 pytestmark = [
     pytest.mark.browser,
@@ -74,6 +76,10 @@ def open_my_leads(desk, email):
 def test_agent_signs_in_sees_only_their_leads_and_works_one(desk, people, desk_leads):
     page = desk.page
     asha = people["asha"]
+
+    # The page comes with the production policy: no inline script, no eval.
+    policy = page.goto("/").headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "unsafe-eval" not in policy
 
     # A mistyped password is refused with the contract's message.
     desk.sign_in(asha.email, "not-my-password")
@@ -174,6 +180,90 @@ def test_agent_cannot_open_another_agents_lead_by_url(open_desk, people, desk_le
     assert ("GET", f"/api/v1/leads/{asha_lead.pk}/", 404) in desk.answers("/api/v1/leads/")
     assert Lead.objects.values().get(pk=asha_lead.pk) == before
     desk.assert_no_token_stored()
+
+
+def test_saving_a_lead_moved_away_meanwhile_returns_to_the_list(open_desk, people, desk_leads):
+    desk = open_desk()
+    desk.expected_statuses = {401, 404}
+    page = desk.page
+    asha, ravi = people["asha"], people["ravi"]
+    open_my_leads(desk, asha.email)
+    lead = Lead.objects.filter(agent=asha).order_by("next_follow_up").first()
+    page.get_by_role("link", name=full_name(lead), exact=True).click()
+    expect(page.get_by_role("heading", name=full_name(lead), exact=True)).to_be_visible()
+
+    # A manager moves the lead to Ravi while Asha is typing.
+    reassign(lead_ids=[lead.pk], agent=ravi)
+    page.get_by_label("Notes", exact=True).fill("Asha's note that must not land.")
+    page.get_by_role("button", name="Save", exact=True).click()
+
+    expect(page.get_by_role("alert")).to_have_text("This lead is no longer assigned to you.")
+    expect(page).to_have_url(re.compile(r"/leads/?$"))
+    expect(lead_rows(page)).to_have_count(2)
+    expect(page.get_by_role("link", name=full_name(lead), exact=True)).to_have_count(0)
+    lead.refresh_from_db()
+    assert lead.agent == ravi and lead.notes == ""
+
+
+def test_agent_finds_leads_by_phone_status_and_follow_up_view(desk, people, make_lead):
+    asha = people["asha"]
+    now = timezone.now()
+    local_today = now.astimezone(ZoneInfo(TIME_ZONE)).date()
+    end_of_day = datetime.combine(local_today, time(23, 59), tzinfo=ZoneInfo(TIME_ZONE))
+    make_lead(
+        agent=asha,
+        first_name="Anil",
+        last_name="Shah",
+        phone="+919876500001",
+        next_follow_up=now - timedelta(days=2),
+    )
+    make_lead(
+        agent=asha,
+        first_name="Divya",
+        last_name="Nair",
+        phone="+919876500002",
+        next_follow_up=end_of_day,
+    )
+    make_lead(
+        agent=asha,
+        first_name="Kiran",
+        last_name="Mehta",
+        phone="+919876500003",
+        next_follow_up=now + timedelta(days=3),
+        status=LeadStatus.CONTACTED,
+    )
+    page = desk.page
+    open_my_leads(desk, asha.email)
+    rows = lead_rows(page)
+    expect(rows).to_have_count(3)
+
+    def names():
+        return [row.get_by_role("link").first.inner_text() for row in rows.all()]
+
+    # The phone as a person types it: national format, spaces.
+    page.get_by_label("Search", exact=True).fill("098765 00002")
+    expect(rows).to_have_count(1)
+    assert names() == ["Divya Nair"]
+    page.get_by_label("Search", exact=True).fill("")
+    expect(rows).to_have_count(3)
+
+    page.get_by_label("Status filter", exact=True).select_option(LeadStatus.CONTACTED.value)
+    expect(rows).to_have_count(1)
+    assert names() == ["Kiran Mehta"]
+    page.get_by_label("Status filter", exact=True).select_option(label="All statuses")
+    expect(rows).to_have_count(3)
+
+    page.get_by_role("link", name="Due today", exact=True).click()
+    expect(page).to_have_url(re.compile(r"[?&]view=due_today"))
+    expect(rows).to_have_count(1)
+    assert names() == ["Divya Nair"]
+    page.get_by_role("link", name="Overdue", exact=True).click()
+    expect(page).to_have_url(re.compile(r"[?&]view=overdue"))
+    expect(rows).to_have_count(1)
+    assert names() == ["Anil Shah"]
+    page.get_by_role("link", name="All", exact=True).click()
+    expect(rows).to_have_count(3)
+    assert names() == ["Anil Shah", "Divya Nair", "Kiran Mehta"]
 
 
 def test_work_goes_on_after_the_access_token_expires(desk, people, desk_leads, settings):

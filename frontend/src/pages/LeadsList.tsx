@@ -113,6 +113,7 @@ export function LeadsList() {
           Search
           <input
             type="search"
+            aria-label="Search"
             value={searchText}
             placeholder="Name or phone"
             maxLength={200}
@@ -121,7 +122,7 @@ export function LeadsList() {
         </label>
         <label>
           Status filter
-          <select value={status} onChange={(event) => update({ status: event.target.value })}>
+          <select aria-label="Status filter" value={status} onChange={(event) => update({ status: event.target.value })}>
             <option value="">All statuses</option>
             {LEAD_STATUSES.map((value) => (
               <option key={value} value={value}>
