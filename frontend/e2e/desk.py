@@ -268,6 +268,8 @@ class Desk:
         paths = []
         for size_name, size in (("desktop", DESKTOP), ("phone", PHONE)):
             page.set_viewport_size(size)
+            # The pointer rests in a corner: no hover style in the picture.
+            page.mouse.move(size["width"] - 1, size["height"] - 1)
             path = ARTIFACTS / f"{name}-{size_name}.png"
             page.screenshot(path=str(path), full_page=True)
             paths.append(path)

@@ -2,6 +2,8 @@
 and each is photographed at desktop (1280x800) and phone (390x844) size into
 ``artifacts/e2e/`` (git-ignored) for a person to look at."""
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -33,10 +35,15 @@ def test_every_screen_passes_axe_and_is_photographed(
     lead_name = f"{lead.first_name} {lead.last_name}"
     seen, violations = [], {}
 
-    def screen(desk, name, heading):
-        """Wait for the screen's heading, photograph it, run axe at both sizes."""
+    def screen(desk, name, heading, ready=None):
+        """Wait for the screen (its heading, ``ready``, no "Loading…" left), then
+        photograph it and run axe at both sizes."""
         page = desk.page
         expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
+        if ready is not None:
+            expect(ready).to_be_visible()
+        loading = page.get_by_role("status").filter(has_text=re.compile(r"^Loading"))
+        expect(loading).to_have_count(0)
         page.wait_for_load_state("networkidle")
         seen.append(name)
         desk.snap(f"screen-{len(seen):02d}-{name}")
@@ -67,7 +74,7 @@ def test_every_screen_passes_axe_and_is_photographed(
     manager = open_desk()
     page = manager.page
     manager.sign_in(people["manager"].email)
-    screen(manager, "dashboard", "Dashboard")
+    screen(manager, "dashboard", "Dashboard", ready=page.get_by_role("img"))
     page.get_by_role("link", name="Leads", exact=True).click()
     screen(manager, "all-leads", "Leads")
     page.get_by_role("link", name=lead_name, exact=True).click()
@@ -100,8 +107,9 @@ def test_every_screen_passes_axe_and_is_photographed(
     batch = ImportBatch.objects.get()
     assert batch.state == ImportBatch.State.COMMITTED and batch.file_name == "june-leads.csv"
     page.get_by_role("link", name="All imports", exact=True).click()
-    screen(manager, "imports", "Imports")
-    page.get_by_role("link", name="june-leads.csv", exact=True).click()
+    batch_link = page.get_by_role("link", name="june-leads.csv", exact=True)
+    screen(manager, "imports", "Imports", ready=batch_link)
+    batch_link.click()
     screen(manager, "import", f"Import #{batch.pk}")
 
     assert len(seen) == SCREENS
