@@ -121,7 +121,8 @@ MIDDLEWARE = [
     "config.middleware.SecretSafeGZipMiddleware",
     "config.middleware.ApiErrorEnvelopeMiddleware",
     "config.middleware.RequestCharsetMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    # whitenoise, plus a year of caching for the web app's hashed files (config/webapp.py).
+    "config.webapp.StaticFilesMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -345,6 +346,13 @@ USE_TZ = True
 # --- Static and uploaded files ---------------------------------------------
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+# The web app's build (`make web`: Vite's output), served at / and under /static/app/.
+WEB_APP_DIR = Path(env("WEB_APP_DIR", str(BASE_DIR / "frontend" / "dist")))
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "config.webapp.WebAppFinder",
+]
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env("MEDIA_ROOT", str(BASE_DIR / "media")))
 STORAGES = {
@@ -469,6 +477,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Every field a response always holds is required (accounts.schema), so a
+    # client typed from the schema (frontend/) needs no casts.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "accounts.schema.require_paginated_fields",
+    ],
     # Choice sets that share a field name get explicit names, so the schema
     # (and `check --deploy`) has no collision warning.
     "ENUM_NAME_OVERRIDES": {

@@ -1,12 +1,12 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import (
     SpectacularAPIView,
     SpectacularRedocView,
     SpectacularSwaggerSplitView,
 )
 
-from config import health, metrics
+from config import health, metrics, webapp
 
 api_v1 = [
     path("auth/", include("accounts.api.urls")),
@@ -31,6 +31,10 @@ urlpatterns = [
     # allows no inline scripts.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    # The web app: its service worker at the root, and its index.html for every
+    # path not reserved above (the app routes it). Keep these last.
+    path("sw.js", webapp.service_worker, name="webapp-sw"),
+    re_path(webapp.ROUTE, webapp.index, name="webapp"),
 ]
 
 # Under /api/ every error is the envelope (common.api); elsewhere Django's pages.

@@ -172,7 +172,8 @@ def test_a_crash_under_api_is_a_json_500():
 def test_unknown_paths():
     _assert_envelope(Client().get("/api/nowhere/"), 404, "not_found")
     _assert_envelope(Client().post("/api/v1/nowhere/"), 404, "not_found")
-    _assert_html(Client().get("/nowhere/"), 404)
+    # Outside /api/ (and the web app's routes, config/webapp.py): Django's page.
+    _assert_html(Client().get("/static/nowhere/"), 404)
 
 
 @pytest.mark.django_db
@@ -180,7 +181,8 @@ def test_unknown_paths():
 def test_debug_pages_under_api_are_the_envelope_too():
     _assert_envelope(Client().get("/api/nowhere/"), 404, "not_found")
     _assert_envelope(Client().get("/api/v1/leads/", HTTP_HOST="evil.example"), 400, "bad_request")
-    _assert_html(Client().get("/nowhere/"), 404)
+    # Outside /api/ (and the web app's routes, config/webapp.py): Django's page.
+    _assert_html(Client().get("/static/nowhere/"), 404)
 
 
 class _BrokenStream:

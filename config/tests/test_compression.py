@@ -49,4 +49,5 @@ def test_whitenoise_serves_precompressed_static_in_production(settings):
         "whitenoise.storage.CompressedManifestStaticFilesStorage",
         "django.contrib.staticfiles.storage.StaticFilesStorage",  # DEBUG only
     )
-    assert "whitenoise.middleware.WhiteNoiseMiddleware" in settings.MIDDLEWARE
+    # whitenoise's middleware, extended for the web app's hashed files (config/webapp.py).
+    assert "config.webapp.StaticFilesMiddleware" in settings.MIDDLEWARE

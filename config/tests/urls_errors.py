@@ -30,12 +30,13 @@ def crash(request):
     raise RuntimeError("boom")
 
 
+# First: the real URLconf ends with the web app's catch-all.
 urlpatterns = [
-    *real_urlpatterns,
     path("api/test/post-only/", post_only),
     path("api/test/refuse/", refuse),
     path("api/test/bad-request/", bad_request),
     path("api/test/crash/", crash),
     path("plain/post-only/", post_only),
     path("plain/refuse/", refuse),
+    *real_urlpatterns,
 ]
