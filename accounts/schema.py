@@ -9,7 +9,9 @@ with its body's shape:
 
 - 401, 429 and 503: any operation (token checked on every request, throttles
   everywhere, database or limiter down);
-- 403: any operation a role can be refused;
+- 403: any operation a role can be refused (not ``auth/me/``: any signed-in
+  user may read it), and those that declare it (the cookie flow's
+  ``csrf_failed``);
 - 400: any operation with query parameters or a request body (and writes,
   whose services refuse with a 400 ``DomainError``);
 - 404: any operation on ``{id}``, and the paginated lists (a page past the
@@ -18,6 +20,12 @@ with its body's shape:
 - 409: the operations in ``CONFLICT_OPERATIONS``;
 - 405 (``DELETE /leads/{id}/``), and any other error status a view declares
   with ``extend_schema(responses={code: None})``, gets the envelope as body.
+
+Response components list every field an answer always holds as ``required``
+(``_require_response_fields``; a field that can be ``null`` stays ``nullable``),
+the paginated wrappers too (``require_paginated_fields``, a post-processing
+hook), so a client typed from the schema needs no casts; a serializer names
+the fields its answers may leave out in ``optional_in_response``.
 
 Query parameters get ``allowEmptyValue``: an empty value (``?agent=``) is read
 as "not given" by every list (``common.filtering``). A view that parses JSON
@@ -36,7 +44,7 @@ from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
 from rest_framework import serializers
 from rest_framework.parsers import JSONParser
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import AllowAny, IsAuthenticated
 
 from common.filtering import NO_NUL_PATTERN
 
@@ -108,6 +116,32 @@ ERROR_ENVELOPE = {
 }
 
 
+def _require_response_fields(schema, serializer):
+    """Every field an answer always holds is ``required`` (``null`` stays ``nullable``).
+
+    drf-spectacular marks a response field required only when the serializer
+    would require it as input, so a model field with a default or ``blank=True``
+    (``Lead.status``, ``Lead.notes``, ...) looked optional, and a typed client
+    had to check for ``undefined`` fields that are always there. A serializer
+    whose answers leave a field out names it in ``optional_in_response``.
+    """
+    optional = set(getattr(serializer, "optional_in_response", ()))
+    required = sorted(name for name in schema.get("properties", {}) if name not in optional)
+    if required:
+        schema["required"] = required
+    else:
+        schema.pop("required", None)
+    return schema
+
+
+def require_paginated_fields(result, generator, request, public):
+    """``POSTPROCESSING_HOOKS``: a page always holds ``next`` and ``previous`` (maybe null)."""
+    for name, component in result.get("components", {}).get("schemas", {}).items():
+        if name.startswith("Paginated") and name.endswith("List") and "properties" in component:
+            component["required"] = sorted(component["properties"])
+    return result
+
+
 class LeadlineAutoSchema(AutoSchema):
     """drf-spectacular's AutoSchema plus the error answers (see the module docstring)."""
 
@@ -129,10 +163,12 @@ class LeadlineAutoSchema(AutoSchema):
         for status in sorted(self._error_statuses(operation) | self._declared_errors(responses)):
             response = responses.setdefault(str(status), {})
             if "content" not in response:
-                response["description"] = ERROR_DESCRIPTIONS.get(status, "Error.")
+                if response.get("description") in (None, "", "No response body"):
+                    response["description"] = ERROR_DESCRIPTIONS.get(status, "Error.")
                 response["content"] = {"application/json": {"schema": envelope.ref}}
             if status in (429, 503):
                 response.setdefault("headers", _RETRY_AFTER)
+        operation["responses"] = dict(sorted(responses.items()))
         return operation
 
     def map_parsers(self):
@@ -157,6 +193,8 @@ class LeadlineAutoSchema(AutoSchema):
         schema = super()._map_basic_serializer(serializer, direction)
         if direction == "request" and getattr(serializer, "unknown_fields_refused", False):
             schema["additionalProperties"] = False
+        if direction == "response":
+            schema = _require_response_fields(schema, serializer)
         return schema
 
     def _declared_errors(self, responses):
@@ -167,7 +205,9 @@ class LeadlineAutoSchema(AutoSchema):
         has_body = "requestBody" in operation
         has_query = any(p["in"] == "query" for p in operation.get("parameters", []))
         writes = self.method in ("POST", "PUT", "PATCH")
-        if any(not isinstance(p, AllowAny) for p in self.view.get_permissions()):
+        # A role can be refused unless anyone (AllowAny) or any signed-in user
+        # (IsAuthenticated alone: the anonymous get 401) may call it.
+        if any(type(p) not in (AllowAny, IsAuthenticated) for p in self.view.get_permissions()):
             statuses.add(403)
         if has_body or has_query or writes:
             statuses.add(400)

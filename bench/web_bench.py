@@ -24,6 +24,7 @@ import gzip
 import os
 import secrets
 import statistics
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -79,19 +80,25 @@ def seed(leads):
     )
 
 
-def collect_static(static_root):
-    from django.conf import settings
-    from django.core.management import call_command
+def collect_static():
+    """collectstatic under production settings (hashed names, .gz/.br beside them)."""
+    env = {
+        **os.environ,
+        "DJANGO_SECRET_KEY": api_bench.SECRET,
+        "JWT_SIGNING_KEY": api_bench.JWT_KEY,
+    }
+    env.pop("DJANGO_DEBUG", None)
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity=0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
 
-    settings.STATIC_ROOT = static_root
-    call_command("collectstatic", interactive=False, verbosity=0)
 
-
-def start_server(static_root):
-    os.environ["STATIC_ROOT"] = str(static_root)
+def start_server():
     # Plain http on loopback: the refresh cookie cannot be Secure here.
     os.environ["JWT_REFRESH_COOKIE_SECURE"] = "false"
-    os.environ["CSRF_TRUSTED_ORIGINS"] = ""
     port = api_bench.free_port()
     with tempfile.TemporaryDirectory() as metrics_dir:
         proc = api_bench.start_gunicorn(port, None, None, metrics_dir)
@@ -140,8 +147,13 @@ def time_first_row(browser, base):
         polling="raf",
         timeout=30_000,
     ).json_value()
+    waterfall = page.evaluate(
+        """() => performance.getEntriesByType("resource").map(
+            (e) => [e.name.replace(location.origin, ""), Math.round(e.startTime),
+                    Math.round(e.responseEnd)])"""
+    )
     context.close()
-    return ms
+    return ms, waterfall
 
 
 def main():
@@ -154,16 +166,19 @@ def main():
     from playwright.sync_api import sync_playwright
 
     api_bench.ensure_database()
-    seed(args.leads)
     with tempfile.TemporaryDirectory() as static_root:
-        collect_static(static_root)
-        proc, port = start_server(static_root)
+        # Collected (hashed, precompressed) as the image does, served by whitenoise.
+        os.environ["STATIC_ROOT"] = static_root
+        seed(args.leads)
+        collect_static()
+        proc, port = start_server()
         base = f"http://127.0.0.1:{port}"
         try:
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
                 assets = first_screen(browser, base)
-                times = [time_first_row(browser, base) for _ in range(args.runs)]
+                runs = [time_first_row(browser, base) for _ in range(args.runs)]
+                times = [ms for ms, _waterfall in runs]
                 browser.close()
         finally:
             api_bench.stop(proc)
@@ -171,6 +186,9 @@ def main():
         print(f"{url.rsplit('/', 1)[-1]:40} raw={raw:>8} gzip={gz:>7} wire={wire:>7}")
     gzip_kb = sum(gz for gz, _w, _r in assets.values()) / 1024
     wire_kb = sum(w for _g, w, _r in assets.values()) / 1024
+    print("last run (path, start ms, end ms):")
+    for name, start, end in runs[-1][1]:
+        print(f"  {name[:60]:60} {start:>6} {end:>6}")
     print(f"first-row ms per run: {', '.join(f'{t:.0f}' for t in times)}")
     print(f"wire (negotiated encoding) JS+CSS: {wire_kb:.1f} KB")
     print(

@@ -477,6 +477,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Every field a response always holds is required (accounts.schema), so a
+    # client typed from the schema (frontend/) needs no casts.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "accounts.schema.require_paginated_fields",
+    ],
     # Choice sets that share a field name get explicit names, so the schema
     # (and `check --deploy`) has no collision warning.
     "ENUM_NAME_OVERRIDES": {

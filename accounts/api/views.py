@@ -42,6 +42,10 @@ def _set_cookie_header(statuses):
     )
 
 
+_REFUSED_401 = OpenApiResponse(
+    description="The refresh token is missing, invalid, expired, revoked or already used "
+    "(`token_reused`: every token of the user ends). The web client's cookie is cleared."
+)
 _CSRF_403 = OpenApiResponse(
     description="The `leadline_refresh` cookie without the header `X-Leadline-Client: web`, "
     "or an `Origin` of another site (`csrf_failed`)."
@@ -141,7 +145,7 @@ class TokenRefreshView(APIView):
     @extend_schema(
         request=RefreshInput,
         parameters=[_CLIENT_HEADER, _REFRESH_COOKIE, _set_cookie_header([200, 401])],
-        responses={200: TokenOutput, 403: _CSRF_403},
+        responses={200: TokenOutput, 401: _REFUSED_401, 403: _CSRF_403},
     )
     @rate_limit("refresh", rate="RATELIMIT_REFRESH", key="ip")
     def post(self, request):
@@ -170,7 +174,7 @@ class LogoutView(APIView):
     @extend_schema(
         request=RefreshInput,
         parameters=[_CLIENT_HEADER, _REFRESH_COOKIE, _set_cookie_header([204, 401])],
-        responses={204: None, 403: _CSRF_403},
+        responses={204: None, 401: _REFUSED_401, 403: _CSRF_403},
     )
     def post(self, request):
         web = _client_mode(request)

@@ -3,7 +3,7 @@
  * - App shell: the page (index.html, network first, cached copy offline) and the
  *   hashed assets under /static/app/assets/ (cache first: their names change
  *   with their content).
- * - The lead list and "me": network first; the last good answer is kept so a
+ * - The lead list, the leads opened and "me": network first; the last good answer is kept so a
  *   reload while offline shows the last-seen list, read-only.
  * - Sign-out deletes every cache (the page does it through Cache Storage).
  * Nothing else is cached: writes, other API calls and the admin go to the network.
@@ -94,7 +94,9 @@ self.addEventListener("fetch", (event) => {
     event.respondWith(networkFirstPage(request));
   } else if (url.pathname.startsWith("/static/app/assets/")) {
     event.respondWith(cacheFirstAsset(request));
-  } else if (url.pathname === "/api/v1/leads/" || url.pathname === "/api/v1/auth/me/") {
+  } else if (url.pathname === "/api/v1/auth/me/" || /^\/api\/v1\/leads\/(\d+\/(activity\/)?)?$/.test(url.pathname)) {
+    // The list (and the last list seen, whatever its query), "me", and the
+    // leads opened: what an agent needs to read offline.
     event.respondWith(networkFirstApi(request, url.pathname === "/api/v1/leads/"));
   }
 });

@@ -434,17 +434,17 @@ export interface components {
             email: string;
             /** @description E.164, e.g. +919876543210 */
             mobile: string;
-            is_active?: boolean;
-            accepts_leads?: boolean;
+            is_active: boolean;
+            accepts_leads: boolean;
             /** Format: date-time */
-            away_until?: string | null;
+            away_until: string | null;
             /** Format: int64 */
-            weight?: number;
+            weight: number;
             /**
              * Format: int64
              * @description Most open leads at once; empty means no limit.
              */
-            capacity?: number | null;
+            capacity: number | null;
             readonly open_leads: number;
             /** Format: date-time */
             readonly created_at: string;
@@ -481,15 +481,15 @@ export interface components {
             agent: number;
             readonly agent_name: string;
             /** Format: date-time */
-            assigned_at?: string;
+            assigned_at: string;
             /** Format: email */
             readonly assigned_by: string | null;
-            batch?: number | null;
+            batch: number | null;
             strategy: components["schemas"]["StrategyEnum"];
             reason: components["schemas"]["ReasonEnum"];
             /** Format: date-time */
-            ended_at?: string | null;
-            end_reason?: string;
+            ended_at: string | null;
+            end_reason: string;
         };
         /** @enum {unknown} */
         BlankEnum: "";
@@ -545,71 +545,71 @@ export interface components {
         };
         ImportBatchOutput: {
             readonly id: number;
-            state?: components["schemas"]["StateEnum"];
+            state: components["schemas"]["StateEnum"];
             file_name: string;
-            source?: string;
-            strategy?: string;
-            dedupe?: components["schemas"]["DedupeEnum"];
-            distribute?: boolean;
-            strict?: boolean;
+            source: string;
+            strategy: string;
+            dedupe: components["schemas"]["DedupeEnum"];
+            distribute: boolean;
+            strict: boolean;
             /** Format: int64 */
-            rows?: number;
+            rows: number;
             /** Format: int64 */
-            created?: number;
+            created: number;
             /** Format: int64 */
-            updated?: number;
+            updated: number;
             /** Format: int64 */
-            duplicates?: number;
+            duplicates: number;
             /** Format: int64 */
-            invalid?: number;
+            invalid: number;
             /** Format: int64 */
-            assigned?: number;
+            assigned: number;
             /** Format: int64 */
-            unassigned?: number;
-            per_agent?: unknown;
-            message?: string;
-            created_by?: number | null;
+            unassigned: number;
+            per_agent: unknown;
+            message: string;
+            created_by: number | null;
             /** Format: date-time */
             readonly created_at: string;
             /** Format: date-time */
-            committed_at?: string | null;
+            committed_at: string | null;
             /** Format: date-time */
-            undone_at?: string | null;
+            undone_at: string | null;
             errors: components["schemas"]["ImportErrorOutput"][];
-            duplicate_rows?: unknown;
+            duplicate_rows: unknown;
         };
         ImportBatchSummaryOutput: {
             readonly id: number;
-            state?: components["schemas"]["StateEnum"];
+            state: components["schemas"]["StateEnum"];
             file_name: string;
-            source?: string;
-            strategy?: string;
-            dedupe?: components["schemas"]["DedupeEnum"];
-            distribute?: boolean;
-            strict?: boolean;
+            source: string;
+            strategy: string;
+            dedupe: components["schemas"]["DedupeEnum"];
+            distribute: boolean;
+            strict: boolean;
             /** Format: int64 */
-            rows?: number;
+            rows: number;
             /** Format: int64 */
-            created?: number;
+            created: number;
             /** Format: int64 */
-            updated?: number;
+            updated: number;
             /** Format: int64 */
-            duplicates?: number;
+            duplicates: number;
             /** Format: int64 */
-            invalid?: number;
+            invalid: number;
             /** Format: int64 */
-            assigned?: number;
+            assigned: number;
             /** Format: int64 */
-            unassigned?: number;
-            per_agent?: unknown;
-            message?: string;
-            created_by?: number | null;
+            unassigned: number;
+            per_agent: unknown;
+            message: string;
+            created_by: number | null;
             /** Format: date-time */
             readonly created_at: string;
             /** Format: date-time */
-            committed_at?: string | null;
+            committed_at: string | null;
             /** Format: date-time */
-            undone_at?: string | null;
+            undone_at: string | null;
         };
         ImportErrorOutput: {
             line: number;
@@ -640,38 +640,38 @@ export interface components {
         };
         ImportUndoOutput: {
             readonly id: number;
-            state?: components["schemas"]["StateEnum"];
+            state: components["schemas"]["StateEnum"];
             file_name: string;
-            source?: string;
-            strategy?: string;
-            dedupe?: components["schemas"]["DedupeEnum"];
-            distribute?: boolean;
-            strict?: boolean;
+            source: string;
+            strategy: string;
+            dedupe: components["schemas"]["DedupeEnum"];
+            distribute: boolean;
+            strict: boolean;
             /** Format: int64 */
-            rows?: number;
+            rows: number;
             /** Format: int64 */
-            created?: number;
+            created: number;
             /** Format: int64 */
-            updated?: number;
+            updated: number;
             /** Format: int64 */
-            duplicates?: number;
+            duplicates: number;
             /** Format: int64 */
-            invalid?: number;
+            invalid: number;
             /** Format: int64 */
-            assigned?: number;
+            assigned: number;
             /** Format: int64 */
-            unassigned?: number;
-            per_agent?: unknown;
-            message?: string;
-            created_by?: number | null;
+            unassigned: number;
+            per_agent: unknown;
+            message: string;
+            created_by: number | null;
             /** Format: date-time */
             readonly created_at: string;
             /** Format: date-time */
-            committed_at?: string | null;
+            committed_at: string | null;
             /** Format: date-time */
-            undone_at?: string | null;
+            undone_at: string | null;
             errors: components["schemas"]["ImportErrorOutput"][];
-            duplicate_rows?: unknown;
+            duplicate_rows: unknown;
             removed: number;
             kept: number[];
         };
@@ -688,8 +688,8 @@ export interface components {
         LeadActivityOutput: {
             readonly id: number;
             kind: components["schemas"]["KindEnum"];
-            old_value?: string;
-            new_value?: string;
+            old_value: string;
+            new_value: string;
             /** Format: email */
             readonly actor: string | null;
             /** Format: date-time */
@@ -712,18 +712,18 @@ export interface components {
         LeadOutput: {
             readonly id: number;
             first_name: string;
-            last_name?: string;
+            last_name: string;
             /** @description E.164 */
             phone: string;
-            email?: string;
-            notes?: string;
-            status?: components["schemas"]["StatusEnum"];
+            email: string;
+            notes: string;
+            status: components["schemas"]["StatusEnum"];
             /** Format: date-time */
-            next_follow_up?: string | null;
-            agent?: number | null;
+            next_follow_up: string | null;
+            agent: number | null;
             readonly agent_name: string | null;
-            batch?: number | null;
-            extra?: unknown;
+            batch: number | null;
+            extra: unknown;
             /** Format: date-time */
             readonly created_at: string;
             /** Format: date-time */
@@ -750,14 +750,14 @@ export interface components {
              * Format: email
              */
             email: string;
-            first_name?: string;
-            last_name?: string;
-            role?: components["schemas"]["RoleEnum"];
+            first_name: string;
+            last_name: string;
+            role: components["schemas"]["RoleEnum"];
             /**
              * Active
              * @description Designates whether this user should be treated as active. Unselect this instead of deleting accounts.
              */
-            is_active?: boolean;
+            is_active: boolean;
             readonly agent: components["schemas"]["AgentProfileOutput"] | null;
         };
         PaginatedAgentOutputList: {
@@ -767,12 +767,12 @@ export interface components {
              * Format: uri
              * @example http://api.example.org/accounts/?page=4
              */
-            next?: string | null;
+            next: string | null;
             /**
              * Format: uri
              * @example http://api.example.org/accounts/?page=2
              */
-            previous?: string | null;
+            previous: string | null;
             results: components["schemas"]["AgentOutput"][];
         };
         PaginatedAssignmentOutputList: {
@@ -782,12 +782,12 @@ export interface components {
              * Format: uri
              * @example http://api.example.org/accounts/?page=4
              */
-            next?: string | null;
+            next: string | null;
             /**
              * Format: uri
              * @example http://api.example.org/accounts/?page=2
              */
-            previous?: string | null;
+            previous: string | null;
             results: components["schemas"]["AssignmentOutput"][];
         };
         PaginatedImportBatchSummaryOutputList: {
@@ -797,12 +797,12 @@ export interface components {
              * Format: uri
              * @example http://api.example.org/accounts/?page=4
              */
-            next?: string | null;
+            next: string | null;
             /**
              * Format: uri
              * @example http://api.example.org/accounts/?page=2
              */
-            previous?: string | null;
+            previous: string | null;
             results: components["schemas"]["ImportBatchSummaryOutput"][];
         };
         PaginatedLeadActivityOutputList: {
@@ -812,12 +812,12 @@ export interface components {
              * Format: uri
              * @example http://api.example.org/accounts/?page=4
              */
-            next?: string | null;
+            next: string | null;
             /**
              * Format: uri
              * @example http://api.example.org/accounts/?page=2
              */
-            previous?: string | null;
+            previous: string | null;
             results: components["schemas"]["LeadActivityOutput"][];
         };
         PaginatedLeadOutputList: {
@@ -827,12 +827,12 @@ export interface components {
              * Format: uri
              * @example http://api.example.org/accounts/?page=4
              */
-            next?: string | null;
+            next: string | null;
             /**
              * Format: uri
              * @example http://api.example.org/accounts/?page=2
              */
-            previous?: string | null;
+            previous: string | null;
             results: components["schemas"]["LeadOutput"][];
         };
         PatchedAgentUpdateInputRequest: {
@@ -1778,16 +1778,18 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description Not signed in, or the credentials or token are invalid, expired or revoked. */
+            /** @description The refresh token is missing, invalid, expired, revoked or already used (`token_reused`: every token of the user ends). The web client's cookie is cleared. */
             401: {
                 headers: {
+                    /** @description For `X-Leadline-Client: web`: the `leadline_refresh` cookie, set (a new refresh token) or cleared (`Max-Age=0`). */
+                    "Set-Cookie"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description Signed in, but this role may not do this. */
+            /** @description The `leadline_refresh` cookie without the header `X-Leadline-Client: web`, or an `Origin` of another site (`csrf_failed`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1864,15 +1866,6 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description Signed in, but this role may not do this. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
             /** @description Too many requests; retry after `Retry-After` seconds. */
             429: {
                 headers: {
@@ -1941,7 +1934,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description Signed in, but this role may not do this. */
+            /** @description The `leadline_refresh` cookie without the header `X-Leadline-Client: web`, or an `Origin` of another site (`csrf_failed`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2030,16 +2023,18 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description Not signed in, or the credentials or token are invalid, expired or revoked. */
+            /** @description The refresh token is missing, invalid, expired, revoked or already used (`token_reused`: every token of the user ends). The web client's cookie is cleared. */
             401: {
                 headers: {
+                    /** @description For `X-Leadline-Client: web`: the `leadline_refresh` cookie, set (a new refresh token) or cleared (`Max-Age=0`). */
+                    "Set-Cookie"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description Signed in, but this role may not do this. */
+            /** @description The `leadline_refresh` cookie without the header `X-Leadline-Client: web`, or an `Origin` of another site (`csrf_failed`). */
             403: {
                 headers: {
                     [name: string]: unknown;

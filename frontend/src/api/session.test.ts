@@ -116,3 +116,15 @@ describe("the session's refresh", () => {
     expect(server.refreshes()).toBe(0);
   });
 });
+
+describe("the refresh's answers without a token", () => {
+  afterEach(() => {
+    setAccess(null);
+    vi.unstubAllGlobals();
+  });
+
+  it("treats a 204 (no cookie) as signed out", async () => {
+    fakeServer(() => new Response(null, { status: 204 }));
+    expect(await refreshAccess()).toBeNull();
+  });
+});

@@ -67,7 +67,9 @@ export function refreshAccess(): Promise<string | null> {
         headers: { "Content-Type": "application/json", [CLIENT_HEADER]: CLIENT_NAME },
         body: "{}",
       });
-      const token = response.ok ? readAccess(await response.json()) : null;
+      // Any answer without an access token (401, 403, a 204 for "no cookie") is "signed out".
+      const body: unknown = response.ok ? await response.json().catch(() => null) : null;
+      const token = readAccess(body);
       if (token === null) {
         signedOut();
         return null;
