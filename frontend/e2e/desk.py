@@ -18,7 +18,6 @@ database (names and records) and the Cache Storage entries of API answers for
 those tokens and for anything shaped like a JWT.
 """
 
-import json
 import re
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -91,41 +90,37 @@ async () => {
 
 # Vite names a lazy chunk after its module: the managers' screens.
 MANAGER_SCREENS = re.compile(r"dashboard|upload|import|agents|manager", re.IGNORECASE)
+_STATIC_IMPORT = re.compile(r"""(?:\bfrom|\bimport)\s*["'`]\./([\w.-]+\.js)["'`]""")
+_DYNAMIC_IMPORT = re.compile(r"""\bimport\(\s*["'`]\./([\w.-]+\.js)["'`]\s*\)""")
 
 
 def manager_only_chunks():
     """Paths of the built chunks that only the managers' screens load.
 
-    From Vite's manifest when the build writes one (the dynamic entries of the
-    managers' pages and what only they import), else from the chunk names.
+    Read from the build itself: the lazy chunks that ``index.html``'s entry
+    imports dynamically and that are named for a manager's screen, with every
+    chunk they import statically, less whatever the entry or the agents' lazy
+    chunks import (shared code an agent downloads anyway).
     """
-    manifest = DIST / ".vite" / "manifest.json"
-    if manifest.is_file():
-        entries = json.loads(manifest.read_text(encoding="utf-8"))
+    assets = DIST / "assets"
+    code = {path.name: path.read_text(encoding="utf-8") for path in assets.glob("*.js")}
+    entries = re.findall(r"/static/app/assets/([\w.-]+\.js)", (DIST / "index.html").read_text())
 
-        def closure(keys):
-            seen, todo = set(), list(keys)
-            while todo:
-                key = todo.pop()
-                if key not in seen and key in entries:
-                    seen.add(key)
-                    todo.extend(entries[key].get("imports", []))
-            return seen
+    def closure(names):
+        seen, todo = set(), list(names)
+        while todo:
+            name = todo.pop()
+            if name in code and name not in seen:
+                seen.add(name)
+                todo.extend(_STATIC_IMPORT.findall(code[name]))
+        return seen
 
-        dynamic = [k for k, v in entries.items() if v.get("isDynamicEntry")]
-        manager = [k for k in dynamic if MANAGER_SCREENS.search(k)]
-        others = [k for k, v in entries.items() if v.get("isEntry")]
-        others += [k for k in dynamic if k not in manager]
-        only = closure(manager) - closure(others)
-        chunks = {"/static/app/" + entries[k]["file"] for k in only}
-    else:
-        chunks = {
-            "/static/app/assets/" + path.name
-            for path in (DIST / "assets").glob("*.js")
-            if MANAGER_SCREENS.search(path.name.split("-")[0])
-        }
-    assert chunks, f"no manager-only chunk found in {DIST}: are the managers' screens lazy?"
-    return chunks
+    lazy = {name for source in code.values() for name in _DYNAMIC_IMPORT.findall(source)}
+    managers = {name for name in lazy if MANAGER_SCREENS.search(name.split("-")[0])}
+    agents_get = closure(entries) | closure(lazy - managers)
+    only = closure(managers) - agents_get
+    assert managers and only, f"no manager-only chunk in {assets}: are the managers' screens lazy?"
+    return {f"/static/app/assets/{name}" for name in only}
 
 
 class Desk:
