@@ -15,12 +15,11 @@ import json
 import os
 import subprocess
 import sys
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from .desk import ARTIFACTS, DIST, PASSWORD, Desk
+from .desk import ARTIFACTS, DIST, PASSWORD, Desk, set_access_lifetime
 
 # Playwright's sync API runs an event loop in the test thread; the ORM calls
 # the tests make (fixtures, assertions on rows) are still plain synchronous code.
@@ -80,12 +79,6 @@ def _web_settings(settings, production_csp):
     # Hashing is not what these tests look at: a fast hasher keeps each sign-in and
     # each demo user from costing a second of Argon2 on a busy two-core machine.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-def set_access_lifetime(settings, seconds):
-    """Access tokens issued from now on live ``seconds`` (simplejwt reloads on change)."""
-    lifetime = timedelta(seconds=seconds)
-    settings.SIMPLE_JWT = {**settings.SIMPLE_JWT, "ACCESS_TOKEN_LIFETIME": lifetime}
 
 
 @pytest.fixture

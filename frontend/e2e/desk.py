@@ -19,6 +19,7 @@ those tokens and for anything shaped like a JWT.
 """
 
 import re
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -121,6 +122,12 @@ def manager_only_chunks():
     only = closure(managers) - agents_get
     assert managers and only, f"no manager-only chunk in {assets}: are the managers' screens lazy?"
     return {f"/static/app/assets/{name}" for name in only}
+
+
+def set_access_lifetime(settings, seconds):
+    """Access tokens issued from now on live ``seconds`` (simplejwt reloads on change)."""
+    lifetime = timedelta(seconds=seconds)
+    settings.SIMPLE_JWT = {**settings.SIMPLE_JWT, "ACCESS_TOKEN_LIFETIME": lifetime}
 
 
 class Desk:

@@ -16,8 +16,7 @@ from playwright.sync_api import expect
 from assignments.services import reassign
 from leads.models import Lead, LeadActivity, LeadStatus
 
-from .conftest import set_access_lifetime
-from .desk import CHROMIUM, PASSWORD, TIME_ZONE, manager_only_chunks
+from .desk import CHROMIUM, PASSWORD, TIME_ZONE, manager_only_chunks, set_access_lifetime
 
 pytestmark = [
     pytest.mark.browser,
@@ -292,6 +291,47 @@ def test_work_goes_on_after_the_access_token_expires(desk, people, desk_leads, s
     assert all(status == 200 for _m, _p, status in after), after
     assert desk.tokens - signed_in_with, "no new access token was used"
     desk.assert_no_token_stored()
+
+
+def test_another_site_cannot_use_the_refresh_cookie(desk, people, desk_leads):
+    from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+
+    # Refused one way or another: no JSON without a preflight (415), no cookie
+    # across sites (401), no web-client header (403).
+    desk.expected_statuses = {401, 403, 415}
+    page = desk.page
+    open_my_leads(desk, people["asha"].email)
+    cookie = desk.refresh_cookie()["value"]
+    issued, revoked = OutstandingToken.objects.count(), BlacklistedToken.objects.count()
+    before = len(desk.answers(REFRESH))
+
+    # A page of another site posts to the refresh endpoint with the browser's
+    # cookies, trying the web client's header too (a no-cors request drops it).
+    elsewhere = desk.new_page()
+    # Another site on this machine: 127.0.0.1 is not the same site as localhost.
+    # (A static file: the live server sends it without our CSP, as a foreign
+    # page would be, and a loopback page may call a loopback server.)
+    elsewhere.goto(
+        desk.base_url.replace("//localhost:", "//127.0.0.1:") + "/static/app/favicon.svg"
+    )
+    elsewhere.evaluate(
+        """async (url) => {
+          await fetch(url, {method: 'POST', mode: 'no-cors', credentials: 'include',
+                            headers: {'Content-Type': 'text/plain', 'X-Leadline-Client': 'web'},
+                            body: '{}'});
+        }""",
+        desk.url(REFRESH),
+    )
+    elsewhere.close()
+    attempts = desk.answers(REFRESH)[before:]
+    assert attempts and all(status in (401, 403, 415) for _m, _p, status in attempts), attempts
+
+    # Nothing was issued, rotated or revoked: the session goes on untouched.
+    assert desk.refresh_cookie()["value"] == cookie
+    assert (OutstandingToken.objects.count(), BlacklistedToken.objects.count()) == (issued, revoked)
+    page.reload()
+    expect(page.get_by_role("heading", name="My leads", exact=True)).to_be_visible()
+    expect(lead_rows(page)).to_have_count(3)
 
 
 def test_sign_out_then_back_shows_the_sign_in_page(desk, people, desk_leads):
