@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from .desk import ARTIFACTS, DIST, PASSWORD, Desk, set_access_lifetime
+from .desk import ARTIFACTS, PASSWORD, Desk, set_access_lifetime, web_app_dir
 
 # Playwright's sync API runs an event loop in the test thread; the ORM calls
 # the tests make (fixtures, assertions on rows) are still plain synchronous code.
@@ -33,12 +33,13 @@ ACCESS_SECONDS = 300
 @pytest.fixture(scope="session")
 def spa_dist():
     """The built app; its absence fails every browser test with the fix to apply."""
-    if not (DIST / "index.html").is_file():
+    dist = web_app_dir()
+    if not (dist / "index.html").is_file():
         pytest.fail(
-            f"The web app is not built ({DIST / 'index.html'} is missing): run `make web`.",
+            f"The web app is not built ({dist / 'index.html'} is missing): run `make web`.",
             pytrace=False,
         )
-    return DIST
+    return dist
 
 
 @pytest.fixture(scope="session")

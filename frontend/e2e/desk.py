@@ -26,7 +26,6 @@ from urllib.parse import urlsplit
 from playwright.sync_api import expect
 
 ROOT = Path(__file__).resolve().parents[2]
-DIST = ROOT / "frontend" / "dist"
 AXE = ROOT / "frontend" / "node_modules" / "axe-core" / "axe.min.js"
 ARTIFACTS = ROOT / "artifacts" / "e2e"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -89,6 +88,13 @@ async () => {
 """
 
 
+def web_app_dir():
+    """The build the server serves (``WEB_APP_DIR``, ``frontend/dist`` by default)."""
+    from django.conf import settings
+
+    return Path(getattr(settings, "WEB_APP_DIR", ROOT / "frontend" / "dist"))
+
+
 # Vite names a lazy chunk after its module: the managers' screens.
 MANAGER_SCREENS = re.compile(r"dashboard|upload|import|agents|manager", re.IGNORECASE)
 _STATIC_IMPORT = re.compile(r"""(?:\bfrom|\bimport)\s*["'`]\./([\w.-]+\.js)["'`]""")
@@ -103,9 +109,10 @@ def manager_only_chunks():
     chunk they import statically, less whatever the entry or the agents' lazy
     chunks import (shared code an agent downloads anyway).
     """
-    assets = DIST / "assets"
+    dist = web_app_dir()
+    assets = dist / "assets"
     code = {path.name: path.read_text(encoding="utf-8") for path in assets.glob("*.js")}
-    entries = re.findall(r"/static/app/assets/([\w.-]+\.js)", (DIST / "index.html").read_text())
+    entries = re.findall(r"/static/app/assets/([\w.-]+\.js)", (dist / "index.html").read_text())
 
     def closure(names):
         seen, todo = set(), list(names)
