@@ -44,6 +44,6 @@ export default defineConfig(({ command }) => ({
     include: ["src/**/*.test.{ts,tsx}"],
     restoreMocks: true,
     // The shared CI box is slow; nothing here is timed, this only bounds a hang.
-    testTimeout: 20_000,
+    testTimeout: 60_000,
   },
 }));
