@@ -43,5 +43,7 @@ export default defineConfig(({ command }) => ({
     setupFiles: ["./vitest.setup.ts"],
     include: ["src/**/*.test.{ts,tsx}"],
     restoreMocks: true,
+    // The shared CI box is slow; nothing here is timed, this only bounds a hang.
+    testTimeout: 60_000,
   },
 }));

@@ -165,7 +165,7 @@ class TokenRefreshView(APIView):
 class LogoutView(APIView):
     """Blacklist the given refresh token and end the user's access tokens.
 
-    The web client's cookie is cleared whatever the outcome.
+    The web client's cookie is cleared, also when its token was already dead (401).
     """
 
     authentication_classes = []

@@ -2,7 +2,7 @@ import { useQueryClient } from "@tanstack/react-query";
 import { createContext, use, useCallback, useEffect, useMemo, useState, type ReactNode } from "react";
 
 import { api, ApiError, unwrap } from "./api/client";
-import { CLIENT_HEADER, CLIENT_NAME, onSignedOut, readAccess, refreshAccess, setAccess } from "./api/session";
+import { CLIENT_HEADER, CLIENT_NAME, onSignedOut, readAccess, setAccess, takeRestoredSession } from "./api/session";
 import type { Me } from "./api/types";
 
 type AuthState =
@@ -49,7 +49,7 @@ export function AuthProvider({ children }: { children: ReactNode }) {
     (async () => {
       let next: AuthState;
       try {
-        const token = await refreshAccess();
+        const token = await takeRestoredSession();
         next = token === null ? { status: "anonymous" } : { status: "signed-in", me: await fetchMe() };
       } catch {
         try {

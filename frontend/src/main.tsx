@@ -4,8 +4,12 @@ import { createRoot } from "react-dom/client";
 import { BrowserRouter } from "react-router";
 
 import { App } from "./App";
+import { restoreSession } from "./api/session";
 import { AuthProvider } from "./auth";
 import "./styles.css";
+
+// The session check goes out before the first render (it needs no React).
+void restoreSession().catch(() => null);
 
 const queryClient = new QueryClient({
   defaultOptions: {

@@ -109,3 +109,21 @@ export async function authFetch(request: Request): Promise<Response> {
   if (token === null) return response;
   return fetch(withAuth(retry, token));
 }
+
+let restoring: Promise<string | null> | null = null;
+
+/**
+ * The page load's refresh (restores the session from the cookie): main.tsx
+ * starts it before React renders so the request overlaps the first render.
+ */
+export function restoreSession(): Promise<string | null> {
+  restoring ??= refreshAccess();
+  return restoring;
+}
+
+/** The auth provider's one use of that refresh (started now if it was not). */
+export function takeRestoredSession(): Promise<string | null> {
+  const pending = restoring ?? refreshAccess();
+  restoring = null;
+  return pending;
+}

@@ -82,7 +82,7 @@ export default function Upload() {
   function drop(event: DragEvent) {
     event.preventDefault();
     setOver(false);
-    choose(event.dataTransfer.files.item(0));
+    choose(event.dataTransfer.files[0] ?? null);
   }
 
   function discard() {
@@ -129,7 +129,7 @@ export default function Upload() {
               type="file"
               accept={ACCEPT}
               aria-describedby="lead-file-help"
-              onChange={(event) => choose(event.target.files?.item(0) ?? null)}
+              onChange={(event) => choose(event.target.files?.[0] ?? null)}
             />
             {file !== null && <p>{file.name}</p>}
           </div>
