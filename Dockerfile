@@ -10,9 +10,20 @@
 #
 #   docker run --rm --env-file deploy/.env leadline:latest python manage.py migrate --noinput
 #
-# Two stages: the builder has the compilers and headers that mysqlclient needs and
-# turns requirements.txt into wheels; the runtime stage installs only those wheels
+# Three stages: the web stage builds the SPA bundle (frontend/dist); the builder
+# has the compilers and headers that mysqlclient needs and turns requirements.txt
+# into wheels; the runtime stage installs only those wheels
 # plus the MariaDB client library, so no compiler ships in the image.
+
+# The web app (frontend/): built with Node, only its dist/ reaches the Python image.
+FROM node:20.20.2-bookworm-slim AS web
+
+WORKDIR /web
+COPY frontend/package.json frontend/package-lock.json frontend/.npmrc ./
+RUN npm ci --no-audit --no-fund
+COPY frontend/ ./
+RUN npm run build
+
 
 FROM python:3.11-slim AS builder
 
@@ -64,6 +75,7 @@ RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
 
 WORKDIR /app
 COPY . /app
+COPY --from=web /web/dist /app/frontend/dist
 
 # Static files are collected (hashed + precompressed by whitenoise) at build time so
 # every replica serves identical files. Settings refuse to load without secrets in

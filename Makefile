@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | 
 # Local development: DEBUG on, so no secrets are needed. Production sets its own env.
 DEV_ENV := DJANGO_DEBUG=$${DJANGO_DEBUG:-true}
 
-.PHONY: install run test test-fast lint format migrate bench-import bench-api bench-scale clean
+.PHONY: install run test test-fast lint format migrate bench-import bench-api bench-scale clean web web-dev schema bench-web
 
 $(STAMP): requirements.txt requirements-dev.txt
 	./scripts/system-deps.sh
@@ -21,12 +21,12 @@ install: $(STAMP)
 migrate: install
 	$(DEV_ENV) $(BIN)/python manage.py migrate --noinput
 
-run: migrate
+run: migrate web
 	@if [ -z "$$REDIS_URL$$CELERY_BROKER_URL" ]; then echo "Background tasks (imports, exports, emails) run in-process: no REDIS_URL, so no worker is needed."; else echo "Background tasks go to the Celery workers: run 'celery -A config worker --pool threads -B' too."; fi
 	$(DEV_ENV) $(BIN)/python manage.py seed_demo
 	$(DEV_ENV) $(BIN)/python manage.py runserver 127.0.0.1:8000
 
-test: install
+test: install web
 	./scripts/test-deps.sh
 	$(BIN)/pytest
 
@@ -57,6 +57,26 @@ bench-scale: install
 	DATABASE_URL=$${BENCH_DATABASE_URL:-mysql://root@127.0.0.1:3306/leadline_bench_scale} \
 	  REDIS_URL=$${BENCH_REDIS_URL:-redis://127.0.0.1:6379/10} \
 	  $(BIN)/python bench/scale_bench.py $(BENCH_SCALE_ARGS)
+
+# The web app (frontend/): built into frontend/dist, skipped when nothing changed.
+web:
+	./scripts/system-deps.sh
+	./scripts/build_web.sh
+
+# Vite's dev server on :5173 (hot reload), proxying /api, /admin and /static to
+# runserver on :8000 (start `make run` in another terminal).
+web-dev:
+	./scripts/build_web.sh
+	npm --prefix frontend run dev
+
+# The OpenAPI schema, then the TypeScript types the web app is checked against.
+schema: install
+	$(DEV_ENV) $(BIN)/python manage.py spectacular --file frontend/openapi.yaml
+	npm --prefix frontend run schema
+
+# The agent's first screen: JS+CSS gzip bytes and ms to the first lead row (Chromium).
+bench-web: install web
+	$(BIN)/python bench/web_bench.py $(BENCH_WEB_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles

@@ -8,6 +8,7 @@ emptied before every test.
 """
 
 import itertools
+from pathlib import Path
 
 import pytest
 from django.core.cache import cache, caches
@@ -22,6 +23,30 @@ from leads.models import Lead
 
 PASSWORD = "correct-horse-battery-staple"
 _seq = itertools.count(1)
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's headless Chromium, one for every browser test of the session (per
+    xdist worker): Playwright's sync API runs one instance per thread, so the
+    admin's browser test and the web app's (frontend/e2e/) share it."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
 
 
 @pytest.fixture(autouse=True)

@@ -8,6 +8,9 @@ missing=()
 dpkg -s libmariadb-dev >/dev/null 2>&1 || missing+=(libmariadb-dev)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 command -v gcc >/dev/null 2>&1 || missing+=(gcc)
+# The web app (frontend/) is built with Node.js 20+ and npm (`make web`).
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then

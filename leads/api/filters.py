@@ -36,6 +36,11 @@ class LeadFilter(django_filters.FilterSet):
         ),
     )
 
+    # The web app's "Due today" (after <= follow-up < before, the bounds of the
+    # user's local day) and "Overdue" views.
+    follow_up_after = DateTimeFilter(field_name="next_follow_up", lookup_expr="gte")
+    follow_up_before = DateTimeFilter(field_name="next_follow_up", lookup_expr="lt")
+
     class Meta:
         model = Lead
         fields = []
@@ -76,3 +81,4 @@ class LeadSearchFilter(SearchFilter):
                 "schema": search_schema(),
             }
         ]
+

@@ -1,0 +1,76 @@
+import { useQuery } from "@tanstack/react-query";
+import { useState } from "react";
+
+import { api, download, errorMessage, unwrap } from "../api/client";
+
+/** Active and inactive agents by id (names for per-agent counts). */
+export function useAgentNames(): Map<number, string> {
+  const agents = useQuery({
+    queryKey: ["agents", "all"],
+    queryFn: async () => unwrap(await api.GET("/api/v1/agents/", { params: { query: { page_size: 200, ordering: "name" } } })),
+  });
+  return new Map((agents.data?.results ?? []).map((agent) => [agent.id, agent.name]));
+}
+
+/** `{"<agent id>": count}` (a batch's per_agent) as sorted rows. */
+export function perAgentRows(value: unknown, names: Map<number, string>): { id: number; name: string; leads: number }[] {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return [];
+  const rows: { id: number; name: string; leads: number }[] = [];
+  for (const [key, count] of Object.entries(value)) {
+    const id = Number(key);
+    if (typeof count === "number" && Number.isInteger(id)) rows.push({ id, name: names.get(id) ?? `Agent #${id}`, leads: count });
+  }
+  return rows.sort((a, b) => a.name.localeCompare(b.name) || a.id - b.id);
+}
+
+export function AgentCountsTable({ rows, caption }: { rows: { id: number; name: string; leads: number }[]; caption: string }) {
+  if (rows.length === 0) return <p className="empty">No leads assigned.</p>;
+  return (
+    <div className="table-wrap">
+      <table>
+        <caption className="visually-hidden">{caption}</caption>
+        <thead>
+          <tr>
+            <th scope="col">Agent</th>
+            <th scope="col" className="num">
+              Leads
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map((row) => (
+            <tr key={row.id}>
+              <td>{row.name}</td>
+              <td className="num">{row.leads}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+/** A link to an API file that needs the session's token (fetched, then saved). */
+export function DownloadLink({ href, fallbackName, children }: { href: string; fallbackName: string; children: string }) {
+  const [error, setError] = useState<string | null>(null);
+  return (
+    <>
+      <a
+        href={href}
+        onClick={(event) => {
+          event.preventDefault();
+          setError(null);
+          download(href, fallbackName).catch((caught: unknown) => setError(errorMessage(caught)));
+        }}
+      >
+        {children}
+      </a>
+      {error !== null && (
+        <span role="alert" className="error">
+          {" "}
+          {error}
+        </span>
+      )}
+    </>
+  );
+}
