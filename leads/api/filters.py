@@ -81,4 +81,3 @@ class LeadSearchFilter(SearchFilter):
                 "schema": search_schema(),
             }
         ]
-
