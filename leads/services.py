@@ -71,6 +71,7 @@ def lead_create(*, actor=None, **fields):
     return lead
 
 
+@retry_on_deadlock  # a status change now also updates the counter rows other writers touch
 @transaction.atomic
 def lead_update(*, lead, actor, allowed=MANAGER_FIELDS, **changes):
     """Change a lead; each status, notes or follow-up change appends an activity.
