@@ -347,7 +347,7 @@ def test_metrics_show_the_queue_depth(client, agents, settings):
 
         sweep.delay()
         sweep.delay()
-        # At least those two (a parallel test's workers may take some meanwhile).
+        # Present and counted (a parallel test's workers may take messages meanwhile).
         lines = [x for x in _metrics(settings).splitlines() if x.startswith("leadline_queue_")]
         assert lines and lines[0].startswith('leadline_queue_depth{queue="celery"} ')
     finally:
