@@ -338,10 +338,11 @@ def _failures(body):
 def test_metrics_show_the_queue_depth(client, agents, settings):
     if not settings.REDIS_URL:
         pytest.skip("needs Redis as the broker")
+    conf = current_app.conf
+    # Read before the setting changes: the app's conf reads Django's settings live.
+    eager, conf.task_always_eager = conf.task_always_eager, False
     settings.CELERY_TASK_ALWAYS_EAGER = False
     current_app.control.purge()
-    conf = current_app.conf
-    eager, conf.task_always_eager = conf.task_always_eager, False
     try:
         from imports.tasks import sweep
 
