@@ -27,7 +27,7 @@ import time
 from celery import current_app
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import connection, transaction
 
 from common.errors import Conflict
 from common.logging import request_id_var
@@ -104,17 +104,23 @@ def progress_body(stage, rows_done=0, rows_total=None, share=None):
     }
 
 
+def _key(template, batch_id):
+    """A cache key of ``batch_id`` in this database: several databases (test
+    runs, environments) may share one Redis, each with its own batch #1."""
+    return template.format(f"{connection.settings_dict['NAME']}:{batch_id}")
+
+
 def write_live(batch_id, body):
-    cache.set(_PROGRESS_KEY.format(batch_id), body, _TTL)
+    cache.set(_key(_PROGRESS_KEY, batch_id), body, _TTL)
 
 
 def live(batch_id):
     """The live progress of a running batch (None when there is none)."""
-    return cache.get(_PROGRESS_KEY.format(batch_id))
+    return cache.get(_key(_PROGRESS_KEY, batch_id))
 
 
 def forget(batch_id):
-    cache.delete_many([_PROGRESS_KEY.format(batch_id), _CANCEL_KEY.format(batch_id)])
+    cache.delete_many([_key(_PROGRESS_KEY, batch_id), _key(_CANCEL_KEY, batch_id)])
 
 
 class Reporter:
@@ -162,11 +168,11 @@ class Reporter:
 
 
 def request_cancel(batch_id):
-    cache.set(_CANCEL_KEY.format(batch_id), 1, _TTL)
+    cache.set(_key(_CANCEL_KEY, batch_id), 1, _TTL)
 
 
 def cancel_requested(batch_id):
-    return bool(cache.get(_CANCEL_KEY.format(batch_id)))
+    return bool(cache.get(_key(_CANCEL_KEY, batch_id)))
 
 
 def check_cancel(batch_id):
