@@ -42,6 +42,28 @@ export interface paths {
         patch: operations["v1_agents_partial_update"];
         trace?: never;
     };
+    "/api/v1/agents/{id}/invite/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description Email the agent a new one-time link to set their password.
+         *
+         *     409 ``password_already_set`` once they have one (they use "Forgot
+         *     password"), 409 ``agent_inactive`` for a deactivated agent.
+         */
+        post: operations["v1_agents_invite_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/agents/{id}/redistribute/": {
         parameters: {
             query?: never;
@@ -105,7 +127,7 @@ export interface paths {
         /**
          * @description Blacklist the given refresh token and end the user's access tokens.
          *
-         *     The web client's cookie is cleared whatever the outcome.
+         *     The web client's cookie is cleared, also when its token was already dead (401).
          */
         post: operations["v1_auth_logout_create"];
         delete?: never;
@@ -124,6 +146,47 @@ export interface paths {
         get: operations["v1_auth_me_retrieve"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** @description The signed-in agent's own email preference (``notify_assignments``). */
+        patch: operations["v1_auth_me_partial_update"];
+        trace?: never;
+    };
+    "/api/v1/auth/password-reset/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Ask for a password-reset email. The same 202 whether the address is known or not. */
+        post: operations["v1_auth_password_reset_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/password-reset/confirm/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description Set a new password with the ``uid`` and ``token`` of an emailed link (reset or invitation).
+         *
+         *     Every refresh and access token the user held ends. A used, expired or
+         *     altered link is a 400 naming ``uid`` or ``token``; a weak password a 400
+         *     naming ``password``.
+         */
+        post: operations["v1_auth_password_reset_confirm_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -236,6 +299,30 @@ export interface paths {
         get: operations["v1_imports_retrieve"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/imports/{id}/cancel/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description Stop a batch's queued or running work; nothing of it stays written.
+         *
+         *     200: it was queued and is cancelled now. 202: it is running and will stop
+         *     at its next chunk (poll the batch: ``progress.stage`` reads ``cancelling``
+         *     until the batch is ``cancelled``, or back to ``preview``/``committed`` for
+         *     a cancelled commit/undo). 409 ``batch_not_cancellable`` otherwise.
+         */
+        post: operations["v1_imports_cancel_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -391,6 +478,43 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/leads/exports/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description A queued export: its state, and its download link when done. Only the
+         *     user who asked sees it (anyone else: 404).
+         */
+        get: operations["v1_leads_exports_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/leads/exports/{id}/download/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The CSV of a finished export, to the user who asked only (anyone else: 404). */
+        get: operations["v1_leads_exports_download_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/reassign/": {
         parameters: {
             query?: never;
@@ -408,15 +532,153 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/routing-rules/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Routing rules in order: the first active rule whose conditions all hold decides. */
+        get: operations["v1_routing_rules_list"];
+        put?: never;
+        /** @description Routing rules in order: the first active rule whose conditions all hold decides. */
+        post: operations["v1_routing_rules_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/routing-rules/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Routing rules in order: the first active rule whose conditions all hold decides. */
+        get: operations["v1_routing_rules_retrieve"];
+        /** @description Routing rules in order: the first active rule whose conditions all hold decides. */
+        put: operations["v1_routing_rules_update"];
+        post?: never;
+        /** @description Routing rules in order: the first active rule whose conditions all hold decides. */
+        delete: operations["v1_routing_rules_destroy"];
+        options?: never;
+        head?: never;
+        /** @description Routing rules in order: the first active rule whose conditions all hold decides. */
+        patch: operations["v1_routing_rules_partial_update"];
+        trace?: never;
+    };
+    "/api/v1/routing-rules/reorder/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Put the rules in the order of ``ids`` (every rule once); positions become 1..n. */
+        post: operations["v1_routing_rules_reorder_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/routing/explain/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Which rule a lead matches and which agent would get it next; writes nothing. */
+        post: operations["v1_routing_explain_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/routing/settings/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The desk's fallback for leads no rule routes: ``pool`` or ``unassigned``. */
+        get: operations["v1_routing_settings_retrieve"];
+        /** @description The desk's fallback for leads no rule routes: ``pool`` or ``unassigned``. */
+        put: operations["v1_routing_settings_update"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** @description The desk's fallback for leads no rule routes: ``pool`` or ``unassigned``. */
+        patch: operations["v1_routing_settings_partial_update"];
+        trace?: never;
+    };
+    "/api/v1/teams/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Teams: name, active, the strategy inside the team, member agent ids. */
+        get: operations["v1_teams_list"];
+        put?: never;
+        /** @description Teams: name, active, the strategy inside the team, member agent ids. */
+        post: operations["v1_teams_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/teams/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Teams: name, active, the strategy inside the team, member agent ids. */
+        get: operations["v1_teams_retrieve"];
+        /** @description Teams: name, active, the strategy inside the team, member agent ids. */
+        put: operations["v1_teams_update"];
+        post?: never;
+        /** @description Teams: name, active, the strategy inside the team, member agent ids. */
+        delete: operations["v1_teams_destroy"];
+        options?: never;
+        head?: never;
+        /** @description Teams: name, active, the strategy inside the team, member agent ids. */
+        patch: operations["v1_teams_partial_update"];
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * @description * `import` - Import and commit
+         *     * `preview` - Read into a preview
+         *     * `commit` - Commit the preview
+         *     * `undo` - Undo the import
+         * @enum {string}
+         */
+        ActionEnum: "import" | "preview" | "commit" | "undo";
         AgentCreateInputRequest: {
             name: string;
             /** Format: email */
             email: string;
             mobile: string;
+            /** @description Leave out to invite: the agent gets an email with a link to set it. */
             password?: string;
             /** @default true */
             accepts_leads: boolean;
@@ -425,6 +687,8 @@ export interface components {
             /** @default 1 */
             weight: number;
             capacity?: number | null;
+            /** @default true */
+            notify_assignments: boolean;
         };
         AgentOutput: {
             readonly id: number;
@@ -445,6 +709,11 @@ export interface components {
              * @description Most open leads at once; empty means no limit.
              */
             capacity: number | null;
+            /**
+             * Email on new leads
+             * @description One email per import or distribution that gives the agent leads.
+             */
+            notify_assignments: boolean;
             readonly open_leads: number;
             /** Format: date-time */
             readonly created_at: string;
@@ -463,6 +732,7 @@ export interface components {
             away_until: string | null;
             weight: number;
             capacity: number | null;
+            notify_assignments: boolean;
         };
         AgentUpdateInputRequest: {
             name?: string;
@@ -474,6 +744,7 @@ export interface components {
             away_until?: string | null;
             weight?: number;
             capacity?: number | null;
+            notify_assignments?: boolean;
         };
         AssignmentOutput: {
             readonly id: number;
@@ -490,15 +761,29 @@ export interface components {
             /** Format: date-time */
             ended_at: string | null;
             end_reason: string;
+            readonly rule: components["schemas"]["NamedRef"] | null;
+            readonly team: components["schemas"]["NamedRef"] | null;
+            readonly explanation: string;
         };
         /** @enum {unknown} */
         BlankEnum: "";
+        /** @description One condition (documentation; the service validates the list). */
+        ConditionSchema: {
+            /** @description One of phone_country, status, source, email_domain or extra.<Column>. */
+            field: string;
+            op: components["schemas"]["OpEnum"];
+            /** @description A string; a list of strings for 'in'. */
+            value: unknown;
+        };
         /**
          * @description * `skip` - Skip duplicates
          *     * `update` - Update existing leads
          * @enum {string}
          */
         DedupeEnum: "skip" | "update";
+        DetailOutput: {
+            detail: string;
+        };
         DistributeInputRequest: {
             lead_ids?: number[];
             /** Format: int64 */
@@ -521,6 +806,10 @@ export interface components {
             per_agent: {
                 [key: string]: number;
             };
+            /** @description Per rule that matched: rule, team or agent, matched, per_agent, unplaced, fallback (leads sent to the fallback), no_eligible. */
+            routing: {
+                [key: string]: unknown;
+            }[];
             dry_run: boolean;
             strategy: components["schemas"]["StrategyEnum"];
         };
@@ -543,9 +832,58 @@ export interface components {
                 };
             };
         };
+        ExplainInputRequest: {
+            lead?: components["schemas"]["ExplainLeadRequest"];
+            /** Format: int64 */
+            lead_id?: number;
+        };
+        ExplainLeadRequest: {
+            phone?: string;
+            email?: string;
+            status?: string;
+            source?: string;
+            extra?: {
+                [key: string]: string;
+            };
+        };
+        ExplainOutput: {
+            rule: components["schemas"]["NamedRef"] | null;
+            team: components["schemas"]["NamedRef"] | null;
+            agent: components["schemas"]["NamedRef"] | null;
+            fallback: boolean;
+            explanation: string;
+        };
+        ExportJobOutput: {
+            readonly id: number;
+            state: components["schemas"]["ExportStateEnum"];
+            /** Format: int64 */
+            rows: number;
+            /** Format: int64 */
+            rows_total: number;
+            message: string;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            finished_at: string | null;
+            readonly download_url: string | null;
+        };
+        /**
+         * @description * `queued` - Queued
+         *     * `processing` - Processing
+         *     * `done` - Done
+         *     * `failed` - Failed
+         * @enum {string}
+         */
+        ExportStateEnum: "queued" | "processing" | "done" | "failed";
+        /**
+         * @description * `pool` - default pool (all eligible agents)
+         *     * `unassigned` - leave unassigned for a manager
+         * @enum {string}
+         */
+        FallbackEnum: "pool" | "unassigned";
         ImportBatchOutput: {
             readonly id: number;
-            state: components["schemas"]["StateEnum"];
+            state: components["schemas"]["ImportStateEnum"];
             file_name: string;
             source: string;
             strategy: string;
@@ -575,12 +913,18 @@ export interface components {
             committed_at: string | null;
             /** Format: date-time */
             undone_at: string | null;
+            action: components["schemas"]["ActionEnum"] | components["schemas"]["BlankEnum"];
+            readonly attempts: number;
+            readonly progress: components["schemas"]["ImportProgressOutput"];
             errors: components["schemas"]["ImportErrorOutput"][];
             duplicate_rows: unknown;
+            readonly routing: {
+                [key: string]: unknown;
+            }[];
         };
         ImportBatchSummaryOutput: {
             readonly id: number;
-            state: components["schemas"]["StateEnum"];
+            state: components["schemas"]["ImportStateEnum"];
             file_name: string;
             source: string;
             strategy: string;
@@ -638,9 +982,28 @@ export interface components {
             /** @default false */
             force: boolean;
         };
+        ImportProgressOutput: {
+            /** @description queued, reading, committing, undoing, cancelling, done, failed, cancelled */
+            stage: string;
+            rows_done: number;
+            /** @description Known, or estimated from the bytes read so far. */
+            rows_total: number | null;
+            percent: number;
+        };
+        /**
+         * @description * `queued` - Queued
+         *     * `processing` - Processing
+         *     * `preview` - Preview
+         *     * `committed` - Committed
+         *     * `failed` - Failed
+         *     * `undone` - Undone
+         *     * `cancelled` - Cancelled
+         * @enum {string}
+         */
+        ImportStateEnum: "queued" | "processing" | "preview" | "committed" | "failed" | "undone" | "cancelled";
         ImportUndoOutput: {
             readonly id: number;
-            state: components["schemas"]["StateEnum"];
+            state: components["schemas"]["ImportStateEnum"];
             file_name: string;
             source: string;
             strategy: string;
@@ -670,10 +1033,19 @@ export interface components {
             committed_at: string | null;
             /** Format: date-time */
             undone_at: string | null;
+            action: components["schemas"]["ActionEnum"] | components["schemas"]["BlankEnum"];
+            readonly attempts: number;
+            readonly progress: components["schemas"]["ImportProgressOutput"];
             errors: components["schemas"]["ImportErrorOutput"][];
             duplicate_rows: unknown;
+            readonly routing: {
+                [key: string]: unknown;
+            }[];
             removed: number;
             kept: number[];
+        };
+        InvitationQueued: {
+            detail: string;
         };
         /**
          * @description * `created` - Created
@@ -760,6 +1132,19 @@ export interface components {
             is_active: boolean;
             readonly agent: components["schemas"]["AgentProfileOutput"] | null;
         };
+        NamedRef: {
+            id: number;
+            name: string;
+        };
+        /**
+         * @description * `eq` - eq
+         *     * `in` - in
+         *     * `contains` - contains
+         *     * `startswith` - startswith
+         *     * `empty` - empty
+         * @enum {string}
+         */
+        OpEnum: "eq" | "in" | "contains" | "startswith" | "empty";
         PaginatedAgentOutputList: {
             /** @example 123 */
             count: number;
@@ -835,6 +1220,52 @@ export interface components {
             previous: string | null;
             results: components["schemas"]["LeadOutput"][];
         };
+        PaginatedRuleOutputList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous: string | null;
+            results: components["schemas"]["RuleOutput"][];
+        };
+        PaginatedTeamOutputList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous: string | null;
+            results: components["schemas"]["TeamOutput"][];
+        };
+        PasswordResetConfirmInputRequest: {
+            uid: string;
+            token: string;
+            password: string;
+        };
+        PasswordResetConfirmOutput: {
+            /**
+             * Format: email
+             * @description The account whose password was set (to sign in).
+             */
+            email: string;
+        };
+        PasswordResetInputRequest: {
+            /** Format: email */
+            email: string;
+        };
         PatchedAgentUpdateInputRequest: {
             name?: string;
             /** Format: email */
@@ -845,6 +1276,7 @@ export interface components {
             away_until?: string | null;
             weight?: number;
             capacity?: number | null;
+            notify_assignments?: boolean;
         };
         PatchedLeadUpdateInputRequest: {
             first_name?: string;
@@ -859,6 +1291,31 @@ export interface components {
             extra?: {
                 [key: string]: unknown;
             };
+        };
+        PatchedMeUpdateInputRequest: {
+            /** @description Agents only: an email when leads are assigned to them (one per batch). */
+            notify_assignments?: boolean;
+        };
+        PatchedRoutingSettingsRequest: {
+            fallback?: components["schemas"]["FallbackEnum"];
+        };
+        PatchedRuleInputRequest: {
+            name?: string;
+            /** Format: int64 */
+            position?: number;
+            /** @default true */
+            active: boolean;
+            /** @description At most 50 {field, op, value} objects. */
+            conditions?: unknown;
+            target?: components["schemas"]["TargetSchemaRequest"];
+        };
+        PatchedTeamInputRequest: {
+            name?: string;
+            /** @default true */
+            active: boolean;
+            /** @default round_robin */
+            strategy: components["schemas"]["DistributionStrategyEnum"];
+            members?: number[];
         };
         /**
          * @description * `import` - Import
@@ -881,6 +1338,9 @@ export interface components {
             /** @description The refresh token. Required, unless the request carries the header `X-Leadline-Client: web` and the `leadline_refresh` cookie (then send `{}`). */
             refresh?: string;
         };
+        ReorderInputRequest: {
+            ids: number[];
+        };
         /**
          * @description * `admin` - Admin
          *     * `manager` - Manager
@@ -888,15 +1348,31 @@ export interface components {
          * @enum {string}
          */
         RoleEnum: "admin" | "manager" | "agent";
-        /**
-         * @description * `processing` - Processing
-         *     * `preview` - Preview
-         *     * `committed` - Committed
-         *     * `failed` - Failed
-         *     * `undone` - Undone
-         * @enum {string}
-         */
-        StateEnum: "processing" | "preview" | "committed" | "failed" | "undone";
+        RoutingSettings: {
+            fallback: components["schemas"]["FallbackEnum"];
+        };
+        RoutingSettingsRequest: {
+            fallback: components["schemas"]["FallbackEnum"];
+        };
+        RuleInputRequest: {
+            name: string;
+            /** Format: int64 */
+            position?: number;
+            /** @default true */
+            active: boolean;
+            /** @description At most 50 {field, op, value} objects. */
+            conditions?: unknown;
+            target: components["schemas"]["TargetSchemaRequest"];
+        };
+        RuleOutput: {
+            readonly id: number;
+            name: string;
+            /** Format: int64 */
+            position: number;
+            active: boolean;
+            readonly conditions: components["schemas"]["ConditionSchema"][];
+            readonly target: components["schemas"]["TargetSchema"];
+        };
         /**
          * @description * `new` - New
          *     * `contacted` - Contacted
@@ -914,6 +1390,33 @@ export interface components {
          * @enum {string}
          */
         StrategyEnum: "round_robin" | "balanced" | "weighted" | "manual";
+        TargetSchema: {
+            /** Format: int64 */
+            team: number;
+            /** Format: int64 */
+            agent: number;
+        };
+        TargetSchemaRequest: {
+            /** Format: int64 */
+            team?: number;
+            /** Format: int64 */
+            agent?: number;
+        };
+        TeamInputRequest: {
+            name: string;
+            /** @default true */
+            active: boolean;
+            /** @default round_robin */
+            strategy: components["schemas"]["DistributionStrategyEnum"];
+            members?: number[];
+        };
+        TeamOutput: {
+            readonly id: number;
+            name: string;
+            active: boolean;
+            strategy: components["schemas"]["DistributionStrategyEnum"];
+            readonly members: number[];
+        };
         TokenObtainInputRequest: {
             email: string;
             password: string;
@@ -1455,6 +1958,95 @@ export interface operations {
             };
         };
     };
+    v1_agents_invite_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this agent. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InvitationQueued"];
+                };
+            };
+            /** @description Invalid input; `fields` names each parameter or field and what is wrong with it. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not signed in, or the credentials or token are invalid, expired or revoked. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Signed in, but this role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description No such object (or not one this user may see), or a page past the last one. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The current state refuses the change; nothing was changed. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The database or the rate limiter is unavailable; retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
     v1_agents_redistribute_create: {
         parameters: {
             query?: never;
@@ -1859,6 +2451,249 @@ export interface operations {
             };
             /** @description Not signed in, or the credentials or token are invalid, expired or revoked. */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The database or the rate limiter is unavailable; retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    v1_auth_me_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedMeUpdateInputRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MeOutput"];
+                };
+            };
+            /** @description Invalid input; `fields` names each parameter or field and what is wrong with it. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not signed in, or the credentials or token are invalid, expired or revoked. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The request body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Unsupported media type (Content-Type), or a file of an unsupported type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The database or the rate limiter is unavailable; retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    v1_auth_password_reset_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasswordResetInputRequest"];
+            };
+        };
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DetailOutput"];
+                };
+            };
+            /** @description Invalid input; `fields` names each parameter or field and what is wrong with it. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not signed in, or the credentials or token are invalid, expired or revoked. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The request body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Unsupported media type (Content-Type), or a file of an unsupported type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The database or the rate limiter is unavailable; retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    v1_auth_password_reset_confirm_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasswordResetConfirmInputRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasswordResetConfirmOutput"];
+                };
+            };
+            /** @description Invalid input; `fields` names each parameter or field and what is wrong with it. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not signed in, or the credentials or token are invalid, expired or revoked. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The request body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Unsupported media type (Content-Type), or a file of an unsupported type. */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2330,7 +3165,10 @@ export interface operations {
     v1_imports_create: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description `respond-async` queues the work whatever the file's size and answers 202. Without it, files up to IMPORT_INLINE_MAX_BYTES (256 KiB) are processed in the request. */
+                Prefer?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -2340,7 +3178,17 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Processed in the request. */
             201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportBatchOutput"];
+                };
+            };
+            /** @description Queued: the batch (state `queued`) with a `Location` header naming `GET /api/v1/imports/{id}/`; poll it for `state` and `progress`. */
+            202: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2496,7 +3344,7 @@ export interface operations {
             };
         };
     };
-    v1_imports_commit_create: {
+    v1_imports_cancel_create: {
         parameters: {
             query?: never;
             header?: never;
@@ -2507,7 +3355,108 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Cancelled. */
             200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportBatchOutput"];
+                };
+            };
+            /** @description Stopping at the next chunk. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportBatchOutput"];
+                };
+            };
+            /** @description Invalid input; `fields` names each parameter or field and what is wrong with it. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not signed in, or the credentials or token are invalid, expired or revoked. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Signed in, but this role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description No such object (or not one this user may see), or a page past the last one. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The database or the rate limiter is unavailable; retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    v1_imports_commit_create: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description `respond-async` queues the work whatever the file's size and answers 202. Without it, files up to IMPORT_INLINE_MAX_BYTES (256 KiB) are processed in the request. */
+                Prefer?: string;
+            };
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportBatchOutput"];
+                };
+            };
+            /** @description Queued: the batch (state `queued`) with a `Location` header naming `GET /api/v1/imports/{id}/`; poll it for `state` and `progress`. */
+            202: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2657,7 +3606,10 @@ export interface operations {
     v1_imports_undo_create: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description `respond-async` queues the work whatever the file's size and answers 202. Without it, files up to IMPORT_INLINE_MAX_BYTES (256 KiB) are processed in the request. */
+                Prefer?: string;
+            };
             path: {
                 id: number;
             };
@@ -2671,6 +3623,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ImportUndoOutput"];
+                };
+            };
+            /** @description Queued: the batch (state `queued`) with a `Location` header naming `GET /api/v1/imports/{id}/`; poll it for `state` and `progress`. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportBatchOutput"];
                 };
             };
             /** @description Invalid input; `fields` names each parameter or field and what is wrong with it. */
@@ -2749,6 +3710,8 @@ export interface operations {
                 batch?: number;
                 created_after?: string;
                 created_before?: string;
+                /** @description An opaque position from a `next` or `previous` link; pages in id order by seeking instead of counting rows (not with `page`). */
+                cursor?: string;
                 follow_up_after?: string;
                 follow_up_before?: string;
                 follow_up_due?: boolean;
@@ -2769,6 +3732,13 @@ export interface operations {
                  */
                 status?: ("contacted" | "converted" | "lost" | "new" | "qualified")[];
                 unassigned?: boolean;
+                /**
+                 * @description `due_today`: open leads whose next follow-up is from now to the end of today; `overdue`: open leads whose next follow-up has passed. Sorted by next follow-up unless `ordering` says otherwise.
+                 *
+                 *     * `due_today` - due_today
+                 *     * `overdue` - overdue
+                 */
+                view?: "due_today" | "overdue";
             };
             header?: never;
             path?: never;
@@ -3387,6 +4357,13 @@ export interface operations {
                  */
                 status?: ("contacted" | "converted" | "lost" | "new" | "qualified")[];
                 unassigned?: boolean;
+                /**
+                 * @description `due_today`: open leads whose next follow-up is from now to the end of today; `overdue`: open leads whose next follow-up has passed. Sorted by next follow-up unless `ordering` says otherwise.
+                 *
+                 *     * `due_today` - due_today
+                 *     * `overdue` - overdue
+                 */
+                view?: "due_today" | "overdue";
             };
             header?: never;
             path?: never;
@@ -3400,6 +4377,15 @@ export interface operations {
                 };
                 content: {
                     "text/csv": string;
+                };
+            };
+            /** @description More than EXPORT_INLINE_MAX_ROWS rows: written by a worker. `Location` names the job; its `download_url` appears when it is done. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExportJobOutput"];
                 };
             };
             /** @description Invalid input; `fields` names each parameter or field and what is wrong with it. */
@@ -3422,6 +4408,128 @@ export interface operations {
             };
             /** @description Signed in, but this role may not do this. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The database or the rate limiter is unavailable; retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    v1_leads_exports_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExportJobOutput"];
+                };
+            };
+            /** @description Not signed in, or the credentials or token are invalid, expired or revoked. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description No such object (or not one this user may see), or a page past the last one. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The database or the rate limiter is unavailable; retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    v1_leads_exports_download_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
+                };
+            };
+            /** @description Not signed in, or the credentials or token are invalid, expired or revoked. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description No such object (or not one this user may see), or a page past the last one. */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3503,6 +4611,1473 @@ export interface operations {
             };
             /** @description The current state refuses the change; nothing was changed. */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The request body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Unsupported media type (Content-Type), or a file of an unsupported type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The database or the rate limiter is unavailable; retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    v1_routing_rules_list: {
+        parameters: {
+            query?: {
+                /** @description A page number, or `last`. */
+                page?: number | "last";
+                /** @description Rows per page, default 50; more than 200 are served as 200. */
+                page_size?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedRuleOutputList"];
+                };
+            };
+            /** @description Invalid input; `fields` names each parameter or field and what is wrong with it. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not signed in, or the credentials or token are invalid, expired or revoked. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Signed in, but this role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description No such object (or not one this user may see), or a page past the last one. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The database or the rate limiter is unavailable; retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    v1_routing_rules_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RuleInputRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RuleOutput"];
+                };
+            };
+            /** @description Invalid input; `fields` names each parameter or field and what is wrong with it. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not signed in, or the credentials or token are invalid, expired or revoked. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Signed in, but this role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The request body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Unsupported media type (Content-Type), or a file of an unsupported type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The database or the rate limiter is unavailable; retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    v1_routing_rules_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this routing rule. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RuleOutput"];
+                };
+            };
+            /** @description Not signed in, or the credentials or token are invalid, expired or revoked. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Signed in, but this role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description No such object (or not one this user may see), or a page past the last one. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The database or the rate limiter is unavailable; retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    v1_routing_rules_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this routing rule. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RuleInputRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RuleOutput"];
+                };
+            };
+            /** @description Invalid input; `fields` names each parameter or field and what is wrong with it. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not signed in, or the credentials or token are invalid, expired or revoked. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Signed in, but this role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description No such object (or not one this user may see), or a page past the last one. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The request body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Unsupported media type (Content-Type), or a file of an unsupported type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The database or the rate limiter is unavailable; retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    v1_routing_rules_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this routing rule. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not signed in, or the credentials or token are invalid, expired or revoked. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Signed in, but this role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description No such object (or not one this user may see), or a page past the last one. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The database or the rate limiter is unavailable; retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    v1_routing_rules_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this routing rule. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedRuleInputRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RuleOutput"];
+                };
+            };
+            /** @description Invalid input; `fields` names each parameter or field and what is wrong with it. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not signed in, or the credentials or token are invalid, expired or revoked. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Signed in, but this role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description No such object (or not one this user may see), or a page past the last one. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The request body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Unsupported media type (Content-Type), or a file of an unsupported type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The database or the rate limiter is unavailable; retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    v1_routing_rules_reorder_create: {
+        parameters: {
+            query?: {
+                /** @description A page number, or `last`. */
+                page?: number | "last";
+                /** @description Rows per page, default 50; more than 200 are served as 200. */
+                page_size?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReorderInputRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedRuleOutputList"];
+                };
+            };
+            /** @description Invalid input; `fields` names each parameter or field and what is wrong with it. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not signed in, or the credentials or token are invalid, expired or revoked. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Signed in, but this role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description No such object (or not one this user may see), or a page past the last one. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The request body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Unsupported media type (Content-Type), or a file of an unsupported type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The database or the rate limiter is unavailable; retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    v1_routing_explain_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["ExplainInputRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExplainOutput"];
+                };
+            };
+            /** @description Invalid input; `fields` names each parameter or field and what is wrong with it. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not signed in, or the credentials or token are invalid, expired or revoked. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Signed in, but this role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The request body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Unsupported media type (Content-Type), or a file of an unsupported type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The database or the rate limiter is unavailable; retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    v1_routing_settings_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RoutingSettings"];
+                };
+            };
+            /** @description Not signed in, or the credentials or token are invalid, expired or revoked. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Signed in, but this role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The database or the rate limiter is unavailable; retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    v1_routing_settings_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RoutingSettingsRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RoutingSettings"];
+                };
+            };
+            /** @description Invalid input; `fields` names each parameter or field and what is wrong with it. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not signed in, or the credentials or token are invalid, expired or revoked. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Signed in, but this role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The request body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Unsupported media type (Content-Type), or a file of an unsupported type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The database or the rate limiter is unavailable; retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    v1_routing_settings_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedRoutingSettingsRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RoutingSettings"];
+                };
+            };
+            /** @description Invalid input; `fields` names each parameter or field and what is wrong with it. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not signed in, or the credentials or token are invalid, expired or revoked. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Signed in, but this role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The request body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Unsupported media type (Content-Type), or a file of an unsupported type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The database or the rate limiter is unavailable; retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    v1_teams_list: {
+        parameters: {
+            query?: {
+                /** @description A page number, or `last`. */
+                page?: number | "last";
+                /** @description Rows per page, default 50; more than 200 are served as 200. */
+                page_size?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedTeamOutputList"];
+                };
+            };
+            /** @description Invalid input; `fields` names each parameter or field and what is wrong with it. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not signed in, or the credentials or token are invalid, expired or revoked. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Signed in, but this role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description No such object (or not one this user may see), or a page past the last one. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The database or the rate limiter is unavailable; retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    v1_teams_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TeamInputRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TeamOutput"];
+                };
+            };
+            /** @description Invalid input; `fields` names each parameter or field and what is wrong with it. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not signed in, or the credentials or token are invalid, expired or revoked. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Signed in, but this role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The request body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Unsupported media type (Content-Type), or a file of an unsupported type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The database or the rate limiter is unavailable; retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    v1_teams_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this team. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TeamOutput"];
+                };
+            };
+            /** @description Not signed in, or the credentials or token are invalid, expired or revoked. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Signed in, but this role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description No such object (or not one this user may see), or a page past the last one. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The database or the rate limiter is unavailable; retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    v1_teams_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this team. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TeamInputRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TeamOutput"];
+                };
+            };
+            /** @description Invalid input; `fields` names each parameter or field and what is wrong with it. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not signed in, or the credentials or token are invalid, expired or revoked. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Signed in, but this role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description No such object (or not one this user may see), or a page past the last one. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The request body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Unsupported media type (Content-Type), or a file of an unsupported type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The database or the rate limiter is unavailable; retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    v1_teams_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this team. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not signed in, or the credentials or token are invalid, expired or revoked. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Signed in, but this role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description No such object (or not one this user may see), or a page past the last one. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The database or the rate limiter is unavailable; retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    v1_teams_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this team. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedTeamInputRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TeamOutput"];
+                };
+            };
+            /** @description Invalid input; `fields` names each parameter or field and what is wrong with it. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not signed in, or the credentials or token are invalid, expired or revoked. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Signed in, but this role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description No such object (or not one this user may see), or a page past the last one. */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

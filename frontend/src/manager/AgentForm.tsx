@@ -67,7 +67,7 @@ export function agentBody(values: AgentFormValues): { body: AgentCreate } | { pr
   }
   if (Object.keys(problems).length > 0) return { problems };
   return {
-    body: { name, email, mobile, weight, capacity, away_until: awayUntil, accepts_leads: true },
+    body: { name, email, mobile, weight, capacity, away_until: awayUntil, accepts_leads: true, notify_assignments: true },
   };
 }
 

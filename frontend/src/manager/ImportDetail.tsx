@@ -30,7 +30,11 @@ export default function ImportDetail() {
     mutationFn: async () => unwrap(await api.POST("/api/v1/imports/{id}/undo/", { params: { path: { id } } })),
     onSuccess: (result) => {
       void queryClient.invalidateQueries({ queryKey: ["import", id] });
-      setMessage({ ok: true, text: `Undone: ${result.removed} leads removed, ${result.kept.length} kept.` });
+      // 200: undone in the request; 202: queued for a worker (the batch shows its progress).
+      setMessage({
+        ok: true,
+        text: "removed" in result ? `Undone: ${result.removed} leads removed, ${result.kept.length} kept.` : "Undo queued.",
+      });
     },
     onError: (error) => setMessage({ ok: false, text: error.message }),
   });
