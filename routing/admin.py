@@ -190,8 +190,8 @@ class RoutingSettingsAdmin(admin.ModelAdmin):
     list_display = ["fallback", "updated_at"]
     fields = ["fallback"]
 
-    def has_add_permission(self, request):
-        return super().has_add_permission(request) and not RoutingSettings.objects.exists()
+    # No "exists" check in has_add_permission: it would cost a query on every admin
+    # page (the sidebar asks). Adding again just updates the one row (pk 1).
 
     def has_delete_permission(self, request, obj=None):
         return False

@@ -71,6 +71,7 @@ def test_distribute_all_returns_counts_per_agent(as_manager, manager, make_agent
         "unassigned_ids": [],
         "skipped": 0,
         "per_agent": {str(a.pk): n for a, n in zip(agents, [5, 5, 5, 4, 4], strict=True)},
+        "routing": [],  # no routing rules: nothing per rule
         "dry_run": False,
         "strategy": "round_robin",
     }
