@@ -250,7 +250,9 @@ def test_deep_pages_read_ids_first_then_the_rows(
 
 def test_a_cursor_past_the_largest_id_is_served(auth, manager, make_lead):
     lead = make_lead()
-    response = auth(manager).get(URL, {"cursor": "a" + "9" * 19})
-    assert _ids(response) == []
-    assert _ids(auth(manager).get(URL, {"cursor": "b0"})) == [lead.pk]  # ids above 0
-    assert _ids(auth(manager).get(URL, {"cursor": "a" + "9" * 18})) == [lead.pk]
+    client = auth(manager)
+    # Newest first: "after" is a smaller id, "before" a larger one.
+    assert _ids(client.get(URL, {"cursor": "a" + "9" * 19})) == [lead.pk]
+    assert _ids(client.get(URL, {"cursor": "a0"})) == []
+    assert _ids(client.get(URL, {"cursor": "b0"})) == [lead.pk]
+    assert _ids(client.get(URL, {"cursor": "b" + "9" * 19})) == []
