@@ -12,8 +12,6 @@ An empty value (``?agent=``) means the parameter was not given, as it always
 has; the schema says so with ``allowEmptyValue`` (``accounts.schema``).
 """
 
-import base64
-import binascii
 import re
 from datetime import UTC, datetime
 
@@ -298,35 +296,26 @@ class StrictPageNumberPagination(PageNumberPagination):
         return parameters
 
 
-# Cursor paging: a cursor is "a:<id>" (the rows after that id in the list's
-# order) or "b:<id>" (the rows before it), base64url-encoded so clients treat it
-# as opaque. Seeking by id is an index range however deep the page is, where
-# OFFSET reads and throws away every row above the page.
-_CURSOR_TEXT = re.compile(r"[ab]:(?:0|[1-9][0-9]{0,18})")
-_CURSOR_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,40}")
-CURSOR_MESSAGE = "Invalid cursor: use the next or previous link of a list response."
+# Cursor paging: a cursor is "a<id>" (the rows after that id in the list's
+# order) or "b<id>" (the rows before it). Seeking by id is an index range however
+# deep the page is, where OFFSET reads and throws away every row above the page.
+# Any value of the pattern is served (an id past the largest is the largest), so
+# the schema's pattern is the whole rule.
+CURSOR_PATTERN = r"^[ab][0-9]{1,19}$"
+_CURSOR = re.compile(CURSOR_PATTERN[1:-1])
+CURSOR_MESSAGE = "A cursor is a<id> or b<id>, as the next and previous links give it."
 
 
 def encode_cursor(row_id, *, before=False):
     """The ``cursor`` value of the rows after (or ``before``) ``row_id``."""
-    text = f"{'b' if before else 'a'}:{int(row_id)}"
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+    return f"{'b' if before else 'a'}{int(row_id)}"
 
 
 def decode_cursor(value):
-    """``(before, id)`` of a cursor, or None when it is not one ``encode_cursor`` makes."""
-    if not isinstance(value, str) or not _CURSOR_TOKEN.fullmatch(value):
+    """``(before, id)`` of a cursor, or None when it is not one."""
+    if not isinstance(value, str) or not _CURSOR.fullmatch(value):
         return None
-    try:
-        text = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode("ascii")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        return None
-    if not _CURSOR_TEXT.fullmatch(text):
-        return None
-    row_id = _whole_number(text[2:])
-    if row_id is None:
-        return None
-    return text[0] == "b", row_id
+    return value[0] == "b", min(int(value[1:]), MAX_ID)
 
 
 class _Counted:
@@ -514,10 +503,11 @@ class KeysetPageNumberPagination(StrictPageNumberPagination):
                 "required": False,
                 "in": "query",
                 "description": (
-                    "An opaque position from a `next` or `previous` link; pages in id "
-                    "order by seeking instead of counting rows (not with `page`)."
+                    "A position from a `next` or `previous` link (`a<id>`: after that "
+                    "id, `b<id>`: before it); pages in id order by seeking instead of "
+                    "counting rows (not with `page`)."
                 ),
-                "schema": {"type": "string", "pattern": r"^[A-Za-z0-9_-]{1,40}$"},
+                "schema": {"type": "string", "pattern": CURSOR_PATTERN},
             }
         )
         return parameters
