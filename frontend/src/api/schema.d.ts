@@ -3710,7 +3710,7 @@ export interface operations {
                 batch?: number;
                 created_after?: string;
                 created_before?: string;
-                /** @description An opaque position from a `next` or `previous` link; pages in id order by seeking instead of counting rows (not with `page`). */
+                /** @description A position from a `next` or `previous` link (`a<id>`: after that id, `b<id>`: before it); pages in id order by seeking instead of counting rows (not with `page`). */
                 cursor?: string;
                 follow_up_after?: string;
                 follow_up_before?: string;
