@@ -50,7 +50,8 @@ export async function uploadLeadFile(
     const token = await refreshAccess();
     if (token !== null) result = await send(url, form, token, onProgress);
   }
-  if (result.status !== 201 && result.status !== 200) throw new ApiError(result.status, result.body);
-  // The schema's ImportBatchOutput is what this endpoint answers (201).
+  // 201: processed in the request; 202: queued for a worker (state "queued"), polled by the screen.
+  if (result.status !== 201 && result.status !== 200 && result.status !== 202) throw new ApiError(result.status, result.body);
+  // The schema's ImportBatchOutput is what this endpoint answers (201 and 202).
   return result.body as ImportBatch;
 }

@@ -97,6 +97,7 @@ describe("the upload screen", () => {
   afterEach(() => {
     setAccess(null);
     FakeXhr.sent = [];
+    FakeXhr.answer = { status: 201, body: batch("preview") };
     vi.unstubAllGlobals();
   });
 
@@ -123,6 +124,35 @@ describe("the upload screen", () => {
     fireEvent.click(screen.getByRole("button", { name: "Commit" }));
     expect(await screen.findByRole("heading", { name: "Committed" })).toBeTruthy();
     expect(calls.some((r) => path(r) === "/api/v1/imports/41/commit/" && r.method === "POST")).toBe(true);
+  });
+
+  it("follows a queued import's progress until its preview", async () => {
+    vi.stubGlobal("XMLHttpRequest", FakeXhr);
+    const queued = { ...batch("queued"), action: "import", progress: { stage: "queued", rows_done: 0, rows_total: null, percent: 0 } };
+    const running = { ...batch("processing"), action: "import", progress: { stage: "reading", rows_done: 2, rows_total: 4, percent: 50 } };
+    const done = { ...batch("preview"), action: "import", progress: { stage: "done", rows_done: 4, rows_total: 4, percent: 100 } };
+    const answers = [running, done];
+    FakeXhr.answer = { status: 202, body: queued };
+    const calls = fakeServer((request) => {
+      const where = path(request);
+      if (where === "/api/v1/auth/token/refresh/") return json(200, { access: "tok" });
+      if (where === "/api/v1/auth/me/") return json(200, MANAGER);
+      if (where === "/api/v1/imports/41/") return json(200, answers.shift() ?? done);
+      if (where === "/api/v1/agents/") return json(200, { count: 0, next: null, previous: null, results: [] });
+      return envelope(404, "not_found", "Not found.");
+    });
+    renderApp("/imports/new");
+    fireEvent.change(await screen.findByLabelText("Lead file", {}, { timeout: 8000 }), { target: { files: [new File(["x"], "leads.csv")] } });
+    fireEvent.click(screen.getByRole("button", { name: "Preview" }));
+    await screen.findByRole("progressbar");
+    await act(async () => FakeXhr.release());
+
+    expect((await screen.findByRole("progressbar", { name: "Import progress" })).getAttribute("value")).not.toBeNull();
+    expect(screen.getByRole("button", { name: "Cancel import" })).toBeTruthy();
+    expect(screen.queryByLabelText("Lead file")).toBeNull();
+    await screen.findByRole("button", { name: "Commit" }, { timeout: 8000 });
+    expect(screen.queryByRole("progressbar")).toBeNull();
+    expect(calls.filter((r) => path(r) === "/api/v1/imports/41/").length).toBeGreaterThanOrEqual(2);
   });
 
   it("shows the server's refusal and keeps the form", async () => {

@@ -20,6 +20,11 @@ export function fileProblem(file: File | null): string | null {
   return null;
 }
 
+/** A batch a worker has not finished yet (a queued import, commit or undo). */
+export function isBusy(batch: ImportBatch | null): boolean {
+  return batch !== null && (batch.state === "queued" || batch.state === "processing");
+}
+
 /** Polls a batch while the server is still processing it (a queued import). */
 function useBatch(initial: ImportBatch | null) {
   return useQuery({
@@ -30,7 +35,7 @@ function useBatch(initial: ImportBatch | null) {
       const id = initial?.id ?? 0;
       return unwrap(await api.GET("/api/v1/imports/{id}/", { params: { path: { id } } }));
     },
-    refetchInterval: (query) => (query.state.data?.state === "processing" ? 1000 : false),
+    refetchInterval: (query) => (isBusy(query.state.data ?? null) ? 1000 : false),
   });
 }
 
@@ -92,14 +97,22 @@ export default function Upload() {
     if (input.current !== null) input.current.value = "";
   }
 
+  const cancel = useMutation({
+    mutationFn: async (id: number) =>
+      unwrap(await api.POST("/api/v1/imports/{id}/cancel/", { params: { path: { id } } })),
+    onSuccess: (result) => queryClient.setQueryData(["import", result.id], result),
+    onError: (caught) => setError(caught.message),
+  });
+
   const state = batch?.state;
+  const busy = isBusy(batch);
   return (
     <section>
       <h1>{state === "committed" ? "Committed" : "Upload leads"}</h1>
       <p>
         <Link to="/imports">All imports</Link>
       </p>
-      {state !== "committed" && state !== "preview" && (
+      {!busy && state !== "committed" && state !== "preview" && (
         <form
           className="card"
           aria-label="Choose a file to import"
@@ -153,7 +166,24 @@ export default function Upload() {
           {error}
         </p>
       )}
-      {state === "processing" && <p role="status">Processing the file…</p>}
+      {batch !== null && busy && (
+        <div className="card">
+          <p role="status">
+            {batch.action === "commit" ? "Committing" : batch.action === "undo" ? "Undoing" : "Processing the file"}
+            {batch.state === "queued" ? " (waiting for a worker)" : ""}: {batch.progress.rows_done} rows,{" "}
+            {batch.progress.percent}%
+          </p>
+          <progress aria-label="Import progress" max={100} value={batch.progress.percent}>
+            {batch.progress.percent}%
+          </progress>
+          <div className="actions">
+            <button type="button" className="secondary" disabled={!online || cancel.isPending} onClick={() => cancel.mutate(batch.id)}>
+              Cancel import
+            </button>
+          </div>
+        </div>
+      )}
+      {state === "cancelled" && <p role="status">The import was cancelled; nothing of it was written.</p>}
       {state === "failed" && (
         <p role="alert" className="error">
           The import failed{batch?.message ? `: ${batch.message}` : "."}
