@@ -218,16 +218,22 @@ def record_import_assignments(*, batch, strategy, actor=None, now=None, after_id
             )
             assigned += cursor.rowcount
     if assigned:
-        transaction.on_commit(lambda: metrics.leads_assigned(strategy, assigned))
-        dataversion.bump()
-        per_agent = (
-            Lead.objects.filter(batch_id=batch_id, pk__gt=after_id, agent__isnull=False)
-            .values_list("agent_id")
-            .annotate(leads=Count("id"))
-            .order_by()
-        )
-        digest.leads_assigned(dict(per_agent))
+        _announce_import_assignments(batch_id, after_id, strategy, assigned)
     return assigned
+
+
+def _announce_import_assignments(batch_id, after_id, strategy, assigned):
+    """After an import's assignments are written: metrics and the cache version,
+    and one digest per agent for the leads of ``batch_id`` above ``after_id``."""
+    transaction.on_commit(lambda: metrics.leads_assigned(strategy, assigned))
+    dataversion.bump()
+    per_agent = (
+        Lead.objects.filter(batch_id=batch_id, pk__gt=after_id, agent__isnull=False)
+        .values_list("agent_id")
+        .annotate(leads=Count("id"))
+        .order_by()
+    )
+    digest.leads_assigned(dict(per_agent))
 
 
 ROUTED_CHUNK = 5000  # ids per INSERT … SELECT of a routed import (well under SQLite's limit)
@@ -268,15 +274,8 @@ def _record_routed(*, batch, strategy, actor, now, after_id, routes):
         )
     assigned = len(by_id)
     if assigned:
-        new_leads = Lead.objects.filter(batch_id=batch_id, pk__gt=after_id)
-        counters.assigned_from_leads(new_leads, assigned_at=now)
-        transaction.on_commit(lambda: metrics.leads_assigned(strategy, assigned))
-        dataversion.bump()
-        per_agent = (
-            new_leads.filter(agent__isnull=False)
-            .values_list("agent_id")
-            .annotate(leads=Count("id"))
-            .order_by()
+        counters.assigned_from_leads(
+            Lead.objects.filter(batch_id=batch_id, pk__gt=after_id), assigned_at=now
         )
-        digest.leads_assigned(dict(per_agent))
+        _announce_import_assignments(batch_id, after_id, strategy, assigned)
     return assigned
