@@ -63,6 +63,7 @@ CONFLICT_OPERATIONS = {
     "v1_imports_create": "the same file is already imported (duplicate_file)",
     "v1_imports_commit_create": "the batch is not a preview any more",
     "v1_imports_undo_create": "the batch cannot be undone",
+    "v1_imports_cancel_create": "nothing queued or running to cancel",
     "v1_agents_invite_create": "the agent has set a password already, or is deactivated",
 }
 
@@ -143,6 +144,24 @@ def require_paginated_fields(result, generator, request, public):
     return result
 
 
+def _one_blank_branch(schema):
+    """drf-spectacular offers a blank text field's "" as a second ``oneOf`` branch;
+    when the first branch takes "" too (no minLength, only the no-NUL pattern),
+    "" matches both and the schema refuses its own valid value: keep one branch."""
+    branches = schema.get("oneOf")
+    if (
+        branches
+        and len(branches) == 2
+        and branches[1] == {"type": "string", "maxLength": 0}
+        and branches[0].get("type") == "string"
+        and not branches[0].get("minLength")
+        and branches[0].get("pattern", NO_NUL_PATTERN) == NO_NUL_PATTERN
+        and "format" not in branches[0]
+    ):
+        return {**{k: v for k, v in schema.items() if k != "oneOf"}, **branches[0]}
+    return schema
+
+
 class LeadlineAutoSchema(AutoSchema):
     """drf-spectacular's AutoSchema plus the error answers (see the module docstring)."""
 
@@ -192,6 +211,10 @@ class LeadlineAutoSchema(AutoSchema):
 
     def _map_basic_serializer(self, serializer, direction):
         schema = super()._map_basic_serializer(serializer, direction)
+        for name, prop in schema.get("properties", {}).items():
+            schema["properties"][name] = _one_blank_branch(prop)
+            if isinstance(prop.get("additionalProperties"), dict):
+                prop["additionalProperties"] = _one_blank_branch(prop["additionalProperties"])
         if direction == "request" and getattr(serializer, "unknown_fields_refused", False):
             schema["additionalProperties"] = False
         if direction == "response":

@@ -4,7 +4,7 @@ from rest_framework import serializers
 from assignments.api.serializers import NamedRef
 from assignments.distribution import STRATEGIES
 from common.filtering import MAX_ID
-from common.strict_fields import StrictBooleanField, StrictIntegerField
+from common.strict_fields import StrictBooleanField, StrictCharField, StrictIntegerField
 from routing.matching import FIELDS, MAX_CONDITIONS, OPS
 from routing.models import Fallback, RoutingRule, Team
 
@@ -28,7 +28,7 @@ class TeamOutput(serializers.ModelSerializer):
 
 
 class TeamInput(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
+    name = StrictCharField(max_length=100)
     active = StrictBooleanField(default=True)
     strategy = serializers.ChoiceField(choices=STRATEGIES, default="round_robin")
     members = serializers.ListField(child=_id(), max_length=1000, default=list)
@@ -73,7 +73,7 @@ class RuleOutput(serializers.ModelSerializer):
 
 
 class RuleInput(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
+    name = StrictCharField(max_length=100)
     position = _id(required=False)
     active = StrictBooleanField(default=True)
     conditions = _ConditionsField(

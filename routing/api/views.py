@@ -143,7 +143,12 @@ class RoutingSettingsView(APIView):
 
     @extend_schema(request=RoutingSettingsSerializer, responses={200: RoutingSettingsSerializer})
     def patch(self, request):
-        return self.put(request)
+        data = RoutingSettingsSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        if "fallback" not in data.validated_data:  # nothing to change
+            return self.get(request)
+        row = services.settings_update(**data.validated_data)
+        return Response({"fallback": row.fallback})
 
 
 class ExplainView(APIView):

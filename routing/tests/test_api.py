@@ -256,3 +256,22 @@ def test_an_import_preview_shows_per_rule_matches_and_the_split(api, arabic, mak
     members = {str(pk) for pk in arabic.members.values_list("id", flat=True)}
     assert set(entry["per_agent"]) == members and sum(entry["per_agent"].values()) == 5
     assert not Lead.objects.exists()
+
+
+@pytest.mark.parametrize("name", [0, True, ["Field"], None])
+def test_a_name_that_is_not_text_is_a_400_and_creates_nothing(api, name):
+    for path in ("/api/v1/teams/", "/api/v1/routing-rules/"):
+        response = api.post(path, {"name": name, "target": {"agent": 1}}, format="json")
+        assert response.status_code == 400, response.content
+        assert "name" in response.json()["error"]["fields"]
+    assert not Team.objects.exists()
+    assert not RoutingRule.objects.exists()
+
+
+def test_settings_patch_without_a_change_answers_the_current_fallback(api):
+    response = api.patch("/api/v1/routing/settings/", {}, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json() == {"fallback": "pool"}
+    response = api.patch("/api/v1/routing/settings/", {"fallback": "unassigned"}, format="json")
+    assert response.json() == {"fallback": "unassigned"}
+    assert RoutingSettings.objects.get().fallback == "unassigned"
