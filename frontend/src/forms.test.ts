@@ -41,6 +41,7 @@ describe("the agent form", () => {
         capacity: null,
         away_until: null,
         accepts_leads: true,
+        notify_assignments: true,
       },
     });
   });
