@@ -22,6 +22,11 @@ pytestmark = [
 
 SCREENS = 16
 
+# The page, and each scrolling table box, wider than the phone's screen (CSS pixels).
+_SIDEWAYS = """() => [document.documentElement, ...document.querySelectorAll('.table-wrap')]
+  .filter((box) => box.scrollWidth > box.clientWidth + 1)
+  .map((box) => `${box.className || box.tagName}: ${box.scrollWidth} > ${box.clientWidth}`)"""
+
 
 def test_every_screen_passes_axe_and_is_photographed(
     open_desk, people, make_lead, settings, tmp_path
@@ -33,7 +38,7 @@ def test_every_screen_passes_axe_and_is_photographed(
     make_lead(agent=ravi, first_name="Zoya", last_name="Khan", phone="+919876500011")
     lead = Lead.objects.filter(agent=asha).first()
     lead_name = f"{lead.first_name} {lead.last_name}"
-    seen, violations = [], {}
+    seen, violations, sideways = [], {}, {}
 
     def screen(desk, name, heading, ready=None):
         """Wait for the screen (its heading, ``ready``, no "Loading…" left), then
@@ -52,6 +57,11 @@ def test_every_screen_passes_axe_and_is_photographed(
             found = desk.run_axe()
             if found:
                 violations[f"{name} ({size_name})"] = found
+            if size is PHONE:
+                # Nothing on a phone should need scrolling sideways (tables become cards).
+                wide = page.evaluate(_SIDEWAYS)
+                if wide:
+                    sideways[name] = wide
         page.set_viewport_size(DESKTOP)
         desk.assert_no_token_stored()
 
@@ -114,3 +124,4 @@ def test_every_screen_passes_axe_and_is_photographed(
 
     assert len(seen) == SCREENS
     assert not violations, violations
+    assert not sideways, sideways

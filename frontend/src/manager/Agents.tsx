@@ -164,6 +164,7 @@ export default function Agents() {
           onCancel={() => setCreating(false)}
         />
       )}
+      {agents.isPending && <p role="status">Loading agents…</p>}
       {agents.isError && (
         <p role="alert" className="error">
           {agents.error.message}
@@ -171,7 +172,7 @@ export default function Agents() {
       )}
       {agents.data !== undefined && (
         <div className="table-wrap">
-          <table>
+          <table className="stacked">
             <caption className="visually-hidden">Agents</caption>
             <thead>
               <tr>
@@ -189,15 +190,15 @@ export default function Agents() {
             <tbody>
               {agents.data.results.map((agent) => (
                 <tr key={agent.id}>
-                  <td>{agent.name}</td>
-                  <td>{agent.email}</td>
-                  <td>{agent.mobile}</td>
-                  <td className="num">{agent.open_leads}</td>
-                  <td className="num">{agent.weight}</td>
-                  <td className="num">{agent.capacity ?? "—"}</td>
-                  <td>{formatDateTime(agent.away_until)}</td>
-                  <td>{agent.is_active === false ? "Inactive" : "Active"}</td>
-                  <td>
+                  <td data-label="Name">{agent.name}</td>
+                  <td data-label="Email">{agent.email}</td>
+                  <td data-label="Mobile">{agent.mobile}</td>
+                  <td className="num" data-label="Open leads">{agent.open_leads}</td>
+                  <td className="num" data-label="Weight">{agent.weight}</td>
+                  <td className="num" data-label="Capacity">{agent.capacity ?? "—"}</td>
+                  <td data-label="Away until">{formatDateTime(agent.away_until)}</td>
+                  <td data-label="State">{agent.is_active === false ? "Inactive" : "Active"}</td>
+                  <td data-label="Actions">
                     {agent.is_active !== false && (
                       <div className="row-actions">
                         <button

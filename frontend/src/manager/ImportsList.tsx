@@ -21,6 +21,7 @@ export default function ImportsList() {
       <div className="actions">
         <Link to="/imports/new">New import</Link>
       </div>
+      {imports.isPending && <p role="status">Loading imports…</p>}
       {imports.isError && (
         <p role="alert" className="error">
           {imports.error.message}
@@ -29,7 +30,7 @@ export default function ImportsList() {
       {data !== undefined && (
         <>
           <div className="table-wrap">
-            <table>
+            <table className="stacked">
               <thead>
                 <tr>
                   <th scope="col">File</th>
@@ -44,15 +45,15 @@ export default function ImportsList() {
               <tbody>
                 {data.results.map((batch) => (
                   <tr key={batch.id}>
-                    <td>
+                    <td data-label="File">
                       <Link to={`/imports/${batch.id}`}>{batch.file_name || `Import #${batch.id}`}</Link>
                     </td>
-                    <td>{batch.state}</td>
-                    <td>{formatDateTime(batch.created_at)}</td>
-                    <td className="num">{batch.rows}</td>
-                    <td className="num">{batch.created}</td>
-                    <td className="num">{batch.duplicates}</td>
-                    <td className="num">{batch.invalid}</td>
+                    <td data-label="State">{batch.state}</td>
+                    <td data-label="Uploaded">{formatDateTime(batch.created_at)}</td>
+                    <td data-label="Rows" className="num">{batch.rows}</td>
+                    <td data-label="New" className="num">{batch.created}</td>
+                    <td data-label="Duplicates" className="num">{batch.duplicates}</td>
+                    <td data-label="Invalid" className="num">{batch.invalid}</td>
                   </tr>
                 ))}
               </tbody>
