@@ -27,6 +27,7 @@ pytestmark = [
 ]
 
 REFRESH = "/api/v1/auth/token/refresh/"
+RESET_SENT = "If that email is registered, a reset link is on its way."
 
 
 @pytest.fixture
@@ -416,3 +417,40 @@ def test_unknown_route_shows_page_not_found(desk, people, desk_leads):
     page.get_by_role("link", name="Go to my leads", exact=True).click()
     expect(page.get_by_role("heading", name="My leads", exact=True)).to_be_visible()
     desk.assert_no_token_stored()
+
+
+def test_forgotten_password_is_reset_from_the_emailed_link(desk, people, mailoutbox, settings):
+    """Forgot password -> the email's link -> a new password -> signed in with it
+    (the old one refused), all through the web app."""
+    settings.SITE_URL = desk.url("").rstrip("/")
+    page = desk.page
+    page.goto("/")
+    page.get_by_role("link", name="Forgot password", exact=True).click()
+    page.get_by_label("Email", exact=True).fill("ASHA@leadline.test")
+    page.get_by_role("button", name="Send reset link", exact=True).click()
+    expect(page.get_by_role("status")).to_have_text(RESET_SENT)
+    (message,) = mailoutbox
+    assert message.to == ["asha@leadline.test"]
+    link = re.search(r"https?://\S+/set-password\?\S+", message.body).group(0)
+
+    page.goto(link)
+    expect(page.get_by_role("heading", name="Set a new password", exact=True)).to_be_visible()
+    page.get_by_label("New password", exact=True).fill("a fresh start 42")
+    page.get_by_label("Confirm password", exact=True).fill("a fresh start 42")
+    page.get_by_role("button", name="Set password", exact=True).click()
+    expect(page.get_by_role("status")).to_have_text("Your password is set. You can sign in now.")
+    people["asha"].user.refresh_from_db()
+    assert people["asha"].user.check_password("a fresh start 42")
+
+    # The link is single use (its second use is refused with a 400), and the old
+    # password no longer works.
+    desk.expected_statuses.add(400)
+    page.goto(link)
+    page.get_by_label("New password", exact=True).fill("another one 4242")
+    page.get_by_label("Confirm password", exact=True).fill("another one 4242")
+    page.get_by_role("button", name="Set password", exact=True).click()
+    expect(page.get_by_role("alert")).to_be_visible()
+    desk.sign_in("asha@leadline.test")
+    expect(page.get_by_role("alert")).to_be_visible()
+    desk.sign_in("asha@leadline.test", "a fresh start 42")
+    expect(page.get_by_role("heading", name="My leads", exact=True)).to_be_visible()

@@ -1,31 +1,10 @@
 import { useState, type FormEvent } from "react";
 import { Link, useSearchParams } from "react-router";
 
-import { ApiError, errorMessage } from "../api/client";
-import { CLIENT_HEADER, CLIENT_NAME } from "../api/session";
+import { api, ApiError, errorMessage, unwrap } from "../api/client";
 
 export const RESET_SENT = "If that email is registered, a reset link is on its way.";
 export const PASSWORD_MIN = 8;
-
-// The password-reset endpoints (the emails work) are not in the committed
-// schema yet: plain JSON POSTs until `make schema` brings their types.
-async function postJson(path: string, body: Record<string, string>): Promise<void> {
-  const response = await fetch(new URL(path, window.location.origin), {
-    method: "POST",
-    credentials: "same-origin",
-    headers: { "Content-Type": "application/json", [CLIENT_HEADER]: CLIENT_NAME },
-    body: JSON.stringify(body),
-  });
-  if (!response.ok) {
-    let payload: unknown = null;
-    try {
-      payload = await response.json();
-    } catch {
-      payload = null;
-    }
-    throw new ApiError(response.status, payload);
-  }
-}
 
 export function ForgotPassword() {
   const [email, setEmail] = useState("");
@@ -37,7 +16,7 @@ export function ForgotPassword() {
     setError(null);
     setState("busy");
     try {
-      await postJson("/api/v1/auth/password-reset/", { email: email.trim() });
+      unwrap(await api.POST("/api/v1/auth/password-reset/", { body: { email: email.trim() } }));
       setState("sent");
     } catch (caught) {
       // A 400 for a malformed address is worth showing; anything else must not
@@ -105,7 +84,7 @@ export function SetPassword() {
     setError(null);
     setState("busy");
     try {
-      await postJson("/api/v1/auth/password-reset/confirm/", { uid, token, password });
+      unwrap(await api.POST("/api/v1/auth/password-reset/confirm/", { body: { uid, token, password } }));
       setState("done");
     } catch (caught) {
       setError(errorMessage(caught));
