@@ -627,6 +627,9 @@ INVITATION_TIMEOUT = env_int("INVITATION_TIMEOUT", 7 * 24 * 3600)
 # EMAIL_RETRY_MAX_DELAY seconds) between attempts.
 EMAIL_MAX_RETRIES = env_int("EMAIL_MAX_RETRIES", 8)
 EMAIL_RETRY_MAX_DELAY = env_int("EMAIL_RETRY_MAX_DELAY", 3600)
+# With tasks in-process (no worker to retry), an email SMTP did not take is kept
+# in the database and retried with the same backoff (accounts.mail.send_pending).
+EMAIL_OUTBOX = CELERY_TASK_ALWAYS_EAGER
 
 # --- Imports and exports through the queue (imports/queueing.py, leads/tasks.py)
 # Uploads up to this size are processed inside the request (201) unless the
