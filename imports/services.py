@@ -510,6 +510,41 @@ def cancel_batch(*, batch, actor=None):
     )
 
 
+def discard_preview(*, batch, actor):
+    """Discard a preview: the batch ends ``cancelled`` and its stored file is deleted.
+
+    Nothing of a preview was written but the batch, so nothing else changes;
+    the same file may be uploaded again without ``force``. Anything but a
+    preview (a commit queued or running included) is refused with
+    ``batch_not_discardable`` (409), and so is the loser of a race with a commit.
+    """
+    name = batch.file.name
+    with transaction.atomic():
+        discarded = ImportBatch.objects.filter(pk=batch.pk, state=ImportBatch.State.PREVIEW).update(
+            state=ImportBatch.State.CANCELLED,
+            message=f"Preview discarded by {actor or 'system'}; nothing was written.",
+            progress={},
+            file="",
+        )
+        if discarded:
+            audit.record(
+                audit.Action.IMPORT_DISCARDED,
+                actor=actor,
+                target=f"batch:{batch.pk}",
+                file_name=batch.file_name,
+            )
+    batch.refresh_from_db()
+    if not discarded:
+        raise Conflict(
+            f"Batch #{batch.pk} is {batch.state}; only a preview can be discarded.",
+            code="batch_not_discardable",
+        )
+    if name:
+        batch.file.storage.delete(name)
+    logger.info("import batch %s: preview discarded", batch.pk)
+    return batch
+
+
 def run_queued(*, batch_id, actor_id=None):
     """The worker's side (``imports.tasks.run_batch``): claim the batch and do its work.
 
