@@ -8,7 +8,7 @@ from django.contrib.auth.forms import AdminPasswordChangeForm
 from django.contrib.auth.models import Group
 
 from . import services
-from .models import AuditLog, User
+from .models import AuditLog, PendingEmail, User
 
 
 class SuperuserOnly:
@@ -113,4 +113,21 @@ class AuditLogAdmin(SuperuserOnly, admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(PendingEmail)
+class PendingEmailAdmin(SuperuserOnly, admin.ModelAdmin):
+    """Emails SMTP did not take while tasks ran in-process, waiting for their next
+    attempt (``accounts.mail.send_pending``). Read only; deleting one gives it up."""
+
+    list_display = ["task", "args", "attempts", "next_attempt_at", "last_error", "created_at"]
+    list_filter = ["task"]
+    readonly_fields = [field.name for field in PendingEmail._meta.fields]
+    ordering = ["next_attempt_at"]
+
+    def has_add_permission(self, request, *args):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False

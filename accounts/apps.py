@@ -1,5 +1,6 @@
 from django.apps import AppConfig
 from django.core import checks as django_checks
+from django.core.signals import request_finished
 from django.db.models.signals import post_migrate, post_save, pre_save
 
 
@@ -8,7 +9,7 @@ class AccountsConfig(AppConfig):
 
     def ready(self):
         """Connect every hook of the app here, where they can be read in one place."""
-        from . import checks, schema, signals  # noqa: F401 - schema registers the OpenAPI scheme
+        from . import checks, mail, schema, signals  # noqa: F401 - schema registers the OpenAPI scheme
         from .models import User
         from .roles import setup_roles_after_migrate
 
@@ -27,6 +28,9 @@ class AccountsConfig(AppConfig):
         )
         post_save.connect(
             signals.keep_role_group, sender=User, dispatch_uid="accounts.keep_role_group"
+        )
+        request_finished.connect(
+            mail.send_pending_after_request, dispatch_uid="accounts.send_pending_emails"
         )
         django_checks.register(checks.check_token_blacklist, django_checks.Tags.security)
         django_checks.register(checks.check_secrets, django_checks.Tags.security, deploy=True)

@@ -35,6 +35,7 @@ class Action(models.TextChoices):
     AGENT_INVITED = "agent_invited"
     IMPORT_COMMITTED = "import_committed"
     IMPORT_UNDONE = "import_undone"
+    IMPORT_DISCARDED = "import_discarded"
     DISTRIBUTION = "distribution"
     REASSIGNMENT = "reassignment"
     BACKUP = "backup"

@@ -113,3 +113,20 @@ class AuditLog(models.Model):
 
     def __str__(self):
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.action} {self.target}".strip()
+
+
+class PendingEmail(models.Model):
+    """An email the SMTP server did not take while tasks run in-process (no
+    worker to retry it): kept here and sent again with backoff
+    (``accounts.mail.send_pending``). ``task`` names the email task, ``args``
+    its arguments; the row goes once the email is sent or given up."""
+
+    task = models.CharField(max_length=200)
+    args = models.JSONField(default=list)
+    attempts = models.PositiveSmallIntegerField(default=1)
+    next_attempt_at = models.DateTimeField(db_index=True)
+    last_error = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return f"{self.task}{tuple(self.args)} (attempt {self.attempts})"

@@ -64,6 +64,7 @@ CONFLICT_OPERATIONS = {
     "v1_imports_commit_create": "the batch is not a preview any more",
     "v1_imports_undo_create": "the batch cannot be undone",
     "v1_imports_cancel_create": "nothing queued or running to cancel",
+    "v1_imports_discard_create": "the batch is not a preview",
     "v1_agents_invite_create": "the agent has set a password already, or is deactivated",
 }
 

@@ -314,10 +314,18 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # our JSON lines, with request and bat
 CELERY_METRICS_PORT = env_int("CELERY_METRICS_PORT", 0)
 CELERY_WORKER_SEND_TASK_EVENTS = False
 CELERY_TASK_DEFAULT_QUEUE = "celery"
-# Redis redelivers an unacked message after this many seconds: longer than the
-# longest task, or a slow task would run twice at once.
+# Redis redelivers a message that was taken but not acknowledged (its worker
+# was killed) after this many seconds. Longer than the longest task and than
+# the longest wait of an email retry (EMAIL_RETRY_MAX_DELAY: a retry waits in a
+# worker, unacknowledged), or a slow task or a waiting retry runs twice; a
+# second run of an import finds nothing to do, a second email is sent twice.
+CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 7200)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+    # Workers look for expired messages every 10 s (kombu: every 100 s), or
+    # sooner with a shorter timeout.
+    "unacked_restore_interval": max(1, min(10, CELERY_VISIBILITY_TIMEOUT // 2)),
+    "unacked_restore_throttle": 1,
     "global_keyprefix": env("CACHE_KEY_PREFIX", "leadline") + ":celery:",
 }
 
@@ -619,6 +627,9 @@ INVITATION_TIMEOUT = env_int("INVITATION_TIMEOUT", 7 * 24 * 3600)
 # EMAIL_RETRY_MAX_DELAY seconds) between attempts.
 EMAIL_MAX_RETRIES = env_int("EMAIL_MAX_RETRIES", 8)
 EMAIL_RETRY_MAX_DELAY = env_int("EMAIL_RETRY_MAX_DELAY", 3600)
+# With tasks in-process (no worker to retry), an email SMTP did not take is kept
+# in the database and retried with the same backoff (accounts.mail.send_pending).
+EMAIL_OUTBOX = CELERY_TASK_ALWAYS_EAGER
 
 # --- Imports and exports through the queue (imports/queueing.py, leads/tasks.py)
 # Uploads up to this size are processed inside the request (201) unless the
@@ -629,9 +640,11 @@ IMPORT_INLINE_MAX_BYTES = env_int("IMPORT_INLINE_MAX_BYTES", 256 * 1024)
 IMPORT_PROGRESS_INTERVAL = env_float("IMPORT_PROGRESS_INTERVAL", 1.0)
 # Claims of one queued batch before it is given up (a worker killed each time).
 IMPORT_MAX_ATTEMPTS = env_int("IMPORT_MAX_ATTEMPTS", 3)
-# The sweep (a beat task every IMPORT_SWEEP_SECONDS, and `manage.py
-# sweep_imports`) requeues batches whose worker died, and sends again the
-# message of a batch queued longer than IMPORT_REQUEUE_AFTER_SECONDS.
+# The sweep (a beat task every IMPORT_SWEEP_SECONDS, at a worker's start, and
+# `manage.py sweep_imports`) requeues batches whose worker died, and sends again
+# the message of a batch queued longer than IMPORT_REQUEUE_AFTER_SECONDS. 0
+# turns the beat's and the workers' sweeps off: a dead worker's batch then waits
+# for the broker's redelivery (CELERY_VISIBILITY_TIMEOUT).
 IMPORT_SWEEP_SECONDS = env_float("IMPORT_SWEEP_SECONDS", 60.0)
 IMPORT_REQUEUE_AFTER_SECONDS = env_int("IMPORT_REQUEUE_AFTER_SECONDS", 900)
 # Lead exports of more rows than this are written to storage by a worker (202).
@@ -640,6 +653,8 @@ EXPORT_INLINE_MAX_ROWS = env_int("EXPORT_INLINE_MAX_ROWS", 50_000)
 CELERY_BEAT_SCHEDULE = {
     "imports-sweep": {"task": "imports.sweep", "schedule": IMPORT_SWEEP_SECONDS},
 }
+if not IMPORT_SWEEP_SECONDS:
+    CELERY_BEAT_SCHEDULE = {}
 
 # --- CORS -------------------------------------------------------------------
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")

@@ -157,28 +157,57 @@ def _plan_distribution(outcome, options):
     outcome.routing = list(planned.report or ())
 
 
-def import_file(
+def _accept(
     *,
     file,
     actor,
     file_name=None,
     strategy=None,
     dedupe=ImportBatch.Dedupe.SKIP,
-    preview=False,
     distribute=True,
     strict=False,
-    force=False,
     source="api",
-    now=None,
+    force=False,
+    size_limit=True,
+    contents=True,
 ):
+    """The checks of an upload before any work, and its new batch (unsaved) with
+    the file stored; the options :func:`import_file` and :func:`queue_file` share.
+
+    Refused at once: an unknown strategy or dedupe policy (400), a file over
+    ``MAX_UPLOAD_SIZE`` unless ``size_limit`` is False (413, the command), a
+    file that is not a lead list, and the same file (sha256) as a live batch
+    (``duplicate_file``, 409, ``batch`` = the first one) unless ``force``.
+    ``contents`` False leaves the costly checks of the rows to the worker.
+    Returns ``(batch, info, options)``.
+    """
+    options = _options(strategy=strategy, dedupe=dedupe, distribute=distribute, strict=strict)
+    file.seek(0, os.SEEK_END)  # measured before anything reads it: too big is not even hashed
+    if size_limit:
+        check_upload_size(file.tell())
+    info = inspect(file, contents=contents)
+    if not force and (first := find_duplicate(info.sha256)) is not None:
+        # The plain case, refused before the file is stored; the claim checks
+        # again under the same-file lock, which is what decides.
+        raise duplicate_error(first)
+    name = os.path.basename(file_name or getattr(file, "name", "") or "upload")
+    options.source = name
+    batch = _new_batch(name=name, info=info, actor=actor, options=options, source=source)
+    # Stored before the claim, so a batch row never lacks its file (the purge
+    # of failed batches' files finds every one).
+    file.seek(0)
+    batch.file.save(name, File(file, name=name), save=False)
+    return batch, info, options
+
+
+def import_file(*, file, actor, preview=False, force=False, now=None, **upload):
     """Import an uploaded lead list (binary file object, any supported type).
 
-    The file is stored with its batch. ``preview`` parses, validates and
+    ``upload`` are the options and refusals of :func:`_accept` (``file_name``,
+    ``strategy``, ``dedupe``, ``distribute``, ``strict``, ``source``). The
+    file is stored with its batch. ``preview`` parses, validates and
     deduplicates, plans the distribution and writes only the batch; otherwise
-    the batch is committed at once. The same file (sha256) as a live batch is
-    refused with ``duplicate_file`` (409, ``batch`` = the first one) unless
-    ``force``. Files over ``MAX_UPLOAD_SIZE`` are refused (413,
-    ``file_too_large``, :func:`check_upload_size`).
+    the batch is committed at once.
 
     The batch is claimed (``processing``) before any of the work: it shows as
     a preview or committed only once its processing finished. Not one
@@ -186,20 +215,7 @@ def import_file(
     nothing, and the batch survives as ``failed`` to say why; a refused
     preview leaves nothing at all.
     """
-    options = _options(strategy=strategy, dedupe=dedupe, distribute=distribute, strict=strict)
-    file.seek(0, os.SEEK_END)  # measured before anything reads it: too big is not even hashed
-    check_upload_size(file.tell())
-    info = inspect(file)
-    if not force and (first := find_duplicate(info.sha256)) is not None:
-        # The plain case, refused before the file is stored; the claim below
-        # checks again under the same-file lock, which is what decides.
-        raise duplicate_error(first)
-    name = os.path.basename(file_name or getattr(file, "name", "") or "upload")
-    options.source = name
-    batch = _new_batch(name=name, info=info, actor=actor, options=options, source=source)
-    # Stored before the claim, so a batch row never lacks its file (the purge
-    # of failed batches' files finds every one).
-    batch.file.save(name, File(file, name=name), save=False)
+    batch, info, options = _accept(file=file, actor=actor, force=force, **upload)
     try:
         claim = claim_new(batch, force=force)
     except BaseException:
@@ -412,44 +428,18 @@ def upload(*, file, actor, respond_async=False, request_id="", **options):
     return import_file(file=file, actor=actor, **options), False
 
 
-def queue_file(
-    *,
-    file,
-    actor,
-    file_name=None,
-    strategy=None,
-    dedupe=ImportBatch.Dedupe.SKIP,
-    preview=False,
-    distribute=True,
-    strict=False,
-    force=False,
-    source="api",
-    request_id="",
-    size_limit=True,
-):
+def queue_file(*, file, actor, preview=False, force=False, request_id="", **upload):
     """Store an upload, create its batch ``queued`` and hand it to the workers.
 
-    The cheap checks of :func:`import_file` happen here, before anything is
-    stored (size, type, a zip bomb's directory, the same file twice), so such
-    a file is refused at once; the worker checks the contents' limits and
-    reads the rows (:func:`run_queued`).
-    ``size_limit`` False is the command's ``--queue`` (no upload limit).
+    The options and the cheap checks are :func:`import_file`'s (see
+    :func:`_accept`), done here before anything is stored, so such a file is
+    refused at once: size, type, a zip bomb's directory, the same file twice.
+    The worker checks the contents (cells, rows) before reading them, and a
+    file over those limits ends ``failed`` with the message an inline upload
+    gets (:func:`run_queued`). ``size_limit=False`` is the command's
+    ``--queue`` (no upload limit).
     """
-    options = _options(strategy=strategy, dedupe=dedupe, distribute=distribute, strict=strict)
-    file.seek(0, os.SEEK_END)
-    if size_limit:
-        check_upload_size(file.tell())
-    # The cheap checks (size, type, an XLSX's ZIP directory, the same file
-    # twice): the answer comes at once whatever the file's size. The worker
-    # checks the contents (cells, rows) before reading them, and a file over
-    # those limits ends ``failed`` with the same message an inline upload gets.
-    info = inspect(file, contents=False)
-    if not force and (first := find_duplicate(info.sha256)) is not None:
-        raise duplicate_error(first)
-    name = os.path.basename(file_name or getattr(file, "name", "") or "upload")
-    batch = _new_batch(name=name, info=info, actor=actor, options=options, source=source)
-    file.seek(0)
-    batch.file.save(name, File(file, name=name), save=False)
+    batch, _info, _options = _accept(file=file, actor=actor, force=force, contents=False, **upload)
     action = Action.PREVIEW if preview else Action.IMPORT
     try:
         register_queued(batch, action=action, force=force, request_id=request_id)
@@ -518,6 +508,41 @@ def cancel_batch(*, batch, actor=None):
         f"Batch #{batch.pk} is {batch.state}; only queued or running work can be cancelled.",
         code="batch_not_cancellable",
     )
+
+
+def discard_preview(*, batch, actor):
+    """Discard a preview: the batch ends ``cancelled`` and its stored file is deleted.
+
+    Nothing of a preview was written but the batch, so nothing else changes;
+    the same file may be uploaded again without ``force``. Anything but a
+    preview (a commit queued or running included) is refused with
+    ``batch_not_discardable`` (409), and so is the loser of a race with a commit.
+    """
+    name = batch.file.name
+    with transaction.atomic():
+        discarded = ImportBatch.objects.filter(pk=batch.pk, state=ImportBatch.State.PREVIEW).update(
+            state=ImportBatch.State.CANCELLED,
+            message=f"Preview discarded by {actor or 'system'}; nothing was written.",
+            progress={},
+            file="",
+        )
+        if discarded:
+            audit.record(
+                audit.Action.IMPORT_DISCARDED,
+                actor=actor,
+                target=f"batch:{batch.pk}",
+                file_name=batch.file_name,
+            )
+    batch.refresh_from_db()
+    if not discarded:
+        raise Conflict(
+            f"Batch #{batch.pk} is {batch.state}; only a preview can be discarded.",
+            code="batch_not_discardable",
+        )
+    if name:
+        batch.file.storage.delete(name)
+    logger.info("import batch %s: preview discarded", batch.pk)
+    return batch
 
 
 def run_queued(*, batch_id, actor_id=None):

@@ -9,12 +9,17 @@ injection.
 import csv
 import io
 import re
+import tempfile
 from itertools import chain, islice
 
-from django.http import HttpResponse
+from django.core.files import File
+from django.http import HttpResponse, QueryDict
+from django.utils import timezone
 
+from common.errors import DomainError
 from common.phones import looks_like_e164
-from leads.selectors import LEAD_LIST_FIELDS
+from leads.models import ExportJob, Lead
+from leads.selectors import LEAD_LIST_FIELDS, search_leads
 
 CHUNK_SIZE = 2000
 
@@ -149,11 +154,28 @@ def error_report_response(batch):
 # --- Big exports as jobs (a worker writes the file; ``leads.tasks``) -----------
 
 
+def filtered_leads(user, query, *, filterset):
+    """The leads ``user`` may export, filtered by ``query`` (a query string as a
+    dict of lists) as the lead list filters them: ``filterset`` (the list's
+    FilterSet, passed in by the entry point) and its ``search``.
+
+    The worker's side of a queued export: its query was checked by the request
+    that queued it, so a value that no longer passes is an error of the job.
+    """
+    data = QueryDict(mutable=True)
+    for key, values in (query or {}).items():
+        data.setlist(key, values)
+    filters = filterset(data=data, queryset=Lead.objects.visible_to(user))
+    if not filters.is_valid():
+        raise DomainError(
+            "The export's filters are not valid.", code="validation_error", fields=filters.errors
+        )
+    return search_leads(filters.qs, data.get("search", ""))
+
+
 def export_job_create(*, user, query, rows_total, request_id=""):
     """Register a big export of ``user``'s leads filtered by ``query`` (the
     export's query string, as a dict of lists); a worker writes it."""
-    from leads.models import ExportJob
-
     return ExportJob.objects.create(
         created_by=user, query=query, rows_total=rows_total, request_id=(request_id or "")[:64]
     )
@@ -166,13 +188,6 @@ def export_job_run(job, queryset, *, now=None):
     worker died writes the file again from the start (the file name is the
     job's, so the older partial one is replaced).
     """
-    import tempfile
-
-    from django.core.files import File
-    from django.utils import timezone
-
-    from leads.models import ExportJob
-
     if job.state == ExportJob.State.DONE:
         return job
     ExportJob.objects.filter(pk=job.pk).update(state=ExportJob.State.PROCESSING)

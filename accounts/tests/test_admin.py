@@ -2,8 +2,9 @@ import pytest
 from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import timezone
 
-from accounts.models import Role, User
+from accounts.models import PendingEmail, Role, User
 from accounts.roles import MANAGER_GROUP, MANAGER_PERMISSIONS, setup_roles
 
 # Every admin page of the console, by who may open it.
@@ -23,6 +24,7 @@ ADMIN_ONLY_PAGES = [
     "/admin/accounts/user/add/",
     "/admin/auth/group/",
     "/admin/accounts/auditlog/",
+    "/admin/accounts/pendingemail/",
 ]
 
 
@@ -48,6 +50,18 @@ def test_manager_sees_the_desk(browser, manager, page):
 @pytest.mark.parametrize("page", ADMIN_ONLY_PAGES)
 def test_manager_cannot_open_users_groups_or_audit(browser, manager, page):
     assert browser(manager).get(page).status_code == 403
+
+
+def test_admin_lists_the_kept_emails(browser, admin_user, agent):
+    PendingEmail.objects.create(
+        task="agents.tasks.send_assignment_email",
+        args=[agent.pk, 3],
+        next_attempt_at=timezone.now(),
+        last_error="ConnectionRefusedError: [Errno 111] Connection refused",
+    )
+    body = browser(admin_user).get("/admin/accounts/pendingemail/").content.decode()
+    assert "agents.tasks.send_assignment_email" in body
+    assert "ConnectionRefusedError" in body
 
 
 def test_manager_index_does_not_list_users(browser, manager):

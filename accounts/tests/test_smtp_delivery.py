@@ -1,9 +1,11 @@
 """Emails over real SMTP: an aiosmtpd server on loopback, busy, refusing, or down.
 
 Tasks run in-process (``CELERY_TASK_ALWAYS_EAGER`` in pytest.ini), here
-without propagating their errors, as a worker runs them: a retry is run again
-at once instead of after its countdown, and Celery's ``task_retry`` signal
-tells each retry and the countdown a worker would have waited.
+without propagating their errors and without the in-process outbox, as a
+worker runs them: a retry is run again at once instead of after its
+countdown, and Celery's ``task_retry`` signal tells each retry and the
+countdown a worker would have waited. The embedded mode's own retries (the
+outbox): ``test_email_outbox``.
 """
 
 import email
@@ -77,7 +79,8 @@ def _use_smtp(settings, port):
 
 
 @pytest.fixture(autouse=True)
-def _retry_in_process():
+def _retry_in_process(settings):
+    settings.EMAIL_OUTBOX = False
     propagates = celery_app.conf.task_eager_propagates
     celery_app.conf.task_eager_propagates = False
     yield
@@ -231,19 +234,3 @@ def test_header_injection_and_bad_addresses_never_reach_the_server(
     assert send_assignment_email.delay(agent.pk, 2).get() is False
     assert smtp_server.attempts == 0 and smtp_server.messages == []
     assert retries == []
-
-
-def test_without_a_worker_a_failed_email_is_logged_and_the_write_stands(
-    smtp_down, make_agent, make_lead, manager, caplog, django_capture_on_commit_callbacks
-):
-    # In-process tasks as settings run them (errors propagate): no retry later.
-    celery_app.conf.task_eager_propagates = True
-    make_agent()
-    leads = [make_lead() for _ in range(2)]
-    with django_capture_on_commit_callbacks(execute=True):
-        result = services.distribute(actor=manager)
-    assert result.assigned == 2
-    assert Lead.objects.filter(pk__in=[lead.pk for lead in leads], agent__isnull=False).count() == 2
-    assert "email task agents.tasks.send_assignment_digest could not be queued or run" in (
-        caplog.text
-    )

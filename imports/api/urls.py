@@ -13,4 +13,5 @@ urlpatterns = [
     path("imports/<int:pk>/commit/", views.ImportCommitView.as_view(), name="commit"),
     path("imports/<int:pk>/undo/", views.ImportUndoView.as_view(), name="undo"),
     path("imports/<int:pk>/cancel/", views.ImportCancelView.as_view(), name="cancel"),
+    path("imports/<int:pk>/discard/", views.ImportDiscardView.as_view(), name="discard"),
 ]

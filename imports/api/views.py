@@ -306,3 +306,20 @@ class ImportCancelView(APIView):
         if pending:
             return _accepted(request, batch)
         return Response(ImportBatchOutput(batch).data)
+
+
+class ImportDiscardView(APIView):
+    """Discard a preview: the batch ends ``cancelled``, its stored file deleted;
+    nothing else was written. 409 ``batch_not_discardable`` for any other state."""
+
+    permission_classes = [IsManagerOrAdmin]
+
+    @extend_schema(
+        request=None,
+        responses={200: OpenApiResponse(ImportBatchOutput, description="Discarded.")},
+    )
+    def post(self, request, pk):
+        batch = get_object_or_404(ImportBatch, pk=pk)
+        return Response(
+            ImportBatchOutput(services.discard_preview(batch=batch, actor=request.user)).data
+        )

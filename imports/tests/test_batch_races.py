@@ -21,6 +21,7 @@ from common.errors import Conflict
 from imports import committing, pipeline, services
 from imports.committing import claim_new, claim_preview
 from imports.readers import open_table
+from imports.tests.conftest import leads_csv, named
 from leads.models import ImportBatch, Lead
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -33,24 +34,8 @@ needs_mariadb = pytest.mark.skipif(
 )
 
 
-@pytest.fixture
-def client(auth, manager):
-    return auth(manager)
-
-
-def leads_csv(count, start=0):
-    rows = [f"Person{n},98{n:08d},note {n}" for n in range(start, start + count)]
-    return ("FirstName,Phone,Notes\n" + "\n".join(rows) + "\n").encode()
-
-
-def named(data, name="leads.csv"):
-    upload = io.BytesIO(data)
-    upload.name = name
-    return upload
-
-
-def upload(client, data, **fields):
-    return client.post(URL, {"file": named(data), **fields}, format="multipart")
+def upload(manager_api, data, **fields):
+    return manager_api.post(URL, {"file": named(data), **fields}, format="multipart")
 
 
 def race(calls):
@@ -121,50 +106,50 @@ def claimed_elsewhere(take):
 # --- 7. Double-click commit -----------------------------------------------------
 
 
-def _preview(client, data):
-    response = upload(client, data, preview="true")
+def _preview(manager_api, data):
+    response = upload(manager_api, data, preview="true")
     assert response.status_code == 201, response.json()
     assert response.json()["state"] == "preview"
     return ImportBatch.objects.get(pk=response.json()["id"])
 
 
-def _assert_committed_and_undoable(client, batch_id, data, created):
+def _assert_committed_and_undoable(manager_api, batch_id, data, created):
     batch = ImportBatch.objects.get(pk=batch_id)
     assert batch.state == ImportBatch.State.COMMITTED, (batch.state, batch.message)
     assert Lead.objects.filter(batch_id=batch_id).count() == created
     assert Assignment.objects.count() == created
     # The same file is still a duplicate, and the batch can still be undone.
-    again = upload(client, data)
+    again = upload(manager_api, data)
     assert again.status_code == 409
     assert (again.json()["error"]["code"], again.json()["error"]["batch"]) == (
         "duplicate_file",
         batch_id,
     )
-    undo = client.post(f"{URL}{batch_id}/undo/")
+    undo = manager_api.post(f"{URL}{batch_id}/undo/")
     assert undo.status_code == 200, undo.json()
     assert (undo.json()["state"], undo.json()["removed"]) == ("undone", created)
 
 
-def test_a_late_second_commit_changes_nothing(client, agents, manager):
+def test_a_late_second_commit_changes_nothing(manager_api, agents, manager):
     """Deterministic: the loser loaded the batch while it was still a preview."""
     data = leads_csv(12)
-    batch = _preview(client, data)
+    batch = _preview(manager_api, data)
     stale = ImportBatch.objects.get(pk=batch.pk)  # what the second request had loaded
-    first = client.post(f"{URL}{batch.pk}/commit/")
+    first = manager_api.post(f"{URL}{batch.pk}/commit/")
     assert first.status_code == 200, first.json()
 
     with pytest.raises(Conflict) as caught:
         services.commit_batch(batch=stale, actor=manager)
     assert (caught.value.status, caught.value.code) == (409, "batch_not_in_preview")
-    _assert_committed_and_undoable(client, batch.pk, data, 12)
+    _assert_committed_and_undoable(manager_api, batch.pk, data, 12)
 
 
-def test_commit_while_another_request_commits_it_is_409(client, agents, manager):
+def test_commit_while_another_request_commits_it_is_409(manager_api, agents, manager):
     """Deterministic: the winner has claimed the batch and is still writing."""
     data = leads_csv(5)
-    batch = _preview(client, data)
+    batch = _preview(manager_api, data)
     with claimed_elsewhere(lambda: claim_preview(batch.pk)):
-        loser = client.post(f"{URL}{batch.pk}/commit/")
+        loser = manager_api.post(f"{URL}{batch.pk}/commit/")
         assert loser.status_code == 409
         error = loser.json()["error"]
         assert error["code"] == "batch_not_in_preview"
@@ -176,10 +161,10 @@ def test_commit_while_another_request_commits_it_is_409(client, agents, manager)
 @needs_mariadb
 @pytest.mark.parametrize("clicks", [2, 4])
 def test_double_click_commit_one_wins_and_the_losers_change_nothing(
-    client, agents, auth, manager, clicks
+    manager_api, agents, auth, manager, clicks
 ):
     data = leads_csv(300)
-    batch = _preview(client, data)
+    batch = _preview(manager_api, data)
     clients = [auth(manager) for _ in range(clicks)]
     responses = race([lambda c=c: c.post(f"{URL}{batch.pk}/commit/") for c in clients])
     codes = sorted(response.status_code for response in responses)
@@ -187,20 +172,20 @@ def test_double_click_commit_one_wins_and_the_losers_change_nothing(
     for response in responses:
         if response.status_code == 409:
             assert response.json()["error"]["code"] == "batch_not_in_preview"
-    _assert_committed_and_undoable(client, batch.pk, data, 300)
+    _assert_committed_and_undoable(manager_api, batch.pk, data, 300)
 
 
 # --- 8. The same file from several clients at once -----------------------------
 
 
-def test_a_file_being_imported_is_refused_naming_its_batch(client, agents, manager, tmp_path):
+def test_a_file_being_imported_is_refused_naming_its_batch(manager_api, agents, manager, tmp_path):
     """Deterministic: another upload of the file has claimed it and is still working."""
     data = leads_csv(4)
     pending = ImportBatch(
         file_name="first.csv", sha256=hashlib.sha256(data).hexdigest(), created_by=manager
     )
     with claimed_elsewhere(lambda: claim_new(pending)) as first:
-        response = upload(client, data)
+        response = upload(manager_api, data)
         assert response.status_code == 409
         error = response.json()["error"]
         assert (error["code"], error["batch"]) == ("duplicate_file", first.pk)
@@ -212,7 +197,7 @@ def test_a_file_being_imported_is_refused_naming_its_batch(client, agents, manag
         assert caught.value.extra == {"batch": first.pk}
         assert ImportBatch.objects.count() == 1
         # force is still the way to import a file twice on purpose.
-        forced = upload(client, data, force="true")
+        forced = upload(manager_api, data, force="true")
         assert forced.status_code == 201, forced.json()
     # The refused upload's copy of the file was removed again.
     stored = {path.name for path in tmp_path.rglob("*") if path.is_file()}
@@ -221,7 +206,7 @@ def test_a_file_being_imported_is_refused_naming_its_batch(client, agents, manag
 
 @needs_mariadb
 @pytest.mark.parametrize("preview", ["false", "true"])
-def test_same_file_from_four_clients_one_wins(client, agents, auth, manager, preview):
+def test_same_file_from_four_clients_one_wins(manager_api, agents, auth, manager, preview):
     data = leads_csv(500)
     clients = [auth(manager) for _ in range(4)]
     responses = race([lambda c=c: upload(c, data, preview=preview) for c in clients])
@@ -240,12 +225,12 @@ def test_same_file_from_four_clients_one_wins(client, agents, auth, manager, pre
 
 @needs_mariadb
 def test_waiting_too_long_for_the_file_lock_is_503_and_writes_nothing(
-    client, agents, monkeypatch, tmp_path
+    manager_api, agents, monkeypatch, tmp_path
 ):
     data = leads_csv(3)
     monkeypatch.setattr(committing, "FILE_LOCK_WAIT_SECONDS", 0)
     with claimed_elsewhere(lambda: _HeldFileLock(hashlib.sha256(data).hexdigest())):
-        response = upload(client, data)
+        response = upload(manager_api, data)
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "import_busy"
     assert response["Retry-After"] == "1"

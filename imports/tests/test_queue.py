@@ -16,6 +16,7 @@ from assignments.models import Assignment, RotationState
 from imports import queueing, services
 from imports.committing import claim_queued
 from imports.tasks import run_batch
+from imports.tests.conftest import leads_csv, named
 from leads.models import ImportBatch, Lead
 
 pytestmark = pytest.mark.django_db
@@ -31,38 +32,24 @@ def _small_inline_limit(settings):
     settings.IMPORT_PROGRESS_INTERVAL = 0
 
 
-@pytest.fixture
-def client(auth, manager):
-    return auth(manager)
-
-
-def leads_csv(count, start=0):
-    rows = [f"Person{n},98{n:08d},note {n}" for n in range(start, start + count)]
-    return ("FirstName,Phone,Notes\n" + "\n".join(rows) + "\n").encode()
-
-
-def named(data, name="leads.csv"):
-    upload = io.BytesIO(data)
-    upload.name = name
-    return upload
-
-
-def upload(client, data, headers=None, **fields):
-    return client.post(URL, {"file": named(data), **fields}, format="multipart", **(headers or {}))
+def upload(manager_api, data, headers=None, **fields):
+    return manager_api.post(
+        URL, {"file": named(data), **fields}, format="multipart", **(headers or {})
+    )
 
 
 def test_big_upload_answers_202_queued_with_location_then_commits(
-    client, agents, django_capture_on_commit_callbacks
+    manager_api, agents, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        response = upload(client, leads_csv(200))
+        response = upload(manager_api, leads_csv(200))
     assert response.status_code == 202, response.json()
     body = response.json()
     assert body["state"] == "queued"
     assert body["progress"] == {"stage": "queued", "rows_done": 0, "rows_total": None, "percent": 0}
     assert response["Location"].endswith(f"/api/v1/imports/{body['id']}/")
 
-    batch = client.get(response["Location"]).json()
+    batch = manager_api.get(response["Location"]).json()
     assert batch["state"] == "committed"
     assert batch["progress"] == {
         "stage": "done",
@@ -76,62 +63,62 @@ def test_big_upload_answers_202_queued_with_location_then_commits(
 
 
 def test_small_upload_is_inline_201_unless_the_client_prefers_async(
-    client, agents, django_capture_on_commit_callbacks
+    manager_api, agents, django_capture_on_commit_callbacks
 ):
-    inline = upload(client, leads_csv(5))
+    inline = upload(manager_api, leads_csv(5))
     assert inline.status_code == 201
     assert inline.json()["state"] == "committed"
     assert "Location" not in inline
 
     with django_capture_on_commit_callbacks(execute=True):
-        queued = upload(client, leads_csv(5, start=100), headers=ASYNC)
+        queued = upload(manager_api, leads_csv(5, start=100), headers=ASYNC)
     assert queued.status_code == 202
     assert queued.json()["state"] == "queued"
     assert queued["Preference-Applied"] == "respond-async"
-    assert client.get(queued["Location"]).json()["state"] == "committed"
+    assert manager_api.get(queued["Location"]).json()["state"] == "committed"
     assert Lead.objects.count() == 10
 
 
 def test_queued_preview_then_queued_commit_keeps_the_plan(
-    client, agents, django_capture_on_commit_callbacks
+    manager_api, agents, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        response = upload(client, leads_csv(120), preview="true")
-    preview = client.get(response["Location"]).json()
+        response = upload(manager_api, leads_csv(120), preview="true")
+    preview = manager_api.get(response["Location"]).json()
     assert preview["state"] == "preview"
     assert Lead.objects.count() == 0
 
     with django_capture_on_commit_callbacks(execute=True):
-        commit = client.post(f"{URL}{preview['id']}/commit/")
+        commit = manager_api.post(f"{URL}{preview['id']}/commit/")
     assert commit.status_code == 202
     assert commit.json()["state"] == "queued"
     assert commit.json()["action"] == "commit"
-    done = client.get(commit["Location"]).json()
+    done = manager_api.get(commit["Location"]).json()
     assert done["state"] == "committed"
     assert done["per_agent"] == preview["per_agent"]
     assert Lead.objects.filter(batch_id=preview["id"]).count() == 120
 
 
 def test_queued_undo_answers_202_and_removes_the_leads(
-    client, agents, django_capture_on_commit_callbacks
+    manager_api, agents, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        batch_id = upload(client, leads_csv(100)).json()["id"]
+        batch_id = upload(manager_api, leads_csv(100)).json()["id"]
     with django_capture_on_commit_callbacks(execute=True):
-        undo = client.post(f"{URL}{batch_id}/undo/")
+        undo = manager_api.post(f"{URL}{batch_id}/undo/")
     assert undo.status_code == 202
     assert undo.json()["action"] == "undo"
-    assert client.get(undo["Location"]).json()["state"] == "undone"
+    assert manager_api.get(undo["Location"]).json()["state"] == "undone"
     assert Lead.objects.count() == 0
     assert Assignment.objects.count() == 0
 
 
 def test_cancel_a_queued_import_writes_nothing_and_the_message_then_does_nothing(
-    client, agents, django_capture_on_commit_callbacks
+    manager_api, agents, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=False) as sent:
-        batch_id = upload(client, leads_csv(100)).json()["id"]
-    response = client.post(f"{URL}{batch_id}/cancel/")
+        batch_id = upload(manager_api, leads_csv(100)).json()["id"]
+    response = manager_api.post(f"{URL}{batch_id}/cancel/")
     assert response.status_code == 200
     assert response.json()["state"] == "cancelled"
     # The message arrives at a worker after all: nothing to do.
@@ -140,23 +127,23 @@ def test_cancel_a_queued_import_writes_nothing_and_the_message_then_does_nothing
     assert ImportBatch.objects.get(pk=batch_id).state == "cancelled"
     assert Lead.objects.count() == 0
     # And the same file may be uploaded again (a cancelled batch is not live).
-    assert upload(client, leads_csv(100)).status_code == 202
+    assert upload(manager_api, leads_csv(100)).status_code == 202
 
 
 def test_cancel_a_queued_commit_leaves_the_preview(
-    client, agents, django_capture_on_commit_callbacks
+    manager_api, agents, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        batch_id = upload(client, leads_csv(100), preview="true").json()["id"]
-    client.post(f"{URL}{batch_id}/commit/", **ASYNC)
-    response = client.post(f"{URL}{batch_id}/cancel/")
+        batch_id = upload(manager_api, leads_csv(100), preview="true").json()["id"]
+    manager_api.post(f"{URL}{batch_id}/commit/", **ASYNC)
+    response = manager_api.post(f"{URL}{batch_id}/cancel/")
     assert response.status_code == 200
     assert response.json()["state"] == "preview"
     assert Lead.objects.count() == 0
 
 
 def test_cancel_a_running_import_stops_between_chunks_and_rolls_back(
-    client, agents, monkeypatch, django_capture_on_commit_callbacks
+    manager_api, agents, monkeypatch, django_capture_on_commit_callbacks
 ):
     cursor_before = list(RotationState.objects.values_list("pool", "last_agent_id"))
     seen = []
@@ -165,18 +152,18 @@ def test_cancel_a_running_import_stops_between_chunks_and_rolls_back(
     def cancel_after_the_first_chunk(self, rows_done, **kwargs):
         if rows_done and not seen:
             # A client polls and cancels while the worker is between chunks.
-            seen.append(client.get(f"{URL}{self.batch_id}/").json())
-            seen.append(client.post(f"{URL}{self.batch_id}/cancel/"))
+            seen.append(manager_api.get(f"{URL}{self.batch_id}/").json())
+            seen.append(manager_api.post(f"{URL}{self.batch_id}/cancel/"))
         return real(self, rows_done, **kwargs)
 
     monkeypatch.setattr(queueing.Reporter, "rows", cancel_after_the_first_chunk)
     with django_capture_on_commit_callbacks(execute=True):
-        batch_id = upload(client, leads_csv(300)).json()["id"]
+        batch_id = upload(manager_api, leads_csv(300)).json()["id"]
     polled, cancel = seen
     assert polled["state"] == "processing"
     assert polled["progress"]["stage"] == "reading"
     assert cancel.status_code == 202
-    batch = client.get(f"{URL}{batch_id}/").json()
+    batch = manager_api.get(f"{URL}{batch_id}/").json()
     assert batch["state"] == "cancelled", batch["message"]
     assert Lead.objects.count() == 0
     assert Assignment.objects.count() == 0
@@ -184,19 +171,19 @@ def test_cancel_a_running_import_stops_between_chunks_and_rolls_back(
 
 
 def test_progress_is_live_while_the_worker_reads(
-    client, agents, monkeypatch, django_capture_on_commit_callbacks
+    manager_api, agents, monkeypatch, django_capture_on_commit_callbacks
 ):
     polled = []
     real = queueing.Reporter.rows
 
     def poll(self, rows_done, **kwargs):
         result = real(self, rows_done, **kwargs)
-        polled.append(client.get(f"{URL}{self.batch_id}/").json()["progress"])
+        polled.append(manager_api.get(f"{URL}{self.batch_id}/").json()["progress"])
         return result
 
     monkeypatch.setattr(queueing.Reporter, "rows", poll)
     with django_capture_on_commit_callbacks(execute=True):
-        upload(client, leads_csv(300))
+        upload(manager_api, leads_csv(300))
     assert len(polled) >= 5
     done = [p["rows_done"] for p in polled]
     assert done == sorted(done) and done[0] > 0
@@ -204,39 +191,39 @@ def test_progress_is_live_while_the_worker_reads(
     assert all(p["rows_total"] and p["rows_total"] >= p["rows_done"] for p in polled)
 
 
-def test_cancel_of_a_finished_batch_is_409_and_changes_nothing(client, agents):
-    batch_id = upload(client, leads_csv(5)).json()["id"]
-    response = client.post(f"{URL}{batch_id}/cancel/")
+def test_cancel_of_a_finished_batch_is_409_and_changes_nothing(manager_api, agents):
+    batch_id = upload(manager_api, leads_csv(5)).json()["id"]
+    response = manager_api.post(f"{URL}{batch_id}/cancel/")
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "batch_not_cancellable"
     assert ImportBatch.objects.get(pk=batch_id).state == "committed"
 
 
-def test_agents_may_not_cancel(auth, agent, client, django_capture_on_commit_callbacks):
-    batch_id = upload(client, leads_csv(100)).json()["id"]
+def test_agents_may_not_cancel(auth, agent, manager_api, django_capture_on_commit_callbacks):
+    batch_id = upload(manager_api, leads_csv(100)).json()["id"]
     assert auth(agent).post(f"{URL}{batch_id}/cancel/").status_code == 403
     assert ImportBatch.objects.get(pk=batch_id).state == "queued"
 
 
-def test_same_file_while_queued_is_409_duplicate(client, agents):
-    first = upload(client, leads_csv(100)).json()["id"]
-    response = upload(client, leads_csv(100))
+def test_same_file_while_queued_is_409_duplicate(manager_api, agents):
+    first = upload(manager_api, leads_csv(100)).json()["id"]
+    response = upload(manager_api, leads_csv(100))
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "duplicate_file"
     assert ImportBatch.objects.count() == 1 and first
 
 
-def test_bad_file_is_refused_in_the_request_not_queued(client, agents):
-    response = upload(client, b"%PDF-1.4" + b"x" * 5000)
+def test_bad_file_is_refused_in_the_request_not_queued(manager_api, agents):
+    response = upload(manager_api, b"%PDF-1.4" + b"x" * 5000)
     assert response.status_code == 415
     assert ImportBatch.objects.count() == 0
 
 
 def test_second_delivery_of_a_finished_batch_does_nothing(
-    client, agents, django_capture_on_commit_callbacks
+    manager_api, agents, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        batch_id = upload(client, leads_csv(100)).json()["id"]
+        batch_id = upload(manager_api, leads_csv(100)).json()["id"]
     assert services.run_queued(batch_id=batch_id) is None
     assert Lead.objects.count() == 100
     assert Assignment.objects.count() == 100
@@ -252,9 +239,9 @@ def _die(claim):
 
 
 def test_sweep_requeues_a_dead_workers_batch_and_it_finishes_once(
-    client, agents, django_capture_on_commit_callbacks
+    manager_api, agents, django_capture_on_commit_callbacks
 ):
-    batch_id = upload(client, leads_csv(100)).json()["id"]
+    batch_id = upload(manager_api, leads_csv(100)).json()["id"]
     _die(claim_queued(batch_id))
     with django_capture_on_commit_callbacks(execute=True):
         result = services.sweep()
@@ -266,22 +253,22 @@ def test_sweep_requeues_a_dead_workers_batch_and_it_finishes_once(
     assert Assignment.objects.filter(ended_at__isnull=True).count() == 100
 
 
-def test_a_batch_whose_workers_keep_dying_is_given_up_clearly(client, agents, settings):
+def test_a_batch_whose_workers_keep_dying_is_given_up_clearly(manager_api, agents, settings):
     settings.IMPORT_MAX_ATTEMPTS = 2
-    batch_id = upload(client, leads_csv(100)).json()["id"]
+    batch_id = upload(manager_api, leads_csv(100)).json()["id"]
     _die(claim_queued(batch_id))
     assert services.sweep().requeued == [batch_id]
     _die(claim_queued(batch_id))
     assert services.sweep().failed == [batch_id]
-    batch = client.get(f"{URL}{batch_id}/").json()
+    batch = manager_api.get(f"{URL}{batch_id}/").json()
     assert batch["state"] == "failed"
     assert "stopped 2 times" in batch["message"]
     assert Lead.objects.count() == 0
 
 
-def test_sweep_command_resends_long_queued_batches(client, agents, settings):
+def test_sweep_command_resends_long_queued_batches(manager_api, agents, settings):
     settings.IMPORT_REQUEUE_AFTER_SECONDS = 0
-    batch_id = upload(client, leads_csv(100)).json()["id"]
+    batch_id = upload(manager_api, leads_csv(100)).json()["id"]
     out = io.StringIO()
     call_command("sweep_imports", stdout=out)
     assert f"resent: [{batch_id}]" in out.getvalue()
@@ -310,10 +297,10 @@ def _metrics(settings):
 
 
 def test_metrics_count_task_run_time_and_failures_by_task(
-    client, agents, settings, monkeypatch, django_capture_on_commit_callbacks
+    manager_api, agents, settings, monkeypatch, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        upload(client, leads_csv(100))
+        upload(manager_api, leads_csv(100))
     body = _metrics(settings)
     assert 'leadline_task_duration_seconds_count{task="imports.run_batch"}' in body
 
@@ -335,7 +322,7 @@ def _failures(body):
 
 
 @pytest.mark.mariadb
-def test_metrics_show_the_queue_depth(client, agents, settings):
+def test_metrics_show_the_queue_depth(manager_api, agents, settings):
     if not settings.REDIS_URL:
         pytest.skip("needs Redis as the broker")
     conf = current_app.conf
@@ -357,7 +344,7 @@ def test_metrics_show_the_queue_depth(client, agents, settings):
 
 
 def test_a_stopping_worker_gives_the_batch_back_to_the_queue(
-    client, agents, monkeypatch, django_capture_on_commit_callbacks
+    manager_api, agents, monkeypatch, django_capture_on_commit_callbacks
 ):
     real = queueing.Reporter.rows
 
@@ -369,7 +356,7 @@ def test_a_stopping_worker_gives_the_batch_back_to_the_queue(
     monkeypatch.setattr(queueing.Reporter, "rows", shutdown_after_the_first_chunk)
     try:
         with django_capture_on_commit_callbacks(execute=False) as sent:
-            batch_id = upload(client, leads_csv(300)).json()["id"]
+            batch_id = upload(manager_api, leads_csv(300)).json()["id"]
         with django_capture_on_commit_callbacks(execute=False) as resent:
             sent[0]()
     finally:
@@ -385,19 +372,21 @@ def test_a_stopping_worker_gives_the_batch_back_to_the_queue(
     assert Lead.objects.count() == 300
 
 
-def test_cancel_a_running_inline_commit_leaves_the_preview(client, agents, settings, monkeypatch):
+def test_cancel_a_running_inline_commit_leaves_the_preview(
+    manager_api, agents, settings, monkeypatch
+):
     settings.IMPORT_INLINE_MAX_BYTES = 1024 * 1024
-    batch_id = upload(client, leads_csv(300), preview="true").json()["id"]
+    batch_id = upload(manager_api, leads_csv(300), preview="true").json()["id"]
     real = queueing.Reporter.rows
     answers = []
 
     def cancel_once(self, rows_done, **kwargs):
         if rows_done and not answers:
-            answers.append(client.post(f"{URL}{self.batch_id}/cancel/"))
+            answers.append(manager_api.post(f"{URL}{self.batch_id}/cancel/"))
         return real(self, rows_done, **kwargs)
 
     monkeypatch.setattr(queueing.Reporter, "rows", cancel_once)
-    response = client.post(f"{URL}{batch_id}/commit/")
+    response = manager_api.post(f"{URL}{batch_id}/commit/")
     assert answers[0].status_code == 202
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "import_cancelled"
@@ -406,13 +395,13 @@ def test_cancel_a_running_inline_commit_leaves_the_preview(client, agents, setti
 
 
 def test_worker_logs_carry_the_batch_and_the_request_id(
-    client, agents, caplog, django_capture_on_commit_callbacks
+    manager_api, agents, caplog, django_capture_on_commit_callbacks
 ):
     with (
         caplog.at_level("INFO", logger="imports.tasks"),
         django_capture_on_commit_callbacks(execute=True),
     ):
-        response = client.post(
+        response = manager_api.post(
             URL,
             {"file": named(leads_csv(100))},
             format="multipart",
@@ -429,20 +418,20 @@ def test_worker_logs_carry_the_batch_and_the_request_id(
 
 
 def test_a_queued_file_over_the_content_limits_ends_failed_saying_why(
-    client, agents, settings, django_capture_on_commit_callbacks
+    manager_api, agents, settings, django_capture_on_commit_callbacks
 ):
     settings.IMPORT_MAX_COLUMNS = 5
     wide = leads_csv(100) + b"Wide,9811111111,a,b,c,d,e,f,g\n"
     with django_capture_on_commit_callbacks(execute=True):
-        response = upload(client, wide)
+        response = upload(manager_api, wide)
     assert response.status_code == 202  # answered before the rows are read
-    batch = client.get(response["Location"]).json()
+    batch = manager_api.get(response["Location"]).json()
     assert batch["state"] == "failed"
     assert "columns" in batch["message"]
     assert Lead.objects.count() == 0
 
 
-def test_a_zip_bomb_is_refused_in_the_request_even_when_queued(client, agents, settings):
+def test_a_zip_bomb_is_refused_in_the_request_even_when_queued(manager_api, agents, settings):
     import zipfile
 
     settings.IMPORT_XLSX_MAX_RATIO = 10
@@ -451,7 +440,7 @@ def test_a_zip_bomb_is_refused_in_the_request_even_when_queued(client, agents, s
         archive.writestr("[Content_Types].xml", "<Types/>")
         archive.writestr("xl/workbook.xml", "<workbook/>")
         archive.writestr("xl/worksheets/sheet1.xml", "<a>" + "0" * 2_000_000 + "</a>")
-    response = client.post(
+    response = manager_api.post(
         URL, {"file": named(data.getvalue(), "bomb.xlsx")}, format="multipart", **ASYNC
     )
     assert response.status_code == 400, response.json()

@@ -8,8 +8,7 @@ shows rows written; the second must find the lost batch (the sweep at its
 start, then the beat's), run it again from the start, and end with exactly
 what a straight import gives: every row once, every lead assigned once, the
 round-robin split of the plan. (The broker's own redelivery of the killed
-worker's message, after its visibility timeout, finds nothing left to do:
-``test_queue.test_second_delivery_of_a_finished_batch_does_nothing``.)
+worker's message, with the sweep off: ``test_worker_redelivery``.)
 """
 
 import os
@@ -54,8 +53,9 @@ def real_broker(settings):
 class Worker:
     """A ``celery -A config worker`` process group on the test's database."""
 
-    def __init__(self, tmp_path, name, env):
+    def __init__(self, tmp_path, name, env, *, beat=True):
         self.log = open(tmp_path / f"{name}.log", "w")  # noqa: SIM115 - closed in stop()
+        with_beat = ["-B", "-s", str(tmp_path / f"{name}-beat")] if beat else []
         self.process = subprocess.Popen(  # noqa: S603 - this interpreter, fixed arguments
             [
                 sys.executable,
@@ -64,9 +64,7 @@ class Worker:
                 "-A",
                 "config",
                 "worker",
-                "-B",
-                "-s",
-                str(tmp_path / f"{name}-beat"),
+                *with_beat,
                 "--pool",
                 "threads",
                 "--concurrency",

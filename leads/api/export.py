@@ -1,6 +1,6 @@
 from django.conf import settings
 from django.db import transaction
-from django.http import FileResponse, HttpRequest, QueryDict, StreamingHttpResponse
+from django.http import FileResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
@@ -9,7 +9,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -17,6 +16,7 @@ from accounts.permissions import IsLeadOwnerOrManager
 from common.errors import Conflict
 from leads.exporting import export_job_create, started_csv_stream
 from leads.models import ExportJob, Lead
+from leads.tasks import export_leads
 
 from .filters import LeadFilter, LeadSearchFilter
 
@@ -96,8 +96,6 @@ class LeadExportView(APIView):
         return response
 
     def _queue(self, request, leads):
-        from leads.tasks import export_leads
-
         query = {key: request.query_params.getlist(key) for key in request.query_params}
         request_id = getattr(request, "request_id", "")
         job = export_job_create(
@@ -114,22 +112,6 @@ class LeadExportView(APIView):
             reverse("leads_export:job", kwargs={"pk": job.pk})
         )
         return response
-
-
-def filtered_leads(user, query):
-    """The export's rows for ``user`` and ``query`` (a dict of lists), exactly as
-    the export view filters them; the worker's side of a queued export."""
-    http = HttpRequest()
-    http.method = "GET"
-    http.GET = QueryDict(mutable=True)
-    for key, values in (query or {}).items():
-        http.GET.setlist(key, values)
-    request = Request(http)
-    request.user = user
-    view = LeadExportView()
-    view.request = request
-    view.format_kwarg = None
-    return view.filtered(request)
 
 
 class ExportJobView(APIView):

@@ -70,6 +70,18 @@ def test_the_job_keeps_the_filters_and_the_agents_scope(
     assert {int(r["id"]) for r in rows} == {leads[0].pk, leads[1].pk}
 
 
+def test_the_job_keeps_the_search(
+    auth, manager, leads, settings, django_capture_on_commit_callbacks
+):
+    settings.EXPORT_INLINE_MAX_ROWS = 0
+    with django_capture_on_commit_callbacks(execute=True):
+        response = auth(manager).get(URL, {"search": "meera", "status": ["new", "lost"]})
+    assert response.status_code == 202
+    job = ExportJob.objects.get()
+    assert (job.state, job.rows) == ("done", 1)
+    assert [int(r["id"]) for r in _rows(job.file.read())] == [leads[1].pk]
+
+
 def test_small_exports_stay_inline(auth, manager, leads):
     response = auth(manager).get(URL, {"status": "lost"})
     assert response.status_code == 200

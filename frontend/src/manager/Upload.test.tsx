@@ -89,6 +89,7 @@ function managerServer() {
       });
     }
     if (where === "/api/v1/imports/41/commit/") return json(200, batch("committed"));
+    if (where === "/api/v1/imports/41/discard/") return json(200, batch("cancelled"));
     return envelope(404, "not_found", "Not found.");
   });
 }
@@ -124,6 +125,45 @@ describe("the upload screen", () => {
     fireEvent.click(screen.getByRole("button", { name: "Commit" }));
     expect(await screen.findByRole("heading", { name: "Committed" })).toBeTruthy();
     expect(calls.some((r) => path(r) === "/api/v1/imports/41/commit/" && r.method === "POST")).toBe(true);
+  });
+
+  it("discards the preview on the server, then shows the form again", async () => {
+    vi.stubGlobal("XMLHttpRequest", FakeXhr);
+    const calls = managerServer();
+    renderApp("/imports/new");
+    fireEvent.change(await screen.findByLabelText("Lead file", {}, { timeout: 8000 }), { target: { files: [new File(["x"], "leads.csv")] } });
+    fireEvent.click(screen.getByRole("button", { name: "Preview" }));
+    await screen.findByRole("progressbar");
+    await act(async () => FakeXhr.release());
+
+    fireEvent.click(await screen.findByRole("button", { name: "Discard" }));
+    expect(await screen.findByLabelText("Lead file")).toBeTruthy();
+    expect(screen.queryByRole("button", { name: "Commit" })).toBeNull();
+    expect(calls.filter((r) => path(r) === "/api/v1/imports/41/discard/" && r.method === "POST")).toHaveLength(1);
+    expect(calls.some((r) => path(r) === "/api/v1/imports/41/commit/")).toBe(false);
+  });
+
+  it("keeps the preview and says why when the server refuses the discard", async () => {
+    vi.stubGlobal("XMLHttpRequest", FakeXhr);
+    fakeServer((request) => {
+      const where = path(request);
+      if (where === "/api/v1/auth/token/refresh/") return json(200, { access: "tok" });
+      if (where === "/api/v1/auth/me/") return json(200, MANAGER);
+      if (where === "/api/v1/agents/") return json(200, { count: 0, next: null, previous: null, results: [] });
+      if (where === "/api/v1/imports/41/discard/") {
+        return envelope(409, "batch_not_discardable", "Batch #41 is committed; only a preview can be discarded.");
+      }
+      return envelope(404, "not_found", "Not found.");
+    });
+    renderApp("/imports/new");
+    fireEvent.change(await screen.findByLabelText("Lead file", {}, { timeout: 8000 }), { target: { files: [new File(["x"], "leads.csv")] } });
+    fireEvent.click(screen.getByRole("button", { name: "Preview" }));
+    await screen.findByRole("progressbar");
+    await act(async () => FakeXhr.release());
+
+    fireEvent.click(await screen.findByRole("button", { name: "Discard" }));
+    expect((await screen.findByRole("alert")).textContent).toBe("Batch #41 is committed; only a preview can be discarded.");
+    expect(screen.getByRole("button", { name: "Commit" })).toBeTruthy();
   });
 
   it("follows a queued import's progress until its preview", async () => {

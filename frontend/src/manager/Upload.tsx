@@ -90,12 +90,24 @@ export default function Upload() {
     choose(event.dataTransfer.files[0] ?? null);
   }
 
-  function discard() {
+  function startOver() {
     setUploaded(null);
     setFile(null);
     setError(null);
     if (input.current !== null) input.current.value = "";
   }
+
+  /** The preview's batch is discarded on the server (its file deleted), then the form is back. */
+  const discard = useMutation({
+    mutationFn: async (id: number) =>
+      unwrap(await api.POST("/api/v1/imports/{id}/discard/", { params: { path: { id } } })),
+    onSuccess: (result) => {
+      queryClient.setQueryData(["import", result.id], result);
+      void queryClient.invalidateQueries({ queryKey: ["imports"] });
+      startOver();
+    },
+    onError: (caught) => setError(caught.message),
+  });
 
   const cancel = useMutation({
     mutationFn: async (id: number) =>
@@ -196,7 +208,12 @@ export default function Upload() {
               <button type="button" disabled={!online || commit.isPending} onClick={() => commit.mutate(batch.id)}>
                 Commit
               </button>
-              <button type="button" className="secondary" onClick={discard}>
+              <button
+                type="button"
+                className="secondary"
+                disabled={!online || discard.isPending || commit.isPending}
+                onClick={() => discard.mutate(batch.id)}
+              >
                 Discard
               </button>
             </div>
@@ -205,7 +222,7 @@ export default function Upload() {
           {state === "committed" && (
             <div className="actions">
               <Link to={`/imports/${batch.id}`}>Open this import</Link>
-              <button type="button" className="secondary" onClick={discard}>
+              <button type="button" className="secondary" onClick={startOver}>
                 Upload another file
               </button>
             </div>
