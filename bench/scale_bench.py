@@ -52,8 +52,8 @@ os.environ.setdefault("LOG_LEVEL", "WARNING")
 # Seeding and the importer run in production mode too (no SQL kept in memory).
 os.environ.setdefault("DJANGO_DEBUG", "false")
 
-from bench.api_bench import free_port, stop  # noqa: E402
 from bench.import_bench import CITIES, FIRST, LAST, NOTES, phone_formats  # noqa: E402
+from bench.serving import free_port, start_gunicorn, stop  # noqa: E402
 
 MANAGER_EMAIL = "bench-scale-manager@example.com"
 
@@ -194,46 +194,6 @@ def shape(after_id):
 def lead_count():
     out = mariadb(f"SELECT COUNT(*) FROM `{database_name()}`.leads_lead", capture=True)
     return int(out.strip())
-
-
-def start_gunicorn(port, metrics_dir):
-    env = {
-        **os.environ,
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "API_THROTTLE_USER": "100000000/min",
-        "GUNICORN_BIND": f"127.0.0.1:{port}",
-        "GUNICORN_ACCESSLOG": "off",
-        "GUNICORN_MAX_REQUESTS": "0",
-        "LOG_LEVEL": "WARNING",
-        "PROMETHEUS_MULTIPROC_DIR": metrics_dir,
-    }
-    env.pop("DJANGO_DEBUG", None)
-    proc = subprocess.Popen(
-        [
-            str(Path(sys.executable).with_name("gunicorn")),
-            "-c",
-            str(ROOT / "config" / "gunicorn.conf.py"),
-            "config.wsgi:application",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"gunicorn exited: {proc.stderr.read().decode()[-2000:]}")
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", "/healthz")
-            if connection.getresponse().status == 200:
-                return proc
-        except OSError:
-            time.sleep(0.2)
-    stop(proc)
-    raise SystemExit("gunicorn did not become healthy")
 
 
 class Client:
