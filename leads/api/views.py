@@ -120,7 +120,13 @@ class LeadViewSet(
         by orjson cost well under one (bench/api_bench.py measures it).
         """
         scope = _list_scope(request.user)
-        if set(request.query_params) - {"page", "page_size"} or scope is None:
+        if (
+            set(request.query_params) - {"page", "page_size"}
+            or scope is None
+            # A deep page is a seek from a cached anchor (the paginator's), not
+            # an OFFSET walk of the compiled query through every row above it.
+            or self.paginator.wants_deep_page(request)
+        ):
             queryset = self.filter_queryset(self.get_queryset())
             count = None if scope is None else self._count(scope[0], request, queryset)
             page = self.paginator.paginate_queryset(
@@ -129,6 +135,7 @@ class LeadViewSet(
                 view=self,
                 count=count,
                 row_id=_row_id,
+                ids=queryset.values_list("id", flat=True),
             )
         else:
             # No filter, search or ordering asked for: the default order (what
