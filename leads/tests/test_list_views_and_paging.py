@@ -3,6 +3,8 @@
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from common import dataversion, filtering
@@ -318,3 +320,47 @@ def test_deep_pages_by_number_seek_from_cached_anchors(
     assert page("last") == newest_first[13:]
     # Ascending id order seeks the other way.
     assert page(4, ordering="id") == sorted(newest_first)[6:8]
+
+
+def test_managers_totals_by_status_and_owner_come_from_the_counters(
+    auth, manager, agent, other_agent, make_lead
+):
+    for n in range(9):
+        owner = (agent, other_agent, None)[n % 3]
+        make_lead(agent=owner, status=("new", "lost", "contacted", "new")[n % 4])
+    client = auth(manager)
+    cases = [
+        {},
+        {"status": "new"},
+        {"status": ["new", "lost"]},
+        {"agent": agent.pk},
+        {"agent": agent.pk, "status": "new"},
+        {"unassigned": "true"},
+        {"unassigned": "false", "status": "new"},
+        {"unassigned": "true", "agent": agent.pk},
+        {"agent": 10**12},
+        {"status": "", "agent": ""},
+    ]
+    for params in cases:
+        dataversion.bump()  # nothing cached: each total is computed here
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get(URL, {**params, "page_size": 1})
+        expected = len(_ids(client.get(URL, {**params, "page_size": 100})))
+        assert response.json()["count"] == expected, params
+        counts = [q["sql"] for q in captured if "COUNT(" in q["sql"].upper()]
+        assert counts == [], (params, counts)
+    # An agent's own totals too, never another agent's rows.
+    own = auth(agent)
+    for params in [{}, {"status": "new"}, {"ordering": "first_name"}, {"agent": other_agent.pk}]:
+        dataversion.bump()
+        with CaptureQueriesContext(connection) as captured:
+            response = own.get(URL, {**params, "page_size": 1})
+        expected = len(_ids(own.get(URL, {**params, "page_size": 100})))
+        assert response.json()["count"] == expected, params
+        assert not [q for q in captured if "COUNT(" in q["sql"].upper()], params
+    # Any other filter is counted from the leads.
+    for user in (manager, agent):
+        dataversion.bump()
+        with CaptureQueriesContext(connection) as captured:
+            auth(user).get(URL, {"status": "new", "search": "Lead"})
+        assert any("COUNT(" in q["sql"] for q in captured)
