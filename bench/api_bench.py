@@ -20,12 +20,9 @@ import os
 import re
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
@@ -36,6 +33,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("DATABASE_URL", "mysql://root@127.0.0.1:3306/leadline_bench_api")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/9")
 os.environ.setdefault("CACHE_KEY_PREFIX", "bench_api")
+
+from bench import serving  # noqa: E402
+from bench.serving import free_port, stop  # noqa: E402
 
 AGENTS = 10
 LEADS = 10_000
@@ -127,69 +127,17 @@ def seed():
     return agent.pk, access
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def start_gunicorn(port, workers, threads, metrics_dir):
-    env = {
-        **os.environ,
-        "DJANGO_SECRET_KEY": SECRET,
-        "JWT_SIGNING_KEY": JWT_KEY,
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "SECURE_SSL_REDIRECT": "false",
-        "DJANGO_SETTINGS_MODULE": "bench.settings",
-        # One user hammering its own list: the throttle is still consulted on
-        # every request (its Redis round trips are in the numbers), never hit.
-        "API_THROTTLE_USER": "100000000/min",
-        "GUNICORN_BIND": f"127.0.0.1:{port}",
-        "GUNICORN_ACCESSLOG": "off",
-        "GUNICORN_MAX_REQUESTS": "0",
-        "LOG_LEVEL": "WARNING",
-        "PROMETHEUS_MULTIPROC_DIR": metrics_dir,
-    }
-    env.pop("DJANGO_DEBUG", None)
     # None = whatever config/gunicorn.conf.py picks (what production runs).
-    for name, value in (("WEB_CONCURRENCY", workers), ("GUNICORN_THREADS", threads)):
-        if value is None:
-            env.pop(name, None)
-        else:
-            env[name] = str(value)
-    proc = subprocess.Popen(
-        [
-            str(Path(sys.executable).with_name("gunicorn")),
-            "-c",
-            str(ROOT / "config" / "gunicorn.conf.py"),
-            "config.wsgi:application",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
+    return serving.start_gunicorn(
+        port,
+        metrics_dir,
+        DJANGO_SECRET_KEY=SECRET,
+        JWT_SIGNING_KEY=JWT_KEY,
+        DJANGO_SETTINGS_MODULE="bench.settings",
+        WEB_CONCURRENCY=workers,
+        GUNICORN_THREADS=threads,
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"gunicorn exited: {proc.stderr.read().decode()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
-                if r.status == 200:
-                    return proc
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise SystemExit("gunicorn did not become healthy")
-
-
-def stop(proc):
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        os.killpg(proc.pid, signal.SIGKILL)
 
 
 def check_same_rows(port, agent_id, access):

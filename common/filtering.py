@@ -12,6 +12,7 @@ An empty value (``?agent=``) means the parameter was not given, as it always
 has; the schema says so with ``allowEmptyValue`` (``accounts.schema``).
 """
 
+import hashlib
 import re
 from datetime import UTC, datetime
 
@@ -23,6 +24,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
+from . import dataversion
 from .api import PageNumberPagination
 
 # Primary keys are BIGINT (``DEFAULT_AUTO_FIELD``); a wider number can match no row
@@ -335,31 +337,68 @@ class _Counted:
         return self._rows[key]
 
 
-class _DeepSlice:
-    """A queryset whose deep pages are read in two steps (a "deferred join").
+# Deep pages by number are read from the nearest cached anchor, the id at every
+# ANCHOR_STEP-th position of the list (see ``_DeepSlice``).
+ANCHOR_STEP = 5_000
+ANCHOR_CACHE_SECONDS = 300
 
-    ``OFFSET 200000`` makes the database walk 200,000 rows before the page; the
-    ids alone can come from the filter's index (``(status, id)``, ``(batch,
-    id)``, ...) without reading a row, and only the page's rows are then
-    fetched by primary key. One query more, on deep pages only.
+
+class _DeepSlice:
+    """A queryset whose deep pages are read in two steps, in id order from cached anchors.
+
+    ``OFFSET 950000`` makes the database walk 950,000 rows before the page
+    (seconds at a million leads). A deep page is read in two steps instead (a
+    "deferred join"): the page's ids from the filter's index alone (``(status,
+    id)``, ``(batch, id)``, the primary key, ...), then only those rows. In id
+    order (``descending`` True or False, not None) the ids are not even counted
+    from the top: the id at every ``ANCHOR_STEP``-th
+    position (an anchor) is cached under the data version, which every write to
+    the leads bumps, so a page is a seek to the anchor below it (``id <=
+    anchor``) and a walk of fewer than ``ANCHOR_STEP`` index entries, whatever
+    its depth. The first request for an anchor after a write counts up to it
+    once (index entries, not rows). Shallow pages are the plain slice.
     """
 
     ordered = True
 
-    def __init__(self, queryset, row_id, count=None):
+    def __init__(self, queryset, row_id, *, descending, count=None, ids=None):
         self._queryset = queryset
         self._row_id = row_id
+        self._descending = descending
         self._count = count
+        self._ids = ids
 
     def count(self):
         return self._count() if self._count is not None else self._queryset.count()
 
     def __getitem__(self, key):
-        ids = list(self._queryset.values_list("id", flat=True)[key])
-        position = {row_id: n for n, row_id in enumerate(ids)}
-        rows = list(self._queryset.filter(id__in=ids))
+        start, stop = key.start or 0, key.stop
+        if start < KeysetPageNumberPagination.DEEP_OFFSET:
+            return list(self._queryset[start:stop])
+        ids = self._ids if self._ids is not None else self._queryset.values_list("id", flat=True)
+        base = start - start % ANCHOR_STEP
+        anchor = None if self._descending is None or not base else self._anchor(ids, base)
+        if anchor is not None:
+            ids = ids.filter(id__lte=anchor) if self._descending else ids.filter(id__gte=anchor)
+            start, stop = start - base, stop - base
+        page_ids = list(ids[start:stop])
+        position = {row_id: n for n, row_id in enumerate(page_ids)}
+        rows = list(self._queryset.filter(id__in=page_ids))
         rows.sort(key=lambda row: position[self._row_id(row)])
         return rows
+
+    @staticmethod
+    def _anchor(ids, position):
+        """The id at ``position`` of ``ids`` (None past the end), cached per query."""
+        digest = hashlib.sha256(str(ids.query).encode()).hexdigest()[:32]
+
+        def compute():
+            found = list(ids[position : position + 1])
+            return found[0] if found else None
+
+        return dataversion.cached(
+            f"page:anchor:{digest}:{position}", compute, timeout=ANCHOR_CACHE_SECONDS
+        )
 
 
 class KeysetPage(list):
@@ -384,22 +423,26 @@ class KeysetPageNumberPagination(StrictPageNumberPagination):
     deep ``OFFSET``. The response shape is the same in both modes.
 
     The view may pass ``count`` (a callable) when it knows the total more
-    cheaply than ``COUNT(*)`` (a cached total), and ``row_id`` (how to read
-    a row's id) when its rows are not model instances.
+    cheaply than ``COUNT(*)`` (a cached total), ``row_id`` (how to read
+    a row's id) when its rows are not model instances, and ``ids`` (the same
+    rows' ids as a queryset) when its rows join other tables: MariaDB reads a
+    joined query's ids from the rows, not from the index alone.
     """
 
     cursor_query_param = "cursor"
     DEEP_OFFSET = 5_000
 
-    def paginate_queryset(self, queryset, request, view=None, *, count=None, row_id=None):
+    def paginate_queryset(self, queryset, request, view=None, *, count=None, row_id=None, ids=None):
         self.request = request
         self._row_id = row_id or (lambda row: row.pk)
         self.keyset = None
         value = request.query_params.get(self.cursor_query_param)
         if _is_empty(value):
             self._descending = self._id_order(queryset)
-            if hasattr(queryset, "values_list") and self._offset(request) >= self.DEEP_OFFSET:
-                queryset = _DeepSlice(queryset, self._row_id, count)
+            if hasattr(queryset, "values_list"):
+                queryset = _DeepSlice(
+                    queryset, self._row_id, descending=self._descending, count=count, ids=ids
+                )
             elif count is not None:
                 queryset = _Counted(queryset, count)
             return super().paginate_queryset(queryset, request, view)
@@ -435,12 +478,16 @@ class KeysetPageNumberPagination(StrictPageNumberPagination):
         )
         return self.keyset
 
-    def _offset(self, request):
-        """How many rows come before the page asked for (0 for ``last``)."""
+    def wants_deep_page(self, request):
+        """Whether the page asked for by number may lie past ``DEEP_OFFSET`` rows
+        (``last`` may)."""
         number = request.query_params.get(self.page_query_param)
+        if number in self.last_page_strings:
+            return True
         if _is_empty(number) or not _DIGITS.fullmatch(number):
-            return 0
-        return ((_whole_number(number) or MAX_ID) - 1) * self.get_page_size(request)
+            return False
+        offset = ((_whole_number(number) or MAX_ID) - 1) * self.get_page_size(request)
+        return offset >= self.DEEP_OFFSET
 
     @staticmethod
     def _id_order(queryset):

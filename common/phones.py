@@ -167,3 +167,21 @@ def normalize_phone(raw, region=None):
 
 def looks_like_e164(value):
     return bool(_E164.match(value or ""))
+
+
+def e164_prefix(raw, region=None):
+    """The start of the E.164 numbers that ``raw`` (part of a number, as typed) begins.
+
+    ``+44 7700`` and ``0044 7700`` are ``+447700``; a national ``098765 4`` is
+    ``+91987654`` in region IN (default ``PHONE_DEFAULT_REGION``), its trunk
+    ``0`` dropped. For searching stored numbers by a range of their index when
+    ``raw`` is not a whole number.
+    """
+    text = raw.strip()
+    digits = "".join(c for c in text if c.isdigit())
+    if text.startswith("+"):
+        return "+" + digits
+    if digits.startswith("00"):
+        return "+" + digits[2:]
+    region = (region or settings.PHONE_DEFAULT_REGION).upper()
+    return f"+{phonenumbers.country_code_for_region(region)}{digits.lstrip('0')}"

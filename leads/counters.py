@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from datetime import UTC
 
 from django.db import connection, transaction
-from django.db.models import Count
+from django.db.models import Count, Sum
 from django.db.models.functions import Trunc
 from django.utils import timezone
 
@@ -294,6 +294,20 @@ def _upsert(cursor, model, keys, adds, rows):
 
 
 # --- Reading and rebuilding ---------------------------------------------------
+
+
+def lead_total(*, statuses=None, agent_keys=None, exclude_keys=()):
+    """How many leads have one of ``statuses`` (None: any) and an owner among
+    ``agent_keys`` (None: any) but not among ``exclude_keys``: a sum of counter
+    rows, where ``COUNT(*)`` would read up to every lead."""
+    rows = LeadCount.objects.all()
+    if statuses is not None:
+        rows = rows.filter(status__in=statuses)
+    if agent_keys is not None:
+        rows = rows.filter(agent_key__in=agent_keys)
+    if exclude_keys:
+        rows = rows.exclude(agent_key__in=exclude_keys)
+    return rows.aggregate(n=Sum("count"))["n"] or 0
 
 
 def stored_tally(*, since=None):

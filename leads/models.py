@@ -179,11 +179,19 @@ class Lead(models.Model):
             models.Index(fields=["agent"], name="lead_agent_idx"),
             # ?status= within an agent's leads, ?ordering=status, open counts.
             models.Index(fields=["agent", "status"], name="lead_agent_status_idx"),
+            # The follow-up views' totals: open statuses and a follow-up range,
+            # counted from the index alone (the page reads lead_agent_follow_up_idx).
+            models.Index(
+                fields=["agent", "status", "next_follow_up"], name="lead_agent_status_fu_idx"
+            ),
             # ?view=due_today / ?view=overdue and ?ordering=next_follow_up.
             models.Index(fields=["agent", "next_follow_up"], name="lead_agent_follow_up_idx"),
             models.Index(fields=["agent", "created_at"], name="lead_agent_created_idx"),
             models.Index(fields=["agent", "updated_at"], name="lead_agent_updated_idx"),
             models.Index(fields=["agent", "first_name"], name="lead_agent_first_name_idx"),
+            # An agent's name and email search: each prefix a range of its own rows.
+            models.Index(fields=["agent", "last_name"], name="lead_agent_last_name_idx"),
+            models.Index(fields=["agent", "email"], name="lead_agent_email_idx"),
             # Managers' name and email search: prefix matches are index ranges.
             models.Index(fields=["first_name"], name="lead_first_name_idx"),
             models.Index(fields=["last_name"], name="lead_last_name_idx"),

@@ -1,13 +1,14 @@
 from datetime import datetime, time, timedelta
 
 import orjson
-from django.db.models import Count, Exists, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models import Count, Exists, IntegerField, OuterRef, Subquery, Value
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from agents.models import Agent
 from common.compiled import CompiledQuery
-from common.phones import InvalidPhone, normalize_phone
+from common.phones import InvalidPhone, e164_prefix, normalize_phone
 
 from .models import OPEN_STATUSES, Lead, LeadActivity
 
@@ -110,31 +111,66 @@ def follow_up_view(queryset, view, *, now=None):
     raise ValueError(f"unknown follow-up view {view!r}")
 
 
+# What a phone number is written with besides its digits.
+_PHONE_PUNCTUATION = frozenset("+-()./ ")
+SEARCH_FIELDS = ("first_name", "last_name", "email")
+
+
+def _is_phone(query):
+    return sum(c.isdigit() for c in query) >= 6 and all(
+        c.isdigit() or c in _PHONE_PUNCTUATION for c in query
+    )
+
+
+def _word_matches(queryset, word):
+    """``queryset``'s ids whose first name, last name or email begins with ``word``,
+    as SQL for ``id IN (...)``: a derived table of one UNION of three index ranges.
+
+    Written as ``first_name LIKE 'w%' OR last_name LIKE 'w%' OR ...`` MariaDB
+    either merges the three ranges and then reads every matching row to check
+    the OR again (24,000 rows for a common first name at a million leads), or
+    walks the whole table newest first. Each branch of the union is read from its
+    index alone (``(agent, first_name)`` for an agent, ``first_name`` for a
+    manager), and the derived table is materialized once: only the page's rows
+    are read.
+    """
+    parts = [
+        queryset.filter(**{f"{field}__istartswith": word}).order_by().values("id").query
+        for field in SEARCH_FIELDS
+    ]
+    compiled = [part.sql_with_params() for part in parts]
+    sql = " UNION ".join(text for text, _params in compiled)
+    params = tuple(param for _text, params in compiled for param in params)
+    # Django's own SQL for the branches, every value a parameter.
+    return RawSQL(f"SELECT id FROM ({sql}) AS lead_search", params)  # noqa: S608, S611
+
+
 def search_leads(queryset, query):
     """Leads matching ``query``: a phone in any format, or words of the name/email.
 
-    A query with six or more digits is a phone: it is normalized and matched on
-    the stored E.164 value (an indexed equality), so "098765 43210" finds
-    "+919876543210"; digits that do not parse are matched as a substring.
-    Otherwise every word must begin the first name, the last name or the email
-    ("kir" finds Kiran, "kiran.s" kiran.sharma@...): prefixes are ranges of the
+    A query of digits and phone punctuation with six or more digits is a phone:
+    it is normalized and matched on the stored E.164 value (an indexed
+    equality), so "098765 43210" finds "+919876543210"; a part of a number that
+    does not parse is matched as the start of the E.164 value ("98765 4" finds
+    "+91987654..."), a range of the same index. Otherwise every word must begin
+    the first name, the last name or the email ("kir" finds Kiran, "kiran.s"
+    kiran.sharma@..., "kiran99@x.org" that address): prefixes are ranges of the
     name and email indexes, where a substring would read every row (README,
     "Search").
     """
     query = (query or "").strip()
     if not query:
         return queryset
-    if sum(c.isdigit() for c in query) >= 6:
+    if _is_phone(query):
         try:
             return queryset.filter(phone=normalize_phone(query))
         except InvalidPhone:
-            return queryset.filter(phone__contains="".join(c for c in query if c.isdigit()))
+            # istartswith: MariaDB's case-sensitive LIKE BINARY cannot use the
+            # column's (case-insensitive) index; digits have no case anyway.
+            return queryset.filter(phone__istartswith=e164_prefix(query))
+    scope = queryset
     for word in query.split():
-        queryset = queryset.filter(
-            Q(first_name__istartswith=word)
-            | Q(last_name__istartswith=word)
-            | Q(email__istartswith=word)
-        )
+        queryset = queryset.filter(id__in=_word_matches(scope, word))
     return queryset
 
 

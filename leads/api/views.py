@@ -15,7 +15,8 @@ from common.errors import DomainError
 from common.filtering import KeysetPageNumberPagination, StrictPageNumberPagination
 from common.renderers import ORJSONRenderer
 from leads import services
-from leads.models import EVERYONE, Lead, visible_owner
+from leads.counters import lead_total
+from leads.models import EVERYONE, NO_AGENT, Lead, visible_owner
 from leads.selectors import LEAD_LIST_FIELDS, LEAD_LIST_ORDERING, lead_list_page
 
 from .filters import LeadFilter, LeadOrderingFilter, LeadSearchFilter
@@ -80,6 +81,32 @@ def _row_id(row):
 _NOT_FILTERS = {"page", "page_size", "cursor", "ordering"}
 
 
+# Filters whose totals the counters hold (leads by owner and status).
+_COUNTED_FILTERS = {"status", "agent", "unassigned"}
+
+
+def _counter_total(params, agent_id=None):
+    """A callable answering the total of the (already validated) ``params`` from
+    the counters, or None when a filter is not one they hold. ``agent_id``: the
+    rows are that agent's (its own list), else everyone's."""
+    given = {name for name in params if name not in _NOT_FILTERS and params.get(name) != ""}
+    if not given <= _COUNTED_FILTERS:
+        return None
+    statuses = [value for value in params.getlist("status") if value] or None
+    agent_keys, exclude = None, ()
+    if agent_id is not None:
+        agent_keys = {agent_id}
+    if params.get("agent"):
+        asked = {int(params["agent"])}
+        agent_keys = asked if agent_keys is None else agent_keys & asked
+    unassigned = params.get("unassigned")
+    if unassigned == "true":
+        agent_keys = {NO_AGENT} if agent_keys is None else agent_keys & {NO_AGENT}
+    elif unassigned == "false":
+        exclude = (NO_AGENT,)
+    return lambda: lead_total(statuses=statuses, agent_keys=agent_keys, exclude_keys=exclude)
+
+
 def _list_scope(user):
     """``(cache scope, agent id)`` of the user's unfiltered list; None sees nothing.
 
@@ -120,15 +147,22 @@ class LeadViewSet(
         by orjson cost well under one (bench/api_bench.py measures it).
         """
         scope = _list_scope(request.user)
-        if set(request.query_params) - {"page", "page_size"} or scope is None:
+        if (
+            set(request.query_params) - {"page", "page_size"}
+            or scope is None
+            # A deep page is a seek from a cached anchor (the paginator's), not
+            # an OFFSET walk of the compiled query through every row above it.
+            or self.paginator.wants_deep_page(request)
+        ):
             queryset = self.filter_queryset(self.get_queryset())
-            count = None if scope is None else self._count(scope[0], request, queryset)
+            count = self._count(scope, request, queryset)
             page = self.paginator.paginate_queryset(
                 queryset.values_list(*LEAD_LIST_FIELDS.values()),
                 request,
                 view=self,
                 count=count,
                 row_id=_row_id,
+                ids=queryset.values_list("id", flat=True),
             )
         else:
             # No filter, search or ordering asked for: the default order (what
@@ -140,7 +174,8 @@ class LeadViewSet(
             # data version, which retires the cached totals in every process.
             total = dataversion.cached(
                 f"leads:count:{key}",
-                lambda: self.get_queryset().count(),
+                # Sums of the counters (leads by owner and status), not COUNT(*).
+                lambda: lead_total(agent_keys=None if agent_id is None else {agent_id}),
                 timeout=COUNT_CACHE_SECONDS,
             )
             page = self.paginator.paginate_queryset(
@@ -159,16 +194,26 @@ class LeadViewSet(
 
     @staticmethod
     def _count(scope, request, queryset):
-        """A manager's filtered total, cached under the data version like the
-        unfiltered one; None (count afresh) for everyone else.
+        """The list's total as a callable cached under the data version, or None
+        (``COUNT(*)`` afresh).
 
-        A manager's ``?status=new`` over a million leads counts hundreds of
-        thousands of index entries: once per write instead of once per page.
-        An agent's totals are bounded by its own rows (an index range) and stay
-        exact to the row; so do the follow-up filters, which move with the clock.
+        Totals by status and owner alone (an agent's ``?status=``, a manager's
+        ``?status=``/``?agent=``/``?unassigned=``, any ordering) are sums of the
+        counters (``leads.counters.lead_total``), kept in the writes'
+        transactions: a manager's ``?status=new`` would otherwise count hundreds
+        of thousands of index entries after every write. A manager's other
+        filters are counted once per write instead of once per page. An
+        agent's other totals are bounded by its own rows (an index range) and
+        counted each time; so are the follow-up filters, which move with the clock.
         """
-        if scope != "all" or {"view", "follow_up_due"} & set(request.query_params):
+        if scope is None or {"view", "follow_up_due"} & set(request.query_params):
             return None
+        key, agent_id = scope
+        compute = _counter_total(request.query_params, agent_id)
+        if compute is None:
+            if agent_id is not None:
+                return None
+            compute = queryset.count
         params = sorted(
             (name, request.query_params.getlist(name))
             for name in request.query_params
@@ -176,7 +221,7 @@ class LeadViewSet(
         )
         digest = hashlib.sha256(repr(params).encode()).hexdigest()[:32]
         return lambda: dataversion.cached(
-            f"leads:count:{scope}:{digest}", queryset.count, timeout=COUNT_CACHE_SECONDS
+            f"leads:count:{key}:{digest}", compute, timeout=COUNT_CACHE_SECONDS
         )
 
     @extend_schema(request=LeadCreateInput, responses={201: LeadOutput})

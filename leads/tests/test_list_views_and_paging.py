@@ -3,8 +3,11 @@
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from common import dataversion, filtering
 from common.filtering import KeysetPageNumberPagination, encode_cursor
 from leads.models import Lead
 
@@ -111,6 +114,37 @@ def test_search_matches_the_start_of_a_name_or_email(auth, manager, make_lead):
     # A prefix, not a substring: the middle of a word is not searched.
     assert _ids(client.get(URL, {"search": "arma"})) == []
     assert _ids(client.get(URL, {"search": "example"})) == []
+
+
+def test_an_address_with_digits_is_searched_as_words_not_as_a_phone(auth, manager, make_lead):
+    kiara = make_lead(first_name="Kiara", email="kiara.bose540762@example.com")
+    make_lead(first_name="Bose", phone="+919540762000")
+    client = auth(manager)
+    assert _ids(client.get(URL, {"search": "kiara.bose540762@example.com"})) == [kiara.pk]
+    assert _ids(client.get(URL, {"search": "kiara.bose540762"})) == [kiara.pk]
+
+
+def test_part_of_a_phone_finds_the_numbers_it_begins(auth, manager, agent, make_lead):
+    first = make_lead(phone="+919876543210", agent=agent)
+    second = make_lead(phone="+919876543299")
+    make_lead(phone="+918876543210")
+    client = auth(manager)
+    # Too short to be a number: the start of the E.164 value, as typed.
+    assert set(_ids(client.get(URL, {"search": "098765 432"}))) == {first.pk, second.pk}
+    assert set(_ids(client.get(URL, {"search": "+91 98765-43"}))) == {first.pk, second.pk}
+    assert _ids(client.get(URL, {"search": "00 91 98765 43299"})) == [second.pk]
+    # Not the middle of a number, and an agent still sees only its own.
+    assert _ids(client.get(URL, {"search": "876543"})) == []
+    assert _ids(auth(agent).get(URL, {"search": "98765 432"})) == [first.pk]
+
+
+def test_search_words_are_each_matched_within_the_other_filters(auth, manager, agent, make_lead):
+    both = make_lead(first_name="Kiran", last_name="Rao", agent=agent, status="new")
+    make_lead(first_name="Kiran", last_name="Das", agent=agent, status="new")
+    make_lead(first_name="Rao", last_name="Kiran", status="new")
+    make_lead(first_name="Kiran", last_name="Rao", agent=agent, status="lost")
+    assert _ids(auth(agent).get(URL, {"search": "rao kir", "status": "new"})) == [both.pk]
+    assert len(_ids(auth(manager).get(URL, {"search": "rao kir", "status": "new"}))) == 2
 
 
 def test_search_treats_like_wildcards_as_text(auth, manager, make_lead):
@@ -256,3 +290,77 @@ def test_a_cursor_past_the_largest_id_is_served(auth, manager, make_lead):
     assert _ids(client.get(URL, {"cursor": "a0"})) == []
     assert _ids(client.get(URL, {"cursor": "b0"})) == [lead.pk]
     assert _ids(client.get(URL, {"cursor": "b" + "9" * 19})) == []
+
+
+def test_deep_pages_by_number_seek_from_cached_anchors(
+    auth, manager, make_lead, monkeypatch, django_assert_num_queries
+):
+    monkeypatch.setattr(KeysetPageNumberPagination, "DEEP_OFFSET", 4)
+    monkeypatch.setattr(filtering, "ANCHOR_STEP", 4)
+    leads = [make_lead(status="new" if n % 3 else "lost") for n in range(15)]
+    newest_first = sorted((lead.pk for lead in leads), reverse=True)
+    client = auth(manager)
+
+    def page(number, **params):
+        return _ids(client.get(URL, {"page_size": 2, "page": number, **params}))
+
+    assert page(4) == newest_first[6:8]  # counts the total, then up to the anchor at 4
+    # user, the page's ids from the anchor, its rows
+    with django_assert_num_queries(3):
+        assert page(4) == newest_first[6:8]
+    assert [page(n) for n in range(3, 9)] == [newest_first[k : k + 2] for k in range(4, 16, 2)]
+    assert page("last") == newest_first[14:]
+    new = [pk for pk in newest_first if Lead.objects.get(pk=pk).status == "new"]
+    assert [page(n, status="new") for n in (3, 4, 5)] == [new[4:6], new[6:8], new[8:10]]
+    # A write bumps the data version: the anchors are found again.
+    newer = make_lead()
+    dataversion.bump()
+    assert page(4) == [newest_first[5], newest_first[6]]
+    assert page(1)[0] == newer.pk
+    assert page("last") == newest_first[13:]
+    # Ascending id order seeks the other way.
+    assert page(4, ordering="id") == sorted(newest_first)[6:8]
+
+
+def test_managers_totals_by_status_and_owner_come_from_the_counters(
+    auth, manager, agent, other_agent, make_lead
+):
+    for n in range(9):
+        owner = (agent, other_agent, None)[n % 3]
+        make_lead(agent=owner, status=("new", "lost", "contacted", "new")[n % 4])
+    client = auth(manager)
+    cases = [
+        {},
+        {"status": "new"},
+        {"status": ["new", "lost"]},
+        {"agent": agent.pk},
+        {"agent": agent.pk, "status": "new"},
+        {"unassigned": "true"},
+        {"unassigned": "false", "status": "new"},
+        {"unassigned": "true", "agent": agent.pk},
+        {"agent": 10**12},
+        {"status": "", "agent": ""},
+    ]
+    for params in cases:
+        dataversion.bump()  # nothing cached: each total is computed here
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get(URL, {**params, "page_size": 1})
+        expected = len(_ids(client.get(URL, {**params, "page_size": 100})))
+        assert response.json()["count"] == expected, params
+        counts = [q["sql"] for q in captured if "COUNT(" in q["sql"].upper()]
+        assert counts == [], (params, counts)
+    # An agent's own totals too, never another agent's rows.
+    own = auth(agent)
+    for params in [{}, {"status": "new"}, {"ordering": "first_name"}, {"agent": other_agent.pk}]:
+        dataversion.bump()
+        with CaptureQueriesContext(connection) as captured:
+            response = own.get(URL, {**params, "page_size": 1})
+        expected = len(_ids(own.get(URL, {**params, "page_size": 100})))
+        assert response.json()["count"] == expected, params
+        assert not [q for q in captured if "COUNT(" in q["sql"].upper()], params
+    # Any other filter is counted from the leads.
+    for user in (manager, agent):
+        dataversion.bump()
+        with CaptureQueriesContext(connection) as captured:
+            auth(user).get(URL, {"status": "new", "search": "Lead"})
+        assert any("COUNT(" in q["sql"] for q in captured)
