@@ -522,7 +522,7 @@ LEAD_SLA_HOURS = env_int("LEAD_SLA_HOURS", 48)
 DASHBOARD_CACHE_SECONDS = env_int("DASHBOARD_CACHE_SECONDS", 300)
 # Imports (imports/): rows per pipeline chunk, errors/duplicates kept per batch,
 # from how many rows phones are parsed in worker processes and how many.
-IMPORT_CHUNK_ROWS = env_int("IMPORT_CHUNK_ROWS", 20_000)
+IMPORT_CHUNK_ROWS = env_int("IMPORT_CHUNK_ROWS", 10_000)
 IMPORT_MAX_REPORTED_ROWS = env_int("IMPORT_MAX_REPORTED_ROWS", 10_000)
 IMPORT_PARALLEL_MIN_ROWS = env_int("IMPORT_PARALLEL_MIN_ROWS", 10_000)
 IMPORT_WORKERS = env_int("IMPORT_WORKERS", 0)  # 0: one per CPU

@@ -27,7 +27,7 @@ from common.db import chunked
 from .normalize import PhoneNormalizer
 from .timing import Clock
 
-# Cells a chunk holds at most: IMPORT_CHUNK_ROWS rows of up to 10 columns.
+# Cells a chunk holds at most: a file wider than 20 columns gets chunks of fewer rows.
 CHUNK_CELLS = 200_000
 
 
