@@ -221,5 +221,11 @@ def _count_plan(plan, outcome):
 
 def _record(plan, *, batch, actor, now, after_id, routes=None):
     record_import_assignments(
-        batch=batch, strategy=plan.strategy, actor=actor, now=now, after_id=after_id, routes=routes
+        batch=batch,
+        strategy=plan.strategy,
+        actor=actor,
+        now=now,
+        after_id=after_id,
+        routes=routes,
+        per_agent=plan.per_agent,  # what the chunk's leads were written with
     )

@@ -455,6 +455,11 @@ def test_insert_statements_respect_both_bounds(monkeypatch):
 
 # Text that a CSV for LOAD DATA must carry verbatim: its quote, separator and line
 # end, the words MariaDB reads as NULL, and an escape character it must not apply.
+# Statements per chunk of a plain import: the dedupe, the id floor, the write (on
+# MariaDB after a check that the server takes LOAD DATA), the activity, the id
+# range and the assignments.
+PER_CHUNK_QUERIES = 7 if connection.vendor == "mysql" else 6
+
 LOADED_TEXT = [
     *TRICKY,
     'ends with a quote"',
@@ -523,3 +528,24 @@ def test_a_phone_taken_between_dedupe_and_write_rolls_the_import_back(
     assert (batch.state, batch.created, batch.assigned) == (ImportBatch.State.FAILED, 0, 0)
     stored, counted = counters.stored_tally(), counters.recount_tally()
     assert counters.differences(stored, counted) == []
+
+
+def test_each_chunk_costs_the_same_few_queries_and_counts_nothing_again(manager, agents, settings):
+    """The plan already knows who gets how many leads: the counters and the digest take
+    its numbers, so no chunk groups the leads it has just written."""
+    settings.IMPORT_CHUNK_ROWS = 10
+
+    def queries_of(first, count):
+        with CaptureQueriesContext(connection) as queries:
+            run_import(csv_bytes(people(count, start=first)), manager, name=f"{first}.csv")
+        return [query["sql"] for query in queries]
+
+    queries_of(0, 12)  # the first import also creates the rotation state
+    four = queries_of(100, 32)  # chunks of 2, 10, 10, 10 rows
+    eight = queries_of(200, 72)  # 2, then seven of 10
+    grouped = [[sql for sql in run if "GROUP BY" in sql.upper()] for run in (four, eight)]
+    assert len(grouped[0]) == len(grouped[1]) == 1  # the agents' open loads, once an import
+    assert (len(eight) - len(four)) / 4 == PER_CHUNK_QUERIES
+    stored, counted = counters.stored_tally(), counters.recount_tally()
+    assert counters.differences(stored, counted) == []
+    assert per_agent_counts() == [24, 23, 23, 23, 23]
