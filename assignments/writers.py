@@ -160,7 +160,9 @@ def end_open_assignments(lead_ids, *, now, end_reason):
         )
 
 
-def record_import_assignments(*, batch, strategy, actor=None, now=None, after_id=0, routes=None):
+def record_import_assignments(
+    *, batch, strategy, actor=None, now=None, after_id=0, routes=None, per_agent=None
+):
     """Open the assignments of ``batch``'s leads inserted with planned agents.
 
     The history rows are built by the database from the lead rows (one
@@ -172,7 +174,8 @@ def record_import_assignments(*, batch, strategy, actor=None, now=None, after_id
 
     ``routes`` maps the new leads' phones to the ``Route`` that decided them
     (a routed import): their ids are read back by phone and the rows written
-    per route, by ids.
+    per route, by ids. ``per_agent`` (``{agent id: n}``, the plan's count of
+    those leads) spares the queries that would count them again.
     """
     if routes:
         return _record_routed(
@@ -193,12 +196,16 @@ def record_import_assignments(*, batch, strategy, actor=None, now=None, after_id
         low, high = cursor.fetchone()
         if low is None:
             return 0
+        if per_agent is not None:
+            counters.leads_assigned(per_agent, assigned_at=now)
         step = 50_000  # bounds the rows (and row locks) one statement handles
         for start in range(low, high + 1, step):
             end = min(start + step - 1, high)
-            counters.assigned_from_leads(
-                Lead.objects.filter(batch_id=batch_id, pk__range=(start, end)), assigned_at=now
-            )
+            if per_agent is None:
+                counters.assigned_from_leads(
+                    Lead.objects.filter(batch_id=batch_id, pk__range=(start, end)),
+                    assigned_at=now,
+                )
             cursor.execute(
                 f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608 (names only)
                 f"SELECT {lead_pk}, {lead_agent}, %s, %s, %s, %s, %s, '', NULL, NULL, '' "
@@ -218,21 +225,23 @@ def record_import_assignments(*, batch, strategy, actor=None, now=None, after_id
             )
             assigned += cursor.rowcount
     if assigned:
-        _announce_import_assignments(batch_id, after_id, strategy, assigned)
+        _announce_import_assignments(batch_id, after_id, strategy, assigned, per_agent)
     return assigned
 
 
-def _announce_import_assignments(batch_id, after_id, strategy, assigned):
+def _announce_import_assignments(batch_id, after_id, strategy, assigned, per_agent=None):
     """After an import's assignments are written: metrics and the cache version,
-    and one digest per agent for the leads of ``batch_id`` above ``after_id``."""
+    and one digest per agent for the leads of ``batch_id`` above ``after_id``
+    (``per_agent`` counts them, or a query does)."""
     transaction.on_commit(lambda: metrics.leads_assigned(strategy, assigned))
     dataversion.bump()
-    per_agent = (
-        Lead.objects.filter(batch_id=batch_id, pk__gt=after_id, agent__isnull=False)
-        .values_list("agent_id")
-        .annotate(leads=Count("id"))
-        .order_by()
-    )
+    if per_agent is None:
+        per_agent = (
+            Lead.objects.filter(batch_id=batch_id, pk__gt=after_id, agent__isnull=False)
+            .values_list("agent_id")
+            .annotate(leads=Count("id"))
+            .order_by()
+        )
     digest.leads_assigned(dict(per_agent))
 
 

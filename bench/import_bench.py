@@ -17,7 +17,10 @@ from the hand-off to the batch read ``committed``), and ``--upload`` then
 times the queued upload too (202, p50 of 5) and the time until the batch is
 ``preview`` and, after a queued commit, ``committed``. ``--progress`` times
 the inline import with its progress reporting against none (its cost).
-The last line is ``import_rows_per_s=… floor_rows_per_s=… ratio=…``.
+``manage.py import_leads`` of the same CSV as a whole child process (start-up
+included) prints ``process_rows_per_s=… floor_rows_per_s=… process_ratio=…``
+just before the last line, ``import_rows_per_s=… floor_rows_per_s=… ratio=…``
+(in process). ``--million`` ends with ``million_rows_per_s=… peak_rss_mb=…``.
 """
 
 import argparse
@@ -573,7 +576,30 @@ def million(workdir):
     if child.returncode:
         print(child.stderr[-2000:])
         raise SystemExit("the 1M import failed")
+    peaks = [float(line.split("=")[-1]) for line in lines if "peak_rss_mb=" in line]
     print(f"[1M] {elapsed:.1f}s = {1_000_000 / elapsed:,.0f} rows/s")
+    print(f"million_rows_per_s={1_000_000 / elapsed:.0f} peak_rss_mb={max(peaks, default=0):.0f}")
+
+
+def process_import(path, label, count):
+    """``manage.py import_leads`` as a whole process, start-up included (wall clock)."""
+    reset()
+    started = time.perf_counter()
+    child = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "import_leads", str(path), "--force"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=os.environ,
+    )
+    elapsed = time.perf_counter() - started
+    if child.returncode:
+        print(child.stderr[-2000:])
+        raise SystemExit("the import_leads process failed")
+    summary = [line for line in child.stdout.splitlines() if line.startswith("timings")]
+    print(f"[{label}] {' '.join(summary)}")
+    print(f"[{label}] {elapsed:.2f}s (whole process) = {count / elapsed:,.0f} rows/s")
+    return elapsed
 
 
 def main():
@@ -629,7 +655,12 @@ def main():
             )
         else:
             print("[queued] skipped: set REDIS_URL for the worker path")
+        process_s = process_import(csv_path, "process", len(rows))
         reset()
+        print(
+            f"process_rows_per_s={len(rows) / process_s:.0f} "
+            f"floor_rows_per_s={len(rows) / floor_s:.0f} process_ratio={floor_s / process_s:.3f}"
+        )
         print(
             f"import_rows_per_s={len(rows) / csv_s:.0f} floor_rows_per_s={len(rows) / floor_s:.0f} "
             f"ratio={floor_s / csv_s:.3f}"

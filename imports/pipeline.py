@@ -31,7 +31,7 @@ from . import writers
 from .columns import map_columns
 from .normalize import RowCleaner
 from .readahead import ReadAhead
-from .readers import InvalidFile
+from .readers import InvalidFile, give_back_memory
 from .timing import Clock
 
 
@@ -180,6 +180,8 @@ def run(table, *, options, batch=None, actor=None, write=False, now=None, progre
                 outcome.updated += len(updates)
             if progress:
                 progress(table.progress(), outcome)
+            del part, fresh, updates, existing
+            give_back_memory()  # the chunk's heap pages, before the next chunk stacks on them
     for stage, seconds in reader.timings.items():
         outcome.timings[stage] += seconds
     outcome.timings["total"] = time.perf_counter() - started
@@ -221,5 +223,11 @@ def _count_plan(plan, outcome):
 
 def _record(plan, *, batch, actor, now, after_id, routes=None):
     record_import_assignments(
-        batch=batch, strategy=plan.strategy, actor=actor, now=now, after_id=after_id, routes=routes
+        batch=batch,
+        strategy=plan.strategy,
+        actor=actor,
+        now=now,
+        after_id=after_id,
+        routes=routes,
+        per_agent=plan.per_agent,  # what the chunk's leads were written with
     )

@@ -353,7 +353,7 @@ class Table:
             raise self._unreadable("it is damaged (the spreadsheet reader gave up on it)") from None
         finally:
             workbook = sheet = None
-            _give_back_memory()
+            give_back_memory()
 
     def _unreadable(self, exc):
         return InvalidFile(
@@ -365,7 +365,7 @@ _CSV_LIMITS = ("too_many_columns", "field_too_large")
 _SPOOL_ROWS = 10_000
 
 
-def _give_back_memory():
+def give_back_memory():
     """Return freed heap pages to the system, so the sheet's memory is not kept (glibc only)."""
     trim = _malloc_trim()
     if trim is not None:

@@ -166,6 +166,13 @@ def assigned_from_leads(leads, *, assigned_at):
     _apply(tally)
 
 
+def leads_assigned(per_agent, *, assigned_at):
+    """One assignment made at ``assigned_at`` for each of ``per_agent``'s leads
+    (``{agent id: n}``, as an import's plan counted them); no query."""
+    day = day_of(assigned_at)
+    _apply(Counter({(ASSIGNED, agent_key(a), day): n for a, n in per_agent.items() if n}))
+
+
 def _lead_groups(leads):
     """``[(agent key, status, day, n)]`` of ``leads``, one grouped query."""
     rows = (

@@ -6,7 +6,8 @@ from collections import Counter
 
 import openpyxl
 import pytest
-from django.db import connection
+from django.db import DatabaseError, connection
+from django.test.utils import CaptureQueriesContext
 
 from accounts.models import AuditLog
 from agents.models import Agent
@@ -22,6 +23,7 @@ from imports.services import (
     import_file,
     undo_batch,
 )
+from leads import counters
 from leads import services as lead_services
 from leads.models import ImportBatch, Lead, LeadActivity, LeadStatus
 
@@ -449,3 +451,101 @@ def test_insert_statements_respect_both_bounds(monkeypatch):
     pairs = list(zip(statements, counts, strict=True))
     assert any(b"A" * 500 in sql and count == 1 for sql, count in pairs)
     assert all(len(sql) <= 400 for sql, count in pairs if count > 1)
+
+
+# Text that a CSV for LOAD DATA must carry verbatim: its quote, separator and line
+# end, the words MariaDB reads as NULL, and an escape character it must not apply.
+# Statements per chunk of a plain import: the dedupe, the id floor, the write (on
+# MariaDB after a check that the server takes LOAD DATA), the activity, the id
+# range and the assignments.
+PER_CHUNK_QUERIES = 7 if connection.vendor == "mysql" else 6
+
+LOADED_TEXT = [
+    *TRICKY,
+    'ends with a quote"',
+    '"quoted", then more',
+    "two\nlines",
+    "carriage\r\nreturn",
+    "NULL",
+    "\\N",
+    "trailing backslash\\",
+    ",",
+]
+
+
+@pytest.mark.parametrize("load_data", [True, False])
+def test_new_leads_are_loaded_verbatim_by_load_data_or_inserts(
+    manager, agents, settings, load_data
+):
+    settings.IMPORT_LOAD_DATA = load_data
+    rows = [(text, phone(n), text, f"{text} city") for n, text in enumerate(LOADED_TEXT)]
+    data = io.StringIO()
+    out = csv.writer(data)
+    out.writerow(("FirstName", "Phone", "Notes", "City"))
+    out.writerows(rows)
+    with CaptureQueriesContext(connection) as queries:
+        batch = run_import(data.getvalue().encode(), manager).batch
+    loaded = any("LOAD DATA LOCAL INFILE" in query["sql"] for query in queries)
+    # The bulk path where the database has it (the test server allows local_infile).
+    assert loaded == (load_data and connection.vendor == "mysql")
+    assert (batch.created, batch.invalid, batch.assigned) == (len(rows), 0, len(rows))
+    stored = {lead.phone: lead for lead in Lead.objects.all()}
+    for n, text in enumerate(LOADED_TEXT):
+        lead = stored[f"+91{phone(n)}"]
+        assert (lead.first_name, lead.notes, lead.extra) == (text, text, {"City": f"{text} city"})
+        assert (lead.status, lead.batch_id, lead.last_name, lead.email) == ("new", batch.pk, "", "")
+        assert lead.created_at == lead.updated_at
+    assert per_agent_counts() == [4, 3, 3, 3, 3]
+    assert Assignment.objects.filter(ended_at__isnull=True, batch=batch).count() == len(rows)
+
+
+def test_a_phone_taken_between_dedupe_and_write_rolls_the_import_back(
+    manager, agents, settings, monkeypatch, make_lead
+):
+    """Another import writes a phone of chunk 3 after this one's dedupe looked: LOAD DATA
+    LOCAL would skip that row with a warning, so the import fails and leaves nothing
+    (on the INSERT path the unique index refuses it)."""
+    settings.IMPORT_CHUNK_ROWS = 10
+    taken = make_lead(first_name="Taken", phone=f"+91{phone(17)}")  # chunk 3 (the first is 2 rows)
+    real = writers.existing_leads
+    calls = []
+
+    def blind_on_third_chunk(phones, **kwargs):
+        calls.append(1)
+        found = real(phones, **kwargs)
+        if len(calls) == 3:
+            found.pop(taken.phone)  # as if it was written after this lookup
+        return found
+
+    monkeypatch.setattr(writers, "existing_leads", blind_on_third_chunk)
+    with pytest.raises(DatabaseError):
+        run_import(csv_bytes(people(35)), manager)
+    assert len(calls) == 3
+    assert list(Lead.objects.values_list("pk", flat=True)) == [taken.pk]
+    assert not Assignment.objects.exists()
+    assert not LeadActivity.objects.exists()
+    batch = ImportBatch.objects.get()
+    assert (batch.state, batch.created, batch.assigned) == (ImportBatch.State.FAILED, 0, 0)
+    stored, counted = counters.stored_tally(), counters.recount_tally()
+    assert counters.differences(stored, counted) == []
+
+
+def test_each_chunk_costs_the_same_few_queries_and_counts_nothing_again(manager, agents, settings):
+    """The plan already knows who gets how many leads: the counters and the digest take
+    its numbers, so no chunk groups the leads it has just written."""
+    settings.IMPORT_CHUNK_ROWS = 10
+
+    def queries_of(first, count):
+        with CaptureQueriesContext(connection) as queries:
+            run_import(csv_bytes(people(count, start=first)), manager, name=f"{first}.csv")
+        return [query["sql"] for query in queries]
+
+    queries_of(0, 12)  # the first import also creates the rotation state
+    four = queries_of(100, 32)  # chunks of 2, 10, 10, 10 rows
+    eight = queries_of(200, 72)  # 2, then seven of 10
+    grouped = [[sql for sql in run if "GROUP BY" in sql.upper()] for run in (four, eight)]
+    assert len(grouped[0]) == len(grouped[1]) == 1  # the agents' open loads, once an import
+    assert (len(eight) - len(four)) / 4 == PER_CHUNK_QUERIES
+    stored, counted = counters.stored_tally(), counters.recount_tally()
+    assert counters.differences(stored, counted) == []
+    assert per_agent_counts() == [24, 23, 23, 23, 23]

@@ -7,6 +7,7 @@ import openpyxl
 import pytest
 import xlwt
 
+from imports import readahead
 from imports.columns import fold, map_columns
 from imports.readers import (
     CSV,
@@ -231,3 +232,22 @@ def test_missing_columns_name_the_columns_found():
     assert caught.value.code == "missing_columns"
     assert '"Name", "City", "Email"' in caught.value.message
     assert "phone" in caught.value.fields
+
+
+def test_phones_seen_earlier_are_found_when_they_outgrow_the_memory_cache(monkeypatch):
+    monkeypatch.setattr(readahead, "SEEN_CACHE_KIB", 64)  # a few pages: the rest goes to disk
+    base = 919800000000
+    order = [n * 7919 % 60_000 for n in range(60_000)]  # every key once, shuffled
+    line_of = {base + key: line for line, key in enumerate(order, start=2)}
+    seen = readahead.SeenPhones()
+    try:
+        for start in range(0, 60_000, 10_000):  # chunk by chunk, as the reader adds them
+            seen.add(
+                (base + key, line)
+                for line, key in enumerate(order[start : start + 10_000], start=start + 2)
+            )
+        asked = [base + n for n in range(59_990, 60_010)]
+        assert seen.lines(asked) == {key: line_of[key] for key in asked[:10]}
+        assert seen.db.execute("PRAGMA cache_size").fetchone()[0] == -64
+    finally:
+        seen.close()
