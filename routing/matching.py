@@ -294,6 +294,7 @@ class Router:
         self._raw = tuple(_raw_getter(field) for field in self.fields)
         self._by_id = {rule.id: rule for rule in self.rules}
         self._memo = {}
+        self._shared = {}  # rule (or None) -> its one Matched
 
     def __bool__(self):
         return bool(self.rules)
@@ -323,6 +324,15 @@ class Router:
             self._memo.clear()
         self._memo[raw] = found
         return found
+
+    def matched(self, lead):
+        """``match`` as a :class:`Matched`, one object per rule shared by all its leads:
+        what an import's reader thread attaches to each new row for the planner."""
+        rule = self.match(lead)
+        shared = self._shared.get(rule)
+        if shared is None:
+            shared = self._shared[rule] = Matched(rule)
+        return shared
 
 
 class RowView:
