@@ -42,26 +42,6 @@ def _by_route(lead_ids, routes):
     return groups
 
 
-def _live_routes(routes):
-    """The routes with rule and team ids that still exist (a batch's frozen rules may
-    name rows deleted since its preview: the words stay, the link becomes null)."""
-    rules = {route.rule_id for route in routes if route is not None and route.rule_id}
-    teams = {route.team_id for route in routes if route is not None and route.team_id}
-    live_rules = set(RoutingRule.objects.filter(pk__in=rules).values_list("id", flat=True))
-    live_teams = set(Team.objects.filter(pk__in=teams).values_list("id", flat=True))
-
-    def params(route):
-        if route is None:
-            return [None, None, ""]
-        return [
-            route.rule_id if route.rule_id in live_rules else None,
-            route.team_id if route.team_id in live_teams else None,
-            route.text[:255],
-        ]
-
-    return params
-
-
 def history_actor(actor):
     """The user to record as the actor, or None for "system"."""
     # Anonymous users (admin actions run as a real user, commands pass None)
@@ -125,12 +105,19 @@ def _open_by_route(groups, *, now, actor, batch, strategy, reason):
     One ``INSERT … SELECT`` per route and chunk of ids. The ids are written into
     the statement as integers (``int()``), which spares the driver escaping a
     parameter per lead on the import's thread; every other value is a parameter.
+    The rule and team are linked only if their rows still exist (a batch's frozen
+    rules may name rows deleted since its preview: the words stay, the link is
+    null), which the statement itself checks.
     """
     lead_table, (lead_pk, lead_agent) = _columns(Lead, "id", "agent")
+    rule_table, (rule_pk,) = _columns(RoutingRule, "id")
+    team_table, (team_pk,) = _columns(Team, "id")
     table, columns = _columns(Assignment, *_ASSIGNMENT_FIELDS)
     sql = (
         f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608 (names and ints only)
-        f"SELECT {lead_pk}, {lead_agent}, %s, %s, %s, %s, %s, '', %s, %s, %s "
+        f"SELECT {lead_pk}, {lead_agent}, %s, %s, %s, %s, %s, '', "
+        f"(SELECT {rule_pk} FROM {rule_table} WHERE {rule_pk} = %s), "
+        f"(SELECT {team_pk} FROM {team_table} WHERE {team_pk} = %s), %s "
         f"FROM {lead_table} WHERE {lead_pk} IN ({{ids}})"
     )
     fixed = [
@@ -140,10 +127,12 @@ def _open_by_route(groups, *, now, actor, batch, strategy, reason):
         str(strategy),
         str(reason),
     ]
-    route_params = _live_routes(groups)
     with connection.cursor() as cursor:
         for route, lead_ids in groups.items():
-            params = [*fixed, *route_params(route)]
+            if route is None:
+                params = [*fixed, None, None, ""]
+            else:
+                params = [*fixed, route.rule_id, route.team_id, route.text[:255]]
             for chunk in chunked(sorted(lead_ids), ROUTED_CHUNK):
                 cursor.execute(sql.format(ids=", ".join(map(str, map(int, chunk)))), params)
 
@@ -267,16 +256,14 @@ def _record_routed(*, batch, strategy, actor, now, after_id, routes):
             f"WHERE {lead_batch} = %s AND {lead_pk} > %s AND {lead_agent} IS NOT NULL",
             [batch_id, after_id],
         )
-        by_id = {lead_id: routes.get(phone) for lead_id, phone in cursor.fetchall()}
+        found = cursor.fetchall()
+    groups = defaultdict(list)
+    for lead_id, phone in found:
+        groups[routes.get(phone)].append(lead_id)
     _open_by_route(
-        _by_route(by_id, by_id),
-        now=now,
-        actor=actor,
-        batch=batch_id,
-        strategy=strategy,
-        reason=Reason.IMPORT,
+        groups, now=now, actor=actor, batch=batch_id, strategy=strategy, reason=Reason.IMPORT
     )
-    assigned = len(by_id)
+    assigned = len(found)
     if assigned:
         counters.assigned_from_leads(
             Lead.objects.filter(batch_id=batch_id, pk__gt=after_id), assigned_at=now
