@@ -47,9 +47,9 @@ def team_pool(team_id):
     return f"team:{team_id}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # hashed by identity: writers group leads by it, so cheap
 class Route:
-    """Why a lead went where it went (recorded on its assignment)."""
+    """Why a lead went where it went (recorded on its assignment); one per plan and reason."""
 
     rule_id: int | None
     team_id: int | None
@@ -230,7 +230,7 @@ def plan_routes(leads, slots, *, strategy, cursors, snapshot=None, router=None, 
             routes.update({lead_id: why_of[lead_id] for lead_id in result.assignments})
             unplaced.extend(result.unplaced)
     return RoutedPlan(
-        assignments=dict(sorted(assignments.items())),
+        assignments={lead_id: assignments[lead_id] for lead_id in sorted(assignments)},
         routes=routes,
         unplaced=tuple(sorted(unplaced)),
         per_agent=per_agent,

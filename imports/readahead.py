@@ -197,7 +197,7 @@ def _match(rows, router, source):
     """Attach each row's routing rule (a ``Matched`` shared per rule)."""
     matched = router.matched
     for position, row in enumerate(rows):
-        if not position & 1023:
+        if not position & 127:
             time.sleep(0)  # the database thread's turn for the GIL (see _validate)
         row.matched = matched(RowView(row, source))
 
