@@ -24,7 +24,6 @@ from itertools import islice
 from django.conf import settings
 
 from common.db import chunked
-from routing.matching import RowView
 
 from .normalize import PhoneNormalizer
 from .timing import Clock
@@ -57,8 +56,8 @@ class ReadAhead:
 
     def __init__(self, rows, cleaner, options, chunk_rows, report_limit, router=None):
         self.rows = rows
-        self.router = router  # routing.matching.Router of the import's rules, or None
-        self.source = options.source
+        # Each new row's routing rule, when the import routes (routing.matching.Router).
+        self.match_row = router.row_matcher(options.source) if router else None
         self.cleaner = cleaner
         # Wide files get shorter chunks: the rows of a chunk, their extra columns
         # and their JSON are held up to three times over (read, queued, written).
@@ -114,8 +113,8 @@ class ReadAhead:
                 clock.lap("phones")
                 part = _validate(chunk, self.cleaner, good, bad, seen, self.report_limit)
                 clock.lap("validate")
-                if self.router:
-                    _match(part.fresh, self.router, self.source)
+                if self.match_row is not None:
+                    _match(part.fresh, self.match_row)
                     clock.lap("match")
                 if not self._put(("part", part)):
                     return
@@ -193,13 +192,12 @@ def _validate(chunk, cleaner, good, bad, seen, report_limit):
     return part
 
 
-def _match(rows, router, source):
+def _match(rows, match_row):
     """Attach each row's routing rule (a ``Matched`` shared per rule)."""
-    matched = router.matched
     for position, row in enumerate(rows):
         if not position & 127:
             time.sleep(0)  # the database thread's turn for the GIL (see _validate)
-        row.matched = matched(RowView(row, source))
+        row.matched = match_row(row)
 
 
 _encode_json = json.JSONEncoder(ensure_ascii=False).encode
