@@ -154,11 +154,23 @@ def load_routing(*, default_state, snapshot=None, lock=True):
 
 
 def save_cursors(routing, cursors):
-    """Persist the pools whose cursor a plan moved."""
+    """Persist the pools whose cursor a plan moved (one statement for several)."""
+    moved = []
     for pool, cursor in cursors.items():
         state = routing.states.get(pool)
         if state is not None and cursor != routing.cursors.get(pool):
-            save_cursor(state, cursor)
+            moved.append((state, cursor))
+    if len(moved) == 1:
+        save_cursor(*moved[0])
+    elif moved:
+        now = timezone.now()
+        for state, cursor in moved:
+            state.last_agent_id = cursor.last_agent_id
+            state.weights = {str(agent_id): value for agent_id, value in cursor.weights.items()}
+            state.updated_at = now  # auto_now is not applied by bulk_update
+        RotationState.objects.bulk_update(
+            [state for state, _cursor in moved], ["last_agent_id", "weights", "updated_at"]
+        )
     routing.cursors.update({pool: c for pool, c in cursors.items() if pool in routing.states})
 
 

@@ -26,7 +26,7 @@ database side: the snapshot, the locked cursors, the leads' attributes.
 
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
-from operator import itemgetter
+from itertools import chain
 
 from routing.matching import Router, Rule
 
@@ -47,9 +47,9 @@ def team_pool(team_id):
     return f"team:{team_id}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # hashed by identity: writers group leads by it, so cheap
 class Route:
-    """Why a lead went where it went (recorded on its assignment)."""
+    """Why a lead went where it went (recorded on its assignment); one per plan and reason."""
 
     rule_id: int | None
     team_id: int | None
@@ -134,11 +134,10 @@ def plan_routes(leads, slots, *, strategy, cursors, snapshot=None, router=None, 
             lead_ids, pool_slots, strategy=part_strategy, cursor=cursors.get(pool, Cursor())
         )
         cursors[pool] = result.cursor
-        for lead_id, agent_id in result.assignments.items():
-            assignments[lead_id] = agent_id
-            per_agent[agent_id] += 1
+        assignments.update(result.assignments)
         for agent_id, count in result.per_agent.items():
             if count:
+                per_agent[agent_id] += count
                 slot = slots[agent_id]
                 slots[agent_id] = replace(slot, open_load=slot.open_load + count)
         return result
@@ -162,7 +161,7 @@ def plan_routes(leads, slots, *, strategy, cursors, snapshot=None, router=None, 
     match = router.match
     for lead_id, attrs in leads:
         parts[match(attrs)].append(lead_id)
-    fallback_ids = []  # (lead id, why) for the fallback, in order of arrival
+    fallback = []  # (rule or None, why, lead ids) for the fallback, in order of arrival
     report = []
     for rule in router.rules:
         ids = parts.get(rule)
@@ -189,8 +188,7 @@ def plan_routes(leads, slots, *, strategy, cursors, snapshot=None, router=None, 
             if not pool_slots:
                 entry["no_eligible"] = True
                 entry["fallback"] = len(ids)
-                why = f"{head} → team {name} had no eligible member"
-                fallback_ids.extend((lead_id, rule, why) for lead_id in ids)
+                fallback.append((rule, f"{head} → team {name} had no eligible member", ids))
                 continue
             label = STRATEGY_LABELS.get(team.strategy, team.strategy)
             route = Route(rule.id, rule.team, f"{head} → team {name} → {label}")
@@ -201,15 +199,13 @@ def plan_routes(leads, slots, *, strategy, cursors, snapshot=None, router=None, 
             if rule.agent not in slots:
                 entry["no_eligible"] = True
                 entry["fallback"] = len(ids)
-                why = f"{head} → agent {name} is not eligible"
-                fallback_ids.extend((lead_id, rule, why) for lead_id in ids)
+                fallback.append((rule, f"{head} → agent {name} is not eligible", ids))
                 continue
             route = Route(rule.id, None, f"{head} → agent {name}")
             # One agent: round robin over one slot is "all of them, up to capacity".
             result = run(ids, [slots[rule.agent]], distribution.ROUND_ROBIN, f"agent:{rule.agent}")
             cursors.pop(f"agent:{rule.agent}", None)  # nothing to persist for one agent
-        for lead_id in result.assignments:
-            routes[lead_id] = route
+        routes.update(dict.fromkeys(result.assignments, route))
         entry["per_agent"] = {a: n for a, n in result.per_agent.items() if n}
         entry["unplaced"] = len(result.unplaced)
         unplaced.extend(result.unplaced)
@@ -217,29 +213,24 @@ def plan_routes(leads, slots, *, strategy, cursors, snapshot=None, router=None, 
     known = set(router.rules)
     for rule, ids in parts.items():
         if rule is None or rule not in known:  # (a rule of another router: no match here)
-            fallback_ids.extend((lead_id, None, "No rule matched") for lead_id in ids)
-    if fallback_ids:
+            fallback.append((None, "No rule matched", ids))
+    if fallback:
+        ids = sorted(chain.from_iterable(ids for _rule, _why, ids in fallback))
         if snapshot.fallback == FALLBACK_UNASSIGNED:
-            unplaced.extend(lead_id for lead_id, _rule, _why in fallback_ids)
+            unplaced.extend(ids)
         else:
-            fallback_ids.sort(key=itemgetter(0))
-            ids = [lead_id for lead_id, _rule, _why in fallback_ids]
             result = run(ids, list(slots.values()), strategy, DEFAULT_POOL)
             tail = default_text(strategy)
-            shared = {}  # one Route per reason, not one per lead
-            why_of = {}
-            for lead_id, rule, why in fallback_ids:
-                route = shared.get(why)
-                if route is None:
-                    route = shared[why] = Route(
-                        rule.id if rule else None, None, f"{why} → fallback: {tail}", fallback=True
-                    )
-                why_of[lead_id] = route
-            for lead_id in result.assignments:
-                routes[lead_id] = why_of[lead_id]
+            why_of = {}  # lead id -> its Route: one Route per reason, not one per lead
+            for rule, why, ids in fallback:
+                route = Route(
+                    rule.id if rule else None, None, f"{why} → fallback: {tail}", fallback=True
+                )
+                why_of.update(dict.fromkeys(ids, route))
+            routes.update({lead_id: why_of[lead_id] for lead_id in result.assignments})
             unplaced.extend(result.unplaced)
     return RoutedPlan(
-        assignments=dict(sorted(assignments.items())),
+        assignments={lead_id: assignments[lead_id] for lead_id in sorted(assignments)},
         routes=routes,
         unplaced=tuple(sorted(unplaced)),
         per_agent=per_agent,

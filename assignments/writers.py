@@ -6,8 +6,8 @@ the import for ``record_import_assignments``). The assignment and activity
 rows are built by the database from the lead rows (``INSERT … SELECT``), a
 chunk of leads per statement: an import hands out up to a million leads, and
 building a model instance per row in Python cost ~300 µs a lead, this ~15 µs.
-Only quoted table and column names from model metadata are formatted into the
-SQL; every value is a parameter.
+Only quoted table and column names from model metadata, and lead ids passed
+through ``int()``, are formatted into the SQL; every other value is a parameter.
 """
 
 from collections import defaultdict
@@ -42,26 +42,6 @@ def _by_route(lead_ids, routes):
     return groups
 
 
-def _live_routes(routes):
-    """The routes with rule and team ids that still exist (a batch's frozen rules may
-    name rows deleted since its preview: the words stay, the link becomes null)."""
-    rules = {route.rule_id for route in routes if route is not None and route.rule_id}
-    teams = {route.team_id for route in routes if route is not None and route.team_id}
-    live_rules = set(RoutingRule.objects.filter(pk__in=rules).values_list("id", flat=True))
-    live_teams = set(Team.objects.filter(pk__in=teams).values_list("id", flat=True))
-
-    def params(route):
-        if route is None:
-            return [None, None, ""]
-        return [
-            route.rule_id if route.rule_id in live_rules else None,
-            route.team_id if route.team_id in live_teams else None,
-            route.text[:255],
-        ]
-
-    return params
-
-
 def history_actor(actor):
     """The user to record as the actor, or None for "system"."""
     # Anonymous users (admin actions run as a real user, commands pass None)
@@ -76,10 +56,10 @@ def _columns(model, *fields):
     return quote(model._meta.db_table), columns
 
 
-def _execute_per_chunk(sql, params, lead_ids, size=None):
+def _execute_per_chunk(sql, params, lead_ids):
     """Run ``sql`` (with an ``{ids}`` slot for ``IN (...)``) once per chunk of lead ids."""
     with connection.cursor() as cursor:
-        for chunk in chunked(lead_ids, size) if size else chunked(lead_ids):
+        for chunk in chunked(lead_ids):
             cursor.execute(sql.format(ids=", ".join(["%s"] * len(chunk))), [*params, *chunk])
 
 
@@ -99,26 +79,9 @@ def write_assignments(*, plan, strategy, reason, actor, batch, now, previous=Non
             counters.move_leads(chunk, agent_id, assigned_at=now)
             Lead.objects.filter(pk__in=chunk).update(agent_id=agent_id, updated_at=now)
 
-    lead_table, (lead_pk, lead_agent) = _columns(Lead, "id", "agent")
-    table, columns = _columns(Assignment, *_ASSIGNMENT_FIELDS)
-    groups = _by_route(plan, routes)
-    route_params = _live_routes(groups)
-    for route, lead_ids in groups.items():
-        _execute_per_chunk(
-            f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608 (names only)
-            f"SELECT {lead_pk}, {lead_agent}, %s, %s, %s, %s, %s, %s, %s, %s, %s "
-            f"FROM {lead_table} WHERE {lead_pk} IN ({{ids}})",
-            [
-                connection.ops.adapt_datetimefield_value(now),
-                getattr(actor, "pk", None),
-                getattr(batch, "pk", batch),
-                str(strategy),
-                str(reason),
-                "",
-                *route_params(route),
-            ],
-            lead_ids,
-        )
+    _open_by_route(
+        _by_route(plan, routes), now=now, actor=actor, batch=batch, strategy=strategy, reason=reason
+    )
     previous = previous or {}
     by_previous = defaultdict(list)
     for lead_id in plan:
@@ -128,6 +91,50 @@ def write_assignments(*, plan, strategy, reason, actor, batch, now, previous=Non
     assigned = len(plan)
     transaction.on_commit(lambda: metrics.leads_assigned(strategy, assigned))
     digest.leads_assigned({agent_id: len(lead_ids) for agent_id, lead_ids in by_agent.items()})
+
+
+# Lead ids per INSERT … SELECT of _open_by_route: statements of ~100 KB (written in as
+# integers, so no bound on parameters applies).
+ROUTED_CHUNK = 10_000
+
+
+def _open_by_route(groups, *, now, actor, batch, strategy, reason):
+    """Open an assignment for each lead of ``groups`` (``Route`` or None -> lead ids),
+    naming the lead's current agent and the route that decided it.
+
+    One ``INSERT … SELECT`` per route and chunk of ids. The ids are written into
+    the statement as integers (``int()``), which spares the driver escaping a
+    parameter per lead on the import's thread; every other value is a parameter.
+    The rule and team are linked only if their rows still exist (a batch's frozen
+    rules may name rows deleted since its preview: the words stay, the link is
+    null), which the statement itself checks.
+    """
+    lead_table, (lead_pk, lead_agent) = _columns(Lead, "id", "agent")
+    rule_table, (rule_pk,) = _columns(RoutingRule, "id")
+    team_table, (team_pk,) = _columns(Team, "id")
+    table, columns = _columns(Assignment, *_ASSIGNMENT_FIELDS)
+    sql = (
+        f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608 (names and ints only)
+        f"SELECT {lead_pk}, {lead_agent}, %s, %s, %s, %s, %s, '', "
+        f"(SELECT {rule_pk} FROM {rule_table} WHERE {rule_pk} = %s), "
+        f"(SELECT {team_pk} FROM {team_table} WHERE {team_pk} = %s), %s "
+        f"FROM {lead_table} WHERE {lead_pk} IN ({{ids}})"
+    )
+    fixed = [
+        connection.ops.adapt_datetimefield_value(now),
+        getattr(actor, "pk", None),
+        getattr(batch, "pk", batch),
+        str(strategy),
+        str(reason),
+    ]
+    with connection.cursor() as cursor:
+        for route, lead_ids in groups.items():
+            if route is None:
+                params = [*fixed, None, None, ""]
+            else:
+                params = [*fixed, route.rule_id, route.team_id, route.text[:255]]
+            for chunk in chunked(sorted(lead_ids), ROUTED_CHUNK):
+                cursor.execute(sql.format(ids=", ".join(map(str, map(int, chunk)))), params)
 
 
 def log_assigned(lead_ids, *, actor, now, old_value="", to_nobody=False):
@@ -245,9 +252,6 @@ def _announce_import_assignments(batch_id, after_id, strategy, assigned, per_age
     digest.leads_assigned(dict(per_agent))
 
 
-ROUTED_CHUNK = 5000  # ids per INSERT … SELECT of a routed import (well under SQLite's limit)
-
-
 def _record_routed(*, batch, strategy, actor, now, after_id, routes):
     now = now or timezone.now()
     actor = history_actor(actor)
@@ -261,27 +265,14 @@ def _record_routed(*, batch, strategy, actor, now, after_id, routes):
             f"WHERE {lead_batch} = %s AND {lead_pk} > %s AND {lead_agent} IS NOT NULL",
             [batch_id, after_id],
         )
-        by_id = {lead_id: routes.get(phone) for lead_id, phone in cursor.fetchall()}
-    table, columns = _columns(Assignment, *_ASSIGNMENT_FIELDS)
-    groups = _by_route(by_id, by_id)
-    route_params = _live_routes(groups)
-    for route, lead_ids in groups.items():
-        _execute_per_chunk(
-            f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608 (names only)
-            f"SELECT {lead_pk}, {lead_agent}, %s, %s, %s, %s, %s, '', %s, %s, %s "
-            f"FROM {lead_table} WHERE {lead_pk} IN ({{ids}})",
-            [
-                connection.ops.adapt_datetimefield_value(now),
-                getattr(actor, "pk", None),
-                batch_id,
-                str(strategy),
-                str(Reason.IMPORT),
-                *route_params(route),
-            ],
-            sorted(lead_ids),
-            size=ROUTED_CHUNK,
-        )
-    assigned = len(by_id)
+        found = cursor.fetchall()
+    groups = defaultdict(list)
+    for lead_id, phone in found:
+        groups[routes.get(phone)].append(lead_id)
+    _open_by_route(
+        groups, now=now, actor=actor, batch=batch_id, strategy=strategy, reason=Reason.IMPORT
+    )
+    assigned = len(found)
     if assigned:
         counters.assigned_from_leads(
             Lead.objects.filter(batch_id=batch_id, pk__gt=after_id), assigned_at=now

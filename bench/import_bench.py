@@ -2,6 +2,7 @@
 
     DATABASE_URL=mysql://root@127.0.0.1:3306/leadline_bench python bench/import_bench.py
         [--rows 100000] [--no-xlsx] [--upload] [--million]
+        [--routing-only] [--routing-runs 3]
 
 Generates a lead list (realistic names, phones in mixed national and
 international formats, ~5% duplicates, ~1% invalid), loads it with
@@ -18,9 +19,14 @@ times the queued upload too (202, p50 of 5) and the time until the batch is
 ``preview`` and, after a queued commit, ``committed``. ``--progress`` times
 the inline import with its progress reporting against none (its cost).
 ``manage.py import_leads`` of the same CSV as a whole child process (start-up
-included) prints ``process_rows_per_s=… floor_rows_per_s=… process_ratio=…``
-just before the last line, ``import_rows_per_s=… floor_rows_per_s=… ratio=…``
-(in process). ``--million`` ends with ``million_rows_per_s=… peak_rss_mb=…``.
+included) prints ``process_rows_per_s=… floor_rows_per_s=… process_ratio=…``.
+The same file also goes through 50 active routing rules and
+``routed_import_rows_per_s=… ratio_to_plain=…`` compares it with the plain
+imports of the same run just before and after it (``--routing-runs N``: N
+interleaved pairs, the median ratio; ``--routing-only``: just those imports,
+no floor, XLSX or queue). The last line is the plain in-process import's,
+``import_rows_per_s=… floor_rows_per_s=… ratio=…``; ``--million`` ends with
+``million_rows_per_s=… peak_rss_mb=…``.
 """
 
 import argparse
@@ -293,9 +299,9 @@ def full_import(path, label):
     from imports.services import import_path
 
     reset()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     result = import_path(path=str(path), force=True)
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     outcome = result.outcome
     stages = " ".join(f"{k}={v:.2f}s" for k, v in result.timings.items())
     print(
@@ -304,7 +310,10 @@ def full_import(path, label):
         f"agents={len([n for n in outcome.per_agent.values() if n])}"
     )
     print(f"[{label}] stages: {stages}")
-    print(f"[{label}] {elapsed:.2f}s = {outcome.rows / elapsed:,.0f} rows/s")
+    print(
+        f"[{label}] {elapsed:.2f}s = {outcome.rows / elapsed:,.0f} rows/s "
+        f"(cpu {cpu:.2f}s in this process, both threads)"
+    )
     return elapsed, outcome
 
 
@@ -609,6 +618,17 @@ def main():
     parser.add_argument("--upload", action="store_true", help="time a ~10 MiB XLSX upload")
     parser.add_argument("--million", action="store_true", help="1M-row import_leads, peak RSS")
     parser.add_argument("--no-routing", action="store_true", help="skip the 50-rule import")
+    parser.add_argument(
+        "--routing-only",
+        action="store_true",
+        help="only the plain and the 50-rule imports (no floor, XLSX or queue)",
+    )
+    parser.add_argument(
+        "--routing-runs",
+        type=int,
+        default=1,
+        help="routed/plain pairs after the first plain import, interleaved (median ratio)",
+    )
     parser.add_argument("--progress", action="store_true", help="the cost of progress reporting")
     args = parser.parse_args()
 
@@ -624,6 +644,11 @@ def main():
         rows = generate(args.rows)
         csv_path = workdir / "leads.csv"
         write_csv(csv_path, rows)
+        drop_routing_rules()
+        if args.routing_only:
+            csv_s, _ = full_import(csv_path, "csv")
+            routing_ratio(csv_path, len(rows), csv_s, args.routing_runs)
+            return
         if args.million:
             million(workdir)
         if args.upload:
@@ -640,7 +665,6 @@ def main():
             write_xlsx(xlsx_path, rows)
             xlsx_s, _ = full_import(xlsx_path, "xlsx")
             print(f"xlsx_import_rows_per_s={len(rows) / xlsx_s:.0f} ratio={floor_s / xlsx_s:.3f}")
-        drop_routing_rules()
         if args.progress:
             progress_cost(csv_path)
         csv_s, _ = full_import(csv_path, "csv")
@@ -661,25 +685,44 @@ def main():
             f"process_rows_per_s={len(rows) / process_s:.0f} "
             f"floor_rows_per_s={len(rows) / floor_s:.0f} process_ratio={floor_s / process_s:.3f}"
         )
+        if not args.no_routing:
+            routing_ratio(csv_path, len(rows), csv_s, args.routing_runs)
         print(
             f"import_rows_per_s={len(rows) / csv_s:.0f} floor_rows_per_s={len(rows) / floor_s:.0f} "
             f"ratio={floor_s / csv_s:.3f}"
         )
-        if not args.no_routing:
-            # The same file through 50 active routing rules, against the plain import of
-            # this run (plain, routed, plain again: the ratio uses the faster plain run).
-            reset()
-            add_routing_rules()
-            routed_s, outcome = full_import(csv_path, "csv+routing")
-            routed = sum(entry["matched"] for entry in outcome.routing)
-            drop_routing_rules()
-            plain_again, _ = full_import(csv_path, "csv")
-            reset()
-            plain_s = min(csv_s, plain_again)
-            print(
-                f"routed_import_rows_per_s={len(rows) / routed_s:.0f} rules={ROUTING_RULES} "
-                f"routed_by_rules={routed} ratio_to_plain={plain_s / routed_s:.3f}"
-            )
+
+
+def routing_ratio(csv_path, count, plain_s, runs):
+    """The same file through 50 active routing rules against the plain import of this run.
+
+    After the plain import already timed: ``runs`` pairs of a routed and a plain
+    import, interleaved, so that each routed import is compared with the plain
+    ones just before and after it (their mean: the machine's load drifts); the
+    ratio printed is the median of those comparisons.
+    """
+    from statistics import median
+
+    plain, routed, matched = [plain_s], [], 0
+    for _ in range(max(runs, 1)):
+        reset()
+        add_routing_rules()
+        routed_s, outcome = full_import(csv_path, "csv+routing")
+        routed.append(routed_s)
+        matched = sum(entry["matched"] for entry in outcome.routing)
+        drop_routing_rules()
+        plain.append(full_import(csv_path, "csv")[0])
+    reset()
+    ratios = [(plain[i] + plain[i + 1]) / 2 / seconds for i, seconds in enumerate(routed)]
+    print(
+        f"[routing] plain {', '.join(f'{s:.2f}' for s in plain)}s; "
+        f"routed {', '.join(f'{s:.2f}' for s in routed)}s; "
+        f"each against its neighbours: {', '.join(f'{r:.3f}' for r in ratios)}"
+    )
+    print(
+        f"routed_import_rows_per_s={count / median(routed):.0f} rules={ROUTING_RULES} "
+        f"routed_by_rules={matched} ratio_to_plain={median(ratios):.3f}"
+    )
 
 
 if __name__ == "__main__":

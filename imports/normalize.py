@@ -44,6 +44,9 @@ class CleanRow:
     notes: str
     extra: dict
     extra_json: str = "{}"  # filled by the reader thread, off the database thread
+    # The routing rule the row matches (``routing.matching.Matched``), found by the
+    # reader thread when the import routes; None without rules.
+    matched: object = None
 
 
 def error(line, column, value, message):

@@ -4,8 +4,9 @@ One pass over the file in chunks of ``IMPORT_CHUNK_ROWS`` rows keeps memory
 flat however long the file is. The reader thread (:mod:`imports.readahead`)
 parses each chunk, has its phone numbers normalized in worker processes (one
 chunk ahead) and validates it, dropping repeats of a phone seen earlier in
-the file. Meanwhile :func:`run`, in the calling thread that owns the database
-connection and the caller's transaction, takes the previous chunk and, with
+the file; with routing rules it also finds each new row's rule. Meanwhile
+:func:`run`, in the calling thread that owns the database connection and the
+caller's transaction, takes the previous chunk and, with
 the SQL of :mod:`imports.writers`, deduplicates it against the database, has
 ``assignments.planning.plan_new_leads`` choose the new leads' agents, inserts
 them already assigned with one "created" activity each, and has the service
@@ -24,7 +25,7 @@ from assignments.planning import plan_new_leads
 from assignments.results import NoEligibleAgent
 from assignments.routed import Snapshot, merge_reports
 from assignments.writers import record_import_assignments
-from routing.matching import Matched, Router, RowView
+from routing.matching import Router
 from routing.selectors import current_snapshot
 
 from . import writers
@@ -123,9 +124,8 @@ def run(table, *, options, batch=None, actor=None, write=False, now=None, progre
             options.routing = current_snapshot()
         if options.routing.get("rules"):
             router = Router(Snapshot.from_data(options.routing).rules)
-    matched_of = {}  # rule -> its shared Matched, for a preview's rows
     writing = write
-    with ReadAhead(rows, cleaner, options, chunk_rows, report_limit) as reader:
+    with ReadAhead(rows, cleaner, options, chunk_rows, report_limit, router=router) as reader:
         for part in reader:
             clock.lap("writer_idle")  # waiting for the reader thread
             outcome.merge(part, report_limit)
@@ -138,17 +138,13 @@ def run(table, *, options, batch=None, actor=None, write=False, now=None, progre
                 writing = False
             outcome.created += len(fresh)
             if router is not None and not write:
-                for row in fresh:
-                    rule = router.match(_attributes(row, options))
-                    outcome.matched.append(
-                        matched_of.get(rule) or matched_of.setdefault(rule, Matched(rule))
-                    )
+                outcome.matched.extend([row.matched for row in fresh])
             if writing:
                 agents = None
                 if distributing and fresh:
                     leads = None
-                    if router is not None:
-                        leads = [_attributes(row, options) for row in fresh]
+                    if router is not None:  # each row's rule, found by the reader thread
+                        leads = [row.matched for row in fresh]
                     plan = _distribute(
                         len(fresh), previous=plan, options=options, now=now, leads=leads
                     )
@@ -186,11 +182,6 @@ def run(table, *, options, batch=None, actor=None, write=False, now=None, progre
         outcome.timings[stage] += seconds
     outcome.timings["total"] = time.perf_counter() - started
     return outcome
-
-
-def _attributes(row, options):
-    """A new lead as the routing rules see it (a view: no dict per row)."""
-    return RowView(row, options.source)
 
 
 def _distribute(count, *, previous, options, now, leads=None):

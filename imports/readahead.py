@@ -4,10 +4,11 @@ The pipeline's calling thread owns the database connection and its
 transaction and spends most of its time waiting on the database (mysqlclient
 releases the GIL while it waits). :class:`ReadAhead` does the CPU side in a
 thread in the meantime: it reads ``IMPORT_CHUNK_ROWS`` rows at a time, has their distinct
-phone numbers parsed in worker processes one chunk ahead, cleans each row and
-drops repeats of a phone met earlier in the file (:class:`SeenPhones`). Each
-chunk is handed over as a :class:`ValidChunk` through a one-slot queue. No
-database access here.
+phone numbers parsed in worker processes one chunk ahead, cleans each row,
+drops repeats of a phone met earlier in the file (:class:`SeenPhones`) and,
+when the import routes, finds each new row's routing rule (``row.matched``),
+so the database thread only groups rows by rule. Each chunk is handed over as
+a :class:`ValidChunk` through a one-slot queue. No database access here.
 """
 
 import contextlib
@@ -53,8 +54,10 @@ class ReadAhead:
     in the thread is raised by the iteration, in the calling thread.
     """
 
-    def __init__(self, rows, cleaner, options, chunk_rows, report_limit):
+    def __init__(self, rows, cleaner, options, chunk_rows, report_limit, router=None):
         self.rows = rows
+        # Each new row's routing rule, when the import routes (routing.matching.Router).
+        self.match_row = router.row_matcher(options.source) if router else None
         self.cleaner = cleaner
         # Wide files get shorter chunks: the rows of a chunk, their extra columns
         # and their JSON are held up to three times over (read, queued, written).
@@ -110,6 +113,9 @@ class ReadAhead:
                 clock.lap("phones")
                 part = _validate(chunk, self.cleaner, good, bad, seen, self.report_limit)
                 clock.lap("validate")
+                if self.match_row is not None:
+                    _match(part.fresh, self.match_row)
+                    clock.lap("match")
                 if not self._put(("part", part)):
                     return
                 clock.lap("reader_idle")  # waiting for the database side to take the chunk
@@ -184,6 +190,14 @@ def _validate(chunk, cleaner, good, bad, seen, report_limit):
     part.rows = len(chunk)
     part.phones = [row.phone for row in part.fresh]
     return part
+
+
+def _match(rows, match_row):
+    """Attach each row's routing rule (a ``Matched`` shared per rule)."""
+    for position, row in enumerate(rows):
+        if not position & 127:
+            time.sleep(0)  # the database thread's turn for the GIL (see _validate)
+        row.matched = match_row(row)
 
 
 _encode_json = json.JSONEncoder(ensure_ascii=False).encode

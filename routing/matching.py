@@ -168,12 +168,16 @@ _SOURCE_KEYS = {}  # the keys of an extra dict -> its source column's key (or No
 
 
 def _source(lead):
-    extra = lead.get("extra") or {}
+    return _source_in(lead.get("extra") or {}, lead.get("source") or "")
+
+
+def _source_in(extra, default):
+    """The value of a ``source`` column in ``extra`` if it has one, else ``default``."""
     keys = tuple(extra)
     if keys in _SOURCE_KEYS:
         key = _SOURCE_KEYS[keys]
         value = extra[key] if key is not None else None
-        return value if _present(value) else (lead.get("source") or "")
+        return value if _present(value) else default
     if len(_SOURCE_KEYS) < 1000:
         _SOURCE_KEYS[keys] = next(
             (k for k in keys if isinstance(k, str) and k.strip().casefold() == "source"), None
@@ -181,7 +185,7 @@ def _source(lead):
     for key, value in extra.items():
         if isinstance(key, str) and key.strip().casefold() == "source" and _present(value):
             return value
-    return lead.get("source") or ""
+    return default
 
 
 def _present(value):
@@ -189,7 +193,10 @@ def _present(value):
 
 
 def _extra(lead, column):
-    extra = lead.get("extra") or {}
+    return _extra_in(lead.get("extra") or {}, column)
+
+
+def _extra_in(extra, column):
     if column in extra:
         return extra[column]
     wanted = column.strip().casefold()
@@ -294,6 +301,7 @@ class Router:
         self._raw = tuple(_raw_getter(field) for field in self.fields)
         self._by_id = {rule.id: rule for rule in self.rules}
         self._memo = {}
+        self._shared = {}  # rule (or None) -> its one Matched
 
     def __bool__(self):
         return bool(self.rules)
@@ -305,8 +313,11 @@ class Router:
         if isinstance(lead, Matched):
             # Matched by another Router over the same snapshot: this one's rule.
             return None if lead.rule is None else self._by_id.get(lead.rule.id)
-        # Keyed on the raw values (cheap to read); normalized only on a miss.
-        raw = tuple([get(lead) for get in self._raw])
+        return self._first(tuple([get(lead) for get in self._raw]))
+
+    def _first(self, raw):
+        """The first rule matching the raw values of ``self.fields``, memoized on them
+        (they are cheap to read; they are normalized only on a miss)."""
         try:
             return self._memo[raw]
         except KeyError:
@@ -324,23 +335,29 @@ class Router:
         self._memo[raw] = found
         return found
 
+    def _matched(self, rule):
+        shared = self._shared.get(rule)
+        if shared is None:
+            shared = self._shared[rule] = Matched(rule)
+        return shared
 
-class RowView:
-    """A file row (``phone``, ``email``, ``extra`` attributes) seen as a lead dict,
-    without building one per row: ``Router.match`` only calls ``get``."""
+    def row_matcher(self, source):
+        """A function from an import's new row to its rule as a :class:`Matched` (one
+        object per rule, shared by its rows): what the reader thread attaches to each
+        row for the planner.
 
-    __slots__ = ("row", "source")
+        The row has ``phone``, ``email`` and ``extra`` attributes; it is a new lead
+        (status ``new``) whose source is ``source`` (the file name) unless a
+        ``source`` column says otherwise. Its values are read straight from the
+        attributes, with the same helpers as ``match`` uses for a lead dict.
+        """
+        getters = tuple(_row_getter(field, source or "") for field in self.fields)
+        first, matched = self._first, self._matched
 
-    def __init__(self, row, source):
-        self.row = row
-        self.source = source
+        def match_row(row):
+            return matched(first(tuple([get(row) for get in getters])))
 
-    def get(self, name, default=None):
-        if name == "source":
-            return self.source
-        if name == "status":
-            return default
-        return getattr(self.row, name, default)
+        return match_row
 
 
 def _normal(value):
@@ -366,6 +383,28 @@ def _raw_getter(field):
         if not values:
             return None
         value = values.get(column)
-        return _extra(lead, column) if value is None else value
+        return _extra_in(values, column) if value is None else value
+
+    return extra
+
+
+def _row_getter(field, source):
+    """``_raw_getter`` for an import's row (see ``Router.row_matcher``)."""
+    if field == "phone_country":
+        return lambda row: phone_country(row.phone or "")
+    if field == "status":
+        return lambda row: "new"
+    if field == "source":
+        return lambda row: _source_in(row.extra or {}, source)
+    if field == "email_domain":
+        return lambda row: _email_domain(row.email or "")
+    column = field[len(EXTRA_PREFIX) :]
+
+    def extra(row):
+        values = row.extra
+        if not values:
+            return None
+        value = values.get(column)
+        return _extra_in(values, column) if value is None else value
 
     return extra

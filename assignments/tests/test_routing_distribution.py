@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from agents.models import Agent
 from agents.services import agent_update
 from assignments import services
 from assignments.models import Assignment, RotationState
@@ -163,6 +164,55 @@ def test_per_team_fairness_holds_across_three_distributions(desk):
 
 def csv(rows, header="FirstName,Phone,City"):
     return io.BytesIO((header + "\n" + "\n".join(rows) + "\n").encode())
+
+
+def test_per_team_fairness_holds_across_three_uploads_within_capacity(
+    desk, make_agent, auth, manager, settings
+):
+    """Three uploads through the API with two teams (round robin, weighted) and a capped
+    agent in the fallback pool: after each one, every team's leads are split within
+    one between its members, and no agent holds more open leads than its capacity."""
+    settings.IMPORT_CHUNK_ROWS = 4  # several chunks an upload: the cursors carry across them
+    pune = routing.team_create(
+        name="Pune desk", strategy="weighted", members=[make_agent(name=f"P{i}") for i in range(3)]
+    )
+    routing.rule_create(
+        name="Pune", conditions=[{"field": "extra.City", "op": "eq", "value": "pune"}], team=pune
+    )
+    capped = make_agent(name="Capped", capacity=1)
+    members = {
+        desk["team"].pk: desk["arabic"],
+        pune.pk: set(pune.members.values_list("pk", flat=True)),
+    }
+    client = auth(manager)
+    # Uneven sizes: a rotation restarting at an upload or a chunk would be off by two.
+    sizes = [(5, 4, 6), (7, 8, 6), (9, 5, 7)]  # (Gulf, Pune, unmatched) leads per upload
+    for upload, (gulf, in_pune, other) in enumerate(sizes):
+        rows = [f"G{i},+971501{upload}{i:05d},Dubai" for i in range(gulf)]
+        rows += [f"P{i},+91981{upload}{i:06d},Pune" for i in range(in_pune)]
+        rows += [f"X{i},+91982{upload}{i:06d},Delhi" for i in range(other)]
+        upload_file = csv(rows)
+        upload_file.name = f"upload-{upload}.csv"
+        response = client.post("/api/v1/imports/", {"file": upload_file}, format="multipart")
+        assert response.status_code == 201, response.json()
+        body = response.json()
+        assert body["assigned"] == gulf + in_pune + other, (body["errors"], body["duplicates"])
+        for team_id, agent_ids in members.items():
+            counts = Counter(
+                Assignment.objects.filter(team_id=team_id, ended_at__isnull=True).values_list(
+                    "agent_id", flat=True
+                )
+            )
+            assert set(counts) <= agent_ids
+            totals = [counts[agent_id] for agent_id in agent_ids]
+            assert max(totals) - min(totals) <= 1, (upload, team_id, counts)
+        for agent in Agent.objects.filter(capacity__isnull=False):
+            assert Lead.objects.open().filter(agent=agent).count() <= agent.capacity
+        assert_assignment_invariants()
+    done = sum(size[0] for size in sizes), sum(size[1] for size in sizes)
+    assert Assignment.objects.filter(team=desk["team"]).count() == done[0]
+    assert Assignment.objects.filter(team=pune).count() == done[1]
+    assert Lead.objects.filter(agent=capped).count() == 1  # once full, the pool passed it over
 
 
 def test_an_import_routes_on_a_city_column_and_records_why(desk, manager, make_agent):

@@ -1,5 +1,7 @@
 """The conditions as data: validation names the bad part; matching is case-insensitive."""
 
+from dataclasses import dataclass
+
 import pytest
 
 from routing.matching import (
@@ -74,6 +76,44 @@ LEAD = {
 )
 def test_each_operator_compares_case_insensitively(condition, matches):
     assert (Router([_rule([condition])]).match(LEAD) is not None) is matches
+
+
+@dataclass
+class ImportRow:  # what Router.row_matcher reads of an import's row
+    phone: str
+    email: str
+    extra: dict
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        {"field": "phone_country", "op": "in", "value": ["SA", "AE"]},
+        {"field": "phone_country", "op": "eq", "value": "us"},
+        {"field": "email_domain", "op": "eq", "value": "example.ae"},
+        {"field": "email_domain", "op": "empty"},
+        {"field": "source", "op": "startswith", "value": "EXPO"},
+        {"field": "source", "op": "eq", "value": "website"},
+        {"field": "extra.City", "op": "eq", "value": "dubai"},
+        {"field": "extra.city", "op": "eq", "value": "PUNE"},
+        {"field": "extra.Product", "op": "empty"},
+    ],
+)
+def test_an_import_row_matches_as_the_same_lead_would(condition):
+    rows = [
+        ImportRow("+971501234567", "Omar@Example.AE", {"City": " Dubai ", "Language": "Arabic"}),
+        ImportRow("+919812345678", "", {"city": "Pune", "Source": "Website"}),
+        ImportRow("+12025550123", "x@y.us", {}),
+        ImportRow("+919812345679", "", {"Source": " ", "Product": "Gold"}),
+    ]
+    router = Router([_rule([condition])])
+    match_row = router.row_matcher("expo-2026.csv")
+    for row in rows:
+        lead = {"phone": row.phone, "email": row.email, "extra": row.extra}
+        assert match_row(row).rule is router.match({**lead, "source": "expo-2026.csv"}), row
+    shared = {match_row(row) for row in rows}
+    assert {m.rule for m in shared} == {None, router.rules[0]}  # holds for some rows only
+    assert len(shared) == 2  # one Matched per rule, shared by its rows
 
 
 def test_a_source_column_wins_over_the_file_name():
