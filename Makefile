@@ -26,9 +26,11 @@ run: migrate web
 	$(DEV_ENV) $(BIN)/python manage.py seed_demo
 	$(DEV_ENV) $(BIN)/python manage.py runserver 127.0.0.1:8000
 
+# Two xdist workers, each with its own test database and Redis database
+# (config/pytest_workers.py); PYTEST_ARGS adds or overrides (e.g. PYTEST_ARGS="-n 0 -x").
 test: install web
 	./scripts/test-deps.sh
-	$(BIN)/pytest
+	PYTHONPATH=$(CURDIR) $(BIN)/pytest -p config.pytest_workers -n 2 $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -18,6 +18,7 @@ from accounts.models import Role, User
 from accounts.tokens import issue_tokens
 from agents.services import agent_create
 from assignments.models import Assignment, Reason, Strategy
+from common import dataversion
 from leads import counters
 from leads.models import Lead
 
@@ -146,6 +147,7 @@ def make_lead(db):
                 lead=lead, agent=agent, strategy=Strategy.MANUAL, reason=Reason.MANUAL
             )
         counters.leads_added([lead.pk])  # as the services count their leads
+        dataversion.bump()  # and tell the cached totals and dashboards
         return lead
 
     return make
