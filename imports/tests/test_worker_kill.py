@@ -158,14 +158,8 @@ def test_sigkilled_worker_mid_import_ends_with_exactly_a_straight_import(
         assert not Lead.objects.filter(batch=batch).exists()
 
         second = Worker(tmp_path, "second", env)
-        done = wait_for(
-            "the batch to finish on the second worker",
-            lambda: (
-                (b := ImportBatch.objects.get(pk=batch.pk)).state not in ("queued", "processing")
-                and b
-            ),
-            timeout=600,
-            workers=[second],
+        done = wait_until_finished(
+            batch, second, what="the batch to finish on the second worker", timeout=600
         )
     finally:
         first.stop()
@@ -173,18 +167,34 @@ def test_sigkilled_worker_mid_import_ends_with_exactly_a_straight_import(
             second.stop()
 
     done.refresh_from_db()
+    assert_ends_as_a_straight_import(done, rows=ROWS, agents=agents, planned=planned)
+
+
+def assert_ends_as_a_straight_import(done, *, rows, agents, planned):
+    """The batch, taken over by a second worker, holds exactly what one import would:
+    every row once, one open assignment per lead, the planned split."""
     assert done.state == "committed", done.message
     assert done.attempts == 2
-    assert (done.rows, done.created, done.assigned, done.unassigned) == (ROWS, ROWS, ROWS, 0)
-    assert Lead.objects.count() == ROWS
-    assert Lead.objects.filter(batch=done).count() == ROWS
-    assert Lead.objects.values("phone").distinct().count() == ROWS
+    assert (done.rows, done.created, done.assigned, done.unassigned) == (rows, rows, rows, 0)
+    assert Lead.objects.filter(batch=done).count() == Lead.objects.count() == rows
+    assert Lead.objects.values("phone").distinct().count() == rows
     open_assignments = Assignment.objects.filter(ended_at__isnull=True)
-    assert Assignment.objects.count() == ROWS
-    assert open_assignments.filter(batch=done).count() == ROWS
+    assert Assignment.objects.count() == open_assignments.filter(batch=done).count() == rows
     assert not open_assignments.values("lead").annotate(n=Count("id")).filter(n__gt=1).exists()
     # Each lead's agent is its open assignment's agent, and the split is the plan's.
     assert not open_assignments.exclude(agent_id=F("lead__agent_id")).exists()
     held = Counter(Lead.objects.values_list("agent_id", flat=True))
     assert {agent.pk: held[agent.pk] for agent in agents} == dict(planned.per_agent)
     assert {int(k): v for k, v in done.per_agent.items()} == dict(planned.per_agent)
+
+
+def wait_until_finished(batch, worker, *, what, timeout):
+    """The batch once it has left ``queued`` and ``processing`` on ``worker``."""
+    return wait_for(
+        what,
+        lambda: (
+            (b := ImportBatch.objects.get(pk=batch.pk)).state not in ("queued", "processing") and b
+        ),
+        timeout=timeout,
+        workers=[worker],
+    )

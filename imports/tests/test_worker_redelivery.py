@@ -12,18 +12,21 @@ must take the batch over and end it exactly as a straight import would.
 
 import os
 import threading
-from collections import Counter
 
 import pytest
 from django.db import connection, transaction
-from django.db.models import Count, F
 
-from assignments.models import Assignment
 from assignments.planning import lock_rotation, preview_counts
 from imports import services
 from imports.tests.conftest import leads_csv
 from imports.tests.test_batch_crash import _database_url
-from imports.tests.test_worker_kill import Worker, real_broker, wait_for  # noqa: F401
+from imports.tests.test_worker_kill import (  # noqa: F401
+    Worker,
+    assert_ends_as_a_straight_import,
+    real_broker,
+    wait_for,
+    wait_until_finished,
+)
 from leads.models import ImportBatch, Lead
 
 pytestmark = [pytest.mark.mariadb, pytest.mark.django_db(transaction=True)]
@@ -103,14 +106,8 @@ def test_a_killed_workers_import_is_redelivered_by_redis_and_ends_as_a_straight_
         assert not Lead.objects.exists()
 
         second = Worker(tmp_path, "second", env, beat=False)
-        done = wait_for(
-            "the redelivered batch to finish on the second worker",
-            lambda: (
-                (b := ImportBatch.objects.get(pk=batch.pk)).state not in ("queued", "processing")
-                and b
-            ),
-            timeout=180,
-            workers=[second],
+        done = wait_until_finished(
+            batch, second, what="the redelivered batch to finish on the second worker", timeout=180
         )
     finally:
         held.release()
@@ -121,14 +118,4 @@ def test_a_killed_workers_import_is_redelivered_by_redis_and_ends_as_a_straight_
     log = (tmp_path / "second.log").read_text()
     assert f"import batch {batch.pk}: task received (redelivered)" in log
     assert "import sweep" not in log + (tmp_path / "first.log").read_text()
-    assert done.state == "committed", done.message
-    assert done.attempts == 2
-    assert (done.rows, done.created, done.assigned, done.unassigned) == (ROWS, ROWS, ROWS, 0)
-    assert Lead.objects.filter(batch=done).count() == Lead.objects.count() == ROWS
-    assert Lead.objects.values("phone").distinct().count() == ROWS
-    open_assignments = Assignment.objects.filter(ended_at__isnull=True)
-    assert Assignment.objects.count() == open_assignments.filter(batch=done).count() == ROWS
-    assert not open_assignments.values("lead").annotate(n=Count("id")).filter(n__gt=1).exists()
-    assert not open_assignments.exclude(agent_id=F("lead__agent_id")).exists()
-    held_leads = Counter(Lead.objects.values_list("agent_id", flat=True))
-    assert {agent.pk: held_leads[agent.pk] for agent in agents} == dict(planned.per_agent)
+    assert_ends_as_a_straight_import(done, rows=ROWS, agents=agents, planned=planned)
