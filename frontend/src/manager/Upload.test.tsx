@@ -72,6 +72,14 @@ class FakeXhr {
   }
 }
 
+/** Choose a CSV, press Preview and let the (fake) upload finish. */
+async function uploadForPreview() {
+  fireEvent.change(await screen.findByLabelText("Lead file", {}, { timeout: 8000 }), { target: { files: [new File(["x"], "leads.csv")] } });
+  fireEvent.click(screen.getByRole("button", { name: "Preview" }));
+  await screen.findByRole("progressbar");
+  await act(async () => FakeXhr.release());
+}
+
 function managerServer() {
   return fakeServer((request) => {
     const where = path(request);
@@ -131,10 +139,7 @@ describe("the upload screen", () => {
     vi.stubGlobal("XMLHttpRequest", FakeXhr);
     const calls = managerServer();
     renderApp("/imports/new");
-    fireEvent.change(await screen.findByLabelText("Lead file", {}, { timeout: 8000 }), { target: { files: [new File(["x"], "leads.csv")] } });
-    fireEvent.click(screen.getByRole("button", { name: "Preview" }));
-    await screen.findByRole("progressbar");
-    await act(async () => FakeXhr.release());
+    await uploadForPreview();
 
     fireEvent.click(await screen.findByRole("button", { name: "Discard" }));
     expect(await screen.findByLabelText("Lead file")).toBeTruthy();
@@ -156,10 +161,7 @@ describe("the upload screen", () => {
       return envelope(404, "not_found", "Not found.");
     });
     renderApp("/imports/new");
-    fireEvent.change(await screen.findByLabelText("Lead file", {}, { timeout: 8000 }), { target: { files: [new File(["x"], "leads.csv")] } });
-    fireEvent.click(screen.getByRole("button", { name: "Preview" }));
-    await screen.findByRole("progressbar");
-    await act(async () => FakeXhr.release());
+    await uploadForPreview();
 
     fireEvent.click(await screen.findByRole("button", { name: "Discard" }));
     expect((await screen.findByRole("alert")).textContent).toBe("Batch #41 is committed; only a preview can be discarded.");
@@ -182,10 +184,7 @@ describe("the upload screen", () => {
       return envelope(404, "not_found", "Not found.");
     });
     renderApp("/imports/new");
-    fireEvent.change(await screen.findByLabelText("Lead file", {}, { timeout: 8000 }), { target: { files: [new File(["x"], "leads.csv")] } });
-    fireEvent.click(screen.getByRole("button", { name: "Preview" }));
-    await screen.findByRole("progressbar");
-    await act(async () => FakeXhr.release());
+    await uploadForPreview();
 
     expect((await screen.findByRole("progressbar", { name: "Import progress" })).getAttribute("value")).not.toBeNull();
     expect(screen.getByRole("button", { name: "Cancel import" })).toBeTruthy();
@@ -200,10 +199,7 @@ describe("the upload screen", () => {
     FakeXhr.answer = { status: 413, body: { error: { code: "file_too_large", message: "The file is larger than 10 MB.", fields: {} } } };
     managerServer();
     renderApp("/imports/new");
-    fireEvent.change(await screen.findByLabelText("Lead file", {}, { timeout: 8000 }), { target: { files: [new File(["x"], "leads.csv")] } });
-    fireEvent.click(screen.getByRole("button", { name: "Preview" }));
-    await screen.findByRole("progressbar");
-    await act(async () => FakeXhr.release());
+    await uploadForPreview();
     expect((await screen.findByRole("alert")).textContent).toBe("The file is larger than 10 MB.");
     expect(screen.getByRole("button", { name: "Preview" })).toBeTruthy();
   });
