@@ -19,6 +19,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from assignments.planning import plan_new_leads
@@ -116,72 +117,161 @@ def run(table, *, options, batch=None, actor=None, write=False, now=None, progre
     cleaner = RowCleaner(columns)
     clock.lap("read")
 
-    distributing = write and options.distribute
-    plan = None  # the distribution plan so far, carried from chunk to chunk
     router = None
     if options.distribute:
         if options.routing is None:
             options.routing = current_snapshot()
         if options.routing.get("rules"):
             router = Router(Snapshot.from_data(options.routing).rules)
+    writer = _Writer(options, router, batch, now, clock) if write else None
     writing = write
     with ReadAhead(rows, cleaner, options, chunk_rows, report_limit, router=router) as reader:
         for part in reader:
             clock.lap("writer_idle")  # waiting for the reader thread
             outcome.merge(part, report_limit)
-            existing = writers.existing_leads(part.phones, update=options.dedupe == "update")
-            fresh, updates = writers.split_existing(
-                part.fresh, existing, outcome, report_limit, options
-            )
-            clock.lap("dedupe")
             if options.strict and outcome.invalid:
                 writing = False
-            outcome.created += len(fresh)
-            if router is not None and not write:
-                outcome.matched.extend([row.matched for row in fresh])
             if writing:
-                agents = None
-                if distributing and fresh:
-                    leads = None
-                    if router is not None:  # each row's rule, found by the reader thread
-                        leads = [row.matched for row in fresh]
-                    plan = _distribute(
-                        len(fresh), previous=plan, options=options, now=now, leads=leads
-                    )
-                    if plan is None:
-                        distributing = False
-                        outcome.message = "No eligible agent: the new leads were left unassigned."
-                    else:
-                        agents = plan.agents
-                        _count_plan(plan, outcome)
-                    clock.lap("distribute")
-                floor = writers.insert_leads(fresh, agents, batch=batch, now=now)
-                clock.lap("insert")
-                if fresh:
-                    writers.log_created(batch=batch, actor=actor, now=now, after_id=floor)
-                    clock.lap("activity")
-                if agents is not None:
-                    routes = None
-                    if plan.routes is not None:
-                        routes = {
-                            row.phone: route
-                            for row, route in zip(fresh, plan.routes, strict=True)
-                            if route is not None
-                        }
-                    _record(plan, batch=batch, actor=actor, now=now, after_id=floor, routes=routes)
-                    clock.lap("assignments")
+                fresh, updates = writer.write_new(part, outcome, report_limit)
+            else:
+                fresh, updates = _split(part, outcome, report_limit, options)
+                clock.lap("dedupe")
+                if router is not None:
+                    outcome.matched.extend([row.matched for row in fresh])
+            outcome.created += len(fresh)
+            if writing:
+                writer.write_history(fresh, outcome, actor)
                 outcome.updated += writers.update_leads(updates, batch=batch, actor=actor, now=now)
                 clock.lap("update")
             else:
                 outcome.updated += len(updates)
             if progress:
                 progress(table.progress(), outcome)
-            del part, fresh, updates, existing
+            del part, fresh, updates
             give_back_memory()  # the chunk's heap pages, before the next chunk stacks on them
     for stage, seconds in reader.timings.items():
         outcome.timings[stage] += seconds
     outcome.timings["total"] = time.perf_counter() - started
     return outcome
+
+
+def _split(part, outcome, report_limit, options):
+    """The chunk's new rows, and the existing leads ``dedupe=update`` changed."""
+    existing = writers.existing_leads(part.phones, update=options.dedupe == "update")
+    return writers.split_existing(part.fresh, existing, outcome, report_limit, options)
+
+
+class _Writer:
+    """The writing side of one import: the distribution plan carried from chunk to chunk.
+
+    Until a chunk meets a lead that already exists, chunks are written without
+    a dedupe lookup (``guessing``): on MariaDB's bulk path the unique phone
+    index is the lookup. ``writers.insert_leads`` says when it turned rows away;
+    the chunk's writes are then rolled back to a savepoint, the routing
+    cursors its plan moved are put back, and the chunk is looked up and
+    written again, as every later chunk is (a file that repeats one existing
+    lead likely repeats more). Locks the rolled-back rows took stay until the
+    import's transaction ends.
+    """
+
+    def __init__(self, options, router, batch, now, clock):
+        self.options, self.router, self.batch, self.now, self.clock = (
+            options,
+            router,
+            batch,
+            now,
+            clock,
+        )
+        self.distributing = options.distribute
+        self.plan = None  # the distribution plan so far
+        self.agents = None  # the agents of the chunk just written (None: unassigned)
+        self.floor = 0  # the leads of the chunk just written have ids above this
+        self.bulk = writers.load_data_possible()
+        self.guessing = self.bulk and options.dedupe != "update"
+
+    def write_new(self, part, outcome, report_limit):
+        """Insert the chunk's new rows; ``(new rows, leads to update)``."""
+        if self.guessing:
+            if self._attempt(part.fresh):
+                return part.fresh, []
+            self.guessing = False
+        fresh, updates = _split(part, outcome, report_limit, self.options)
+        self.clock.lap("dedupe")
+        self._insert(fresh)
+        return fresh, updates
+
+    def _attempt(self, fresh):
+        """Write the chunk without a lookup; False (and nothing written) if it met a lead."""
+        kept = (self.plan, self.distributing)
+        cursors, states = {}, []
+        if self.plan is not None:
+            routing = self.plan.routing
+            if routing is not None:
+                cursors = dict(routing.cursors)
+                states = list(routing.states.values())
+            if self.plan.state is not None:
+                states.append(self.plan.state)
+        saved = [(state, state.last_agent_id, state.weights, state.updated_at) for state in states]
+        try:
+            with transaction.atomic():
+                self._insert(fresh, guess=True)
+        except writers.ExistingPhones:
+            # The database is back at the savepoint; so is what the plan keeps in memory.
+            self.plan, self.distributing = kept
+            if cursors:
+                self.plan.routing.cursors.clear()
+                self.plan.routing.cursors.update(cursors)
+            for state, last_agent_id, weights, updated_at in saved:
+                state.last_agent_id, state.weights, state.updated_at = (
+                    last_agent_id,
+                    weights,
+                    updated_at,
+                )
+            self.clock.lap("insert")
+            return False
+        return True
+
+    def _insert(self, fresh, guess=False):
+        self.agents = None
+        if self.distributing and fresh:
+            leads = None
+            if self.router is not None:  # each row's rule, found by the reader thread
+                leads = [row.matched for row in fresh]
+            plan = _distribute(
+                len(fresh), previous=self.plan, options=self.options, now=self.now, leads=leads
+            )
+            if plan is None:
+                self.distributing = False
+            else:
+                self.plan, self.agents = plan, plan.agents
+            self.clock.lap("distribute")
+        self.floor = writers.insert_leads(
+            fresh, self.agents, batch=self.batch, now=self.now, load_data=self.bulk, guess=guess
+        )
+        self.clock.lap("insert")
+
+    def write_history(self, fresh, outcome, actor):
+        """The chunk's "created" activity and assignments, and its plan's counts."""
+        if not fresh:
+            return
+        batch, now, floor = self.batch, self.now, self.floor
+        if self.options.distribute and not self.distributing and not outcome.message:
+            outcome.message = "No eligible agent: the new leads were left unassigned."
+        writers.log_created(batch=batch, actor=actor, now=now, after_id=floor)
+        self.clock.lap("activity")
+        if self.agents is None:
+            return
+        plan = self.plan
+        _count_plan(plan, outcome)
+        routes = None
+        if plan.routes is not None:
+            routes = {
+                row.phone: route
+                for row, route in zip(fresh, plan.routes, strict=True)
+                if route is not None
+            }
+        _record(plan, batch=batch, actor=actor, now=now, after_id=floor, routes=routes)
+        self.clock.lap("assignments")
 
 
 def _distribute(count, *, previous, options, now, leads=None):

@@ -106,7 +106,7 @@ def _apply(lead, row):
     return changed
 
 
-def insert_leads(rows, agents, *, batch, now):
+def insert_leads(rows, agents, *, batch, now, load_data=None, guess=False):
     """Insert ``rows`` as new leads of ``batch``; return the id floor.
 
     ``agents`` holds each row's agent as ``assignments.planning.plan_new_leads``
@@ -117,6 +117,11 @@ def insert_leads(rows, agents, *, batch, now):
     1,000 rows a statement, or on MariaDB up to 5,000 escaped by the driver. Every
     new lead gets one "created" activity (:func:`log_created`). The leads inserted
     here are those of ``batch`` with an id above the returned floor.
+
+    ``load_data`` is :func:`load_data_possible`, asked once by the caller (None:
+    ask here). ``guess``: the rows were not looked up in the table, so the
+    unique phone index is the dedupe; :class:`ExistingPhones` is raised if it
+    turned any away (the caller rolls back to its savepoint and looks them up).
     """
     meta = Lead._meta
     quote = connection.ops.quote_name
@@ -149,30 +154,46 @@ def insert_leads(rows, agents, *, batch, now):
         names = ", ".join(quote(meta.get_field(c.removesuffix("_id")).column) for c in columns)
         if agents is None:
             agents = [None] * len(rows)
-        counters.leads_created(agents, created_at=now)
-        if _can_load_data(cursor):
-            _load_data(cursor, rows, agents, batch=batch, stamp=stamp)
-            return floor
-        literal = _literal_function(cursor)
-        if literal is not None:
+        if load_data is None:
+            load_data = _can_load_data(cursor)
+        literal = None if load_data else _literal_function(cursor)
+        if load_data:
+            _load_data(cursor, rows, agents, batch=batch, stamp=stamp, guess=guess)
+        elif literal is not None:
             for sql in _insert_statements(table, names, constants, rows, agents, literal):
                 cursor.execute(sql)
-            return floor
-        for part in chunked(zip(rows, agents, strict=True), INSERT_BATCH):
-            placeholders = ", ".join([row_marks] * len(part))
-            params = []
-            for row, agent_id in part:
-                params.extend(_file_values(row))
-                params.append(agent_id)
-            cursor.execute(
-                f"INSERT INTO {table} ({names}) VALUES {placeholders}",  # noqa: S608
-                params,
-            )
+        else:
+            _insert_with_parameters(cursor, table, names, row_marks, rows, agents)
+    counters.leads_created(agents, created_at=now)
     return floor
+
+
+def _insert_with_parameters(cursor, table, names, row_marks, rows, agents):
+    """The portable path: ``INSERT`` statements of ``INSERT_BATCH`` rows with parameters."""
+    for part in chunked(zip(rows, agents, strict=True), INSERT_BATCH):
+        placeholders = ", ".join([row_marks] * len(part))
+        params = []
+        for row, agent_id in part:
+            params.extend(_file_values(row))
+            params.append(agent_id)
+        cursor.execute(
+            f"INSERT INTO {table} ({names}) VALUES {placeholders}",  # noqa: S608
+            params,
+        )
 
 
 class LoadDataMismatch(DatabaseError):
     """``LOAD DATA LOCAL`` stored other rows than it was given (it skips, not fails)."""
+
+
+class ExistingPhones(Exception):
+    """Rows loaded without a dedupe lookup met existing leads' phones (``guess``)."""
+
+
+def load_data_possible():
+    """Whether this import's new leads go through ``LOAD DATA LOCAL INFILE``."""
+    with connection.cursor() as cursor:
+        return _can_load_data(cursor)
 
 
 def _can_load_data(cursor):
@@ -188,7 +209,7 @@ def _can_load_data(cursor):
     return bool(cursor.fetchone()[0])
 
 
-def _load_data(cursor, rows, agents, *, batch, stamp):
+def _load_data(cursor, rows, agents, *, batch, stamp, guess=False):
     """Load ``rows`` as new leads with ``LOAD DATA LOCAL INFILE`` of a temporary CSV.
 
     The server's own bulk path: no statement text to build and parse per
@@ -200,7 +221,10 @@ def _load_data(cursor, rows, agents, *, batch, stamp):
     cannot stop the client mid-file, so it skips a bad row (a phone another
     import inserted since the dedupe, a value it would cut) with a warning
     instead of failing: any such row raises :class:`LoadDataMismatch`, and
-    the caller's transaction leaves nothing.
+    the caller's transaction leaves nothing. With ``guess`` (the rows were not
+    looked up) a skipped row is most likely a lead that already exists:
+    :class:`ExistingPhones` says so, and the caller looks the rows up and loads
+    them again.
     """
     meta = Lead._meta
     quote = connection.ops.quote_name
@@ -226,6 +250,8 @@ def _load_data(cursor, rows, agents, *, batch, stamp):
         )
         loaded = cursor.rowcount
     warnings = connection.connection.warning_count()
+    if (loaded != len(rows) or warnings) and guess:
+        raise ExistingPhones()
     if loaded != len(rows) or warnings:
         raise LoadDataMismatch(
             f"LOAD DATA stored {loaded} of {len(rows)} new leads ({warnings} warnings): "
