@@ -189,9 +189,18 @@ def import_csv(path):
     )
     if result.returncode:
         raise SystemExit(f"import_leads failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
-    timings = [line for line in result.stdout.splitlines() if line.startswith("timings:")]
+    elapsed = time.monotonic() - started
+    lines = result.stdout.splitlines()
+    timings = [line for line in lines if line.startswith("timings:")]
+    peaks = [float(line.split("=")[1]) for line in lines if line.startswith("peak_rss_mb=")]
     print(f"import_leads {path.name}: {' '.join(timings)}", flush=True)
-    return time.monotonic() - started
+    rows = sum(1 for _ in path.open()) - 1
+    print(
+        f"import_leads {path.name}: {rows} rows in {elapsed:.1f}s (whole process) "
+        f"import_rows_per_s={rows / elapsed:.0f} peak_rss_mb={max(peaks, default=0):.0f}",
+        flush=True,
+    )
+    return elapsed
 
 
 def shape(after_id):

@@ -7,7 +7,9 @@ chunk ahead) and validates it, dropping repeats of a phone seen earlier in
 the file; with routing rules it also finds each new row's rule. Meanwhile
 :func:`run`, in the calling thread that owns the database connection and the
 caller's transaction, takes the previous chunk and, with
-the SQL of :mod:`imports.writers`, deduplicates it against the database, has
+the SQL of :mod:`imports.writers`, deduplicates it against the database (on
+MariaDB's bulk path the unique phone index does, until it meets a lead that
+exists: :class:`_Writer`), has
 ``assignments.planning.plan_new_leads`` choose the new leads' agents, inserts
 them already assigned with one "created" activity each, and has the service
 record their assignments set-based. Stage timings are kept for the summary
@@ -136,7 +138,7 @@ def run(table, *, options, batch=None, actor=None, write=False, now=None, progre
             else:
                 fresh, updates = _split(part, outcome, report_limit, options)
                 clock.lap("dedupe")
-                if router is not None:
+                if router is not None and not write:  # a preview's rule per new lead
                     outcome.matched.extend([row.matched for row in fresh])
             outcome.created += len(fresh)
             if writing:
