@@ -9,9 +9,10 @@ the file; with routing rules it also finds each new row's rule. Meanwhile
 caller's transaction, takes the previous chunk and, with
 the SQL of :mod:`imports.writers`, deduplicates it against the database, has
 ``assignments.planning.plan_new_leads`` choose the new leads' agents, inserts
-them already assigned with one "created" activity each, and has the service
-record their assignments set-based. Stage timings are kept for the summary
-and the benchmark.
+them already assigned, and has the service record their assignments
+set-based. No timeline row is written per new lead: its "created" entry is
+derived from the batch when the timeline is read (:mod:`imports.selectors`).
+Stage timings are kept for the summary and the benchmark.
 """
 
 import time
@@ -157,9 +158,6 @@ def run(table, *, options, batch=None, actor=None, write=False, now=None, progre
                     clock.lap("distribute")
                 floor = writers.insert_leads(fresh, agents, batch=batch, now=now)
                 clock.lap("insert")
-                if fresh:
-                    writers.log_created(batch=batch, actor=actor, now=now, after_id=floor)
-                    clock.lap("activity")
                 if agents is not None:
                     routes = None
                     if plan.routes is not None:
