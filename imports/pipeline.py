@@ -11,9 +11,10 @@ the SQL of :mod:`imports.writers`, deduplicates it against the database (on
 MariaDB's bulk path the unique phone index does, until it meets a lead that
 exists: :class:`_Writer`), has
 ``assignments.planning.plan_new_leads`` choose the new leads' agents, inserts
-them already assigned with one "created" activity each, and has the service
-record their assignments set-based. Stage timings are kept for the summary
-and the benchmark.
+them already assigned, and has the service record their assignments
+set-based. No timeline row is written per new lead: its "created" entry is
+derived from the batch when the timeline is read (:mod:`imports.selectors`).
+Stage timings are kept for the summary and the benchmark.
 """
 
 import time
@@ -253,14 +254,12 @@ class _Writer:
         self.clock.lap("insert")
 
     def write_history(self, fresh, outcome, actor):
-        """The chunk's "created" activity and assignments, and its plan's counts."""
+        """The chunk's assignments and its plan's counts (the "created" entry is derived)."""
         if not fresh:
             return
         batch, now, floor = self.batch, self.now, self.floor
         if self.options.distribute and not self.distributing and not outcome.message:
             outcome.message = "No eligible agent: the new leads were left unassigned."
-        writers.log_created(batch=batch, actor=actor, now=now, after_id=floor)
-        self.clock.lap("activity")
         if self.agents is None:
             return
         plan = self.plan

@@ -18,10 +18,11 @@ import tempfile
 from django.conf import settings
 from django.db import DatabaseError, connection
 
-from agents.models import Agent
 from common.db import CHUNK_SIZE, chunked
 from leads import counters
 from leads.models import Lead, LeadActivity, LeadStatus
+
+from .selectors import import_label
 
 # Rows per INSERT on the parameter path (seven parameters a row) and per ORM bulk write.
 INSERT_BATCH = 1000
@@ -114,9 +115,10 @@ def insert_leads(rows, agents, *, batch, now, load_data=None, guess=False):
     no second pass over them. On MariaDB one ``LOAD DATA LOCAL INFILE`` per
     chunk (:func:`_load_data`); otherwise a multi-row ``INSERT`` through the
     cursor, a third of ``bulk_create``'s cost per row (no model instances):
-    1,000 rows a statement, or on MariaDB up to 5,000 escaped by the driver. Every
-    new lead gets one "created" activity (:func:`log_created`). The leads inserted
-    here are those of ``batch`` with an id above the returned floor.
+    1,000 rows a statement, or on MariaDB up to 5,000 escaped by the driver. No
+    "created" activity is written: the timeline derives it from the batch
+    (``imports.selectors.LeadTimeline``). The leads inserted here are those of
+    ``batch`` with an id above the returned floor.
 
     ``load_data`` is :func:`load_data_possible`, asked once by the caller (None:
     ask here). ``guess``: the rows were not looked up in the table, so the
@@ -315,45 +317,6 @@ def _insert_statements(table, names, constants, rows, agents, literal):
         yield head + b", ".join(values)
 
 
-def log_created(*, batch, actor, now, after_id):
-    """One "created" timeline row per lead of ``batch`` above ``after_id``.
-
-    It says "import #N", and names the lead's agent if it has one: one row
-    per lead instead of a "created" and an "assigned" one, built by the
-    database with one ``INSERT … SELECT``.
-    """
-    quote = connection.ops.quote_name
-    lead = quote(Lead._meta.db_table)
-    agent = quote(Agent._meta.db_table)
-    email = quote(Agent._meta.get_field("email").column)
-    label = f"import #{batch.pk}"
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {quote(LeadActivity._meta.db_table)} "  # noqa: S608
-            f"({quote('lead_id')}, {quote('actor_id')}, {quote('kind')}, {quote('old_value')}, "
-            f"{quote('new_value')}, {quote('created_at')}) "
-            f"SELECT l.{quote('id')}, %s, %s, '', "
-            f"CASE WHEN a.{email} IS NULL THEN %s ELSE {_concat('%s', f'a.{email}')} END, %s "
-            f"FROM {lead} l LEFT JOIN {agent} a ON a.{quote('id')} = l.{quote('agent_id')} "
-            f"WHERE l.{quote('batch_id')} = %s AND l.{quote('id')} > %s",
-            [
-                getattr(actor, "pk", None),
-                LeadActivity.Kind.CREATED,
-                label,
-                f"{label}, assigned to ",
-                connection.ops.adapt_datetimefield_value(now),
-                batch.pk,
-                after_id,
-            ],
-        )
-
-
-def _concat(*parts):
-    if connection.vendor == "mysql":  # || is OR there
-        return f"CONCAT({', '.join(parts)})"
-    return " || ".join(parts)
-
-
 def update_leads(leads, *, batch, actor, now):
     """Save the leads ``dedupe=update`` changed, each with an "updated" activity; the count."""
     if not leads:
@@ -367,7 +330,7 @@ def update_leads(leads, *, batch, actor, now):
                 lead_id=lead.pk,
                 actor=actor if getattr(actor, "pk", None) else None,
                 kind=LeadActivity.Kind.UPDATED,
-                new_value=f"import #{batch.pk}",
+                new_value=import_label(batch.pk),
             )
             for lead in leads
         ],

@@ -2,9 +2,11 @@ from datetime import timedelta
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import display_for_value
 from django.db.models import Q
 from django.http import StreamingHttpResponse
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 
 from agents.models import Agent
 from assignments.models import Assignment
@@ -16,6 +18,7 @@ from common.admin import (
     intermediate_page,
 )
 from common.phones import InvalidPhone, normalize_phone
+from imports.selectors import LeadTimeline
 from leads import services
 from leads.exporting import stream_csv
 from leads.selectors import search_leads
@@ -126,27 +129,6 @@ class AssignmentInline(admin.TabularInline):
         return False
 
 
-class ActivityInline(admin.TabularInline):
-    model = LeadActivity
-    fields = ["created_at", "kind", "old_value", "new_value", "actor"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    verbose_name_plural = "activity timeline"
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("actor")
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(Lead)
 class LeadAdmin(ServiceChangeFormMixin, admin.ModelAdmin):
     form = LeadForm
@@ -164,19 +146,55 @@ class LeadAdmin(ServiceChangeFormMixin, admin.ModelAdmin):
     search_help_text = "Name, email, or a phone number in any format."
     list_select_related = ["agent", "batch"]
     autocomplete_fields = ["agent"]
-    readonly_fields = ["batch", "created_at", "updated_at"]
+    readonly_fields = ["batch", "created_at", "updated_at", "timeline"]
     fieldsets = [
         (None, {"fields": [("first_name", "last_name"), "phone", "email"]}),
         ("Work", {"fields": ["status", "next_follow_up", "notes", "agent"]}),
         ("Origin", {"fields": ["batch", "extra", "created_at", "updated_at"]}),
     ]
-    inlines = [AssignmentInline, ActivityInline]
+    inlines = [AssignmentInline]
     actions = ["distribute_selected", "reassign_to", "export_csv"]
     paginator = CappedCountPaginator
     show_full_result_count = False
     # Facet counts are one COUNT per filter choice over the whole list.
     show_facets = admin.ShowFacets.NEVER
     list_per_page = 100
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None:
+            return fieldsets
+        return [*fieldsets, ("Activity timeline", {"fields": ["timeline"], "classes": ["wide"]})]
+
+    @admin.display(description="Newest first")
+    def timeline(self, obj):
+        """The lead's timeline as the API serves it: an imported lead's "created"
+        entry is derived from its batch (``imports.selectors.LeadTimeline``), not
+        stored, so this is a read-only table rather than an inline of stored rows."""
+        timeline = LeadTimeline(obj)
+        empty = self.get_empty_value_display()
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    display_for_value(entry.created_at, empty),
+                    entry.get_kind_display(),
+                    entry.old_value or empty,
+                    entry.new_value or empty,
+                    entry.actor or "system",
+                )
+                for entry in timeline[: timeline.count()]
+            ),
+        )
+        if not rows:
+            return "No activity yet."
+        return format_html(
+            '<table id="lead-timeline"><thead><tr><th>Created at</th><th>Kind</th>'
+            "<th>Old value</th><th>New value</th><th>Actor</th></tr></thead>"
+            "<tbody>{}</tbody></table>",
+            rows,
+        )
 
     def has_delete_permission(self, request, obj=None):
         # Leads leave through "Undo import", which keeps worked leads.

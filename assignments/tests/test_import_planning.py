@@ -11,6 +11,7 @@ from assignments.models import Assignment, Reason, RotationState
 from assignments.planning import plan_new_leads, preview_counts
 from assignments.results import NoEligibleAgent
 from assignments.writers import record_import_assignments
+from imports.selectors import LeadTimeline
 from imports.services import import_file
 from leads.models import ImportBatch, Lead, LeadActivity
 
@@ -106,16 +107,20 @@ def test_record_opens_one_assignment_per_planned_lead(five, manager):
     assert_assignment_invariants()
 
 
-def test_an_import_logs_one_activity_per_lead_naming_its_agent(five, manager, settings, tmp_path):
+def test_an_import_stores_no_activity_and_each_timeline_names_its_agent(
+    five, manager, settings, tmp_path
+):
     settings.MEDIA_ROOT = tmp_path
     batch = import_csv(7, name="a.csv", actor=manager)
     assert (batch.created, batch.assigned) == (7, 7)
-    activity = LeadActivity.objects.filter(lead__batch=batch)
-    assert set(activity.values_list("kind", flat=True)) == {LeadActivity.Kind.CREATED}
-    assert activity.count() == 7
-    for entry in activity.select_related("lead__agent"):
-        assert entry.new_value == f"import #{batch.pk}, assigned to {entry.lead.agent.email}"
-        assert entry.actor == manager
+    assert not LeadActivity.objects.filter(lead__batch=batch).exists()
+    for lead in Lead.objects.filter(batch=batch).select_related("agent"):
+        timeline = LeadTimeline(lead)
+        assert timeline.count() == 1
+        (entry,) = timeline[0:1]
+        assert entry.kind == LeadActivity.Kind.CREATED
+        assert entry.new_value == f"import #{batch.pk}, assigned to {lead.agent.email}"
+        assert (entry.actor, entry.created_at) == (manager, lead.created_at)
     assert_assignment_invariants()
 
 

@@ -95,3 +95,9 @@ class LeadActivityOutput(serializers.ModelSerializer):
     class Meta:
         model = LeadActivity
         fields = ["id", "kind", "old_value", "new_value", "actor", "created_at"]
+        extra_kwargs = {
+            "id": {
+                "help_text": '0 for an imported lead\'s "created" entry, which is derived '
+                "from its import rather than stored."
+            }
+        }

@@ -14,6 +14,7 @@ from common import dataversion
 from common.errors import DomainError
 from common.filtering import KeysetPageNumberPagination, StrictPageNumberPagination
 from common.renderers import ORJSONRenderer
+from imports.selectors import LeadTimeline
 from leads import services
 from leads.counters import lead_total
 from leads.models import EVERYONE, NO_AGENT, Lead, visible_owner
@@ -281,7 +282,7 @@ class LeadViewSet(
         pagination_class=StrictPageNumberPagination,
     )
     def activity(self, request, pk=None):
+        # An imported lead's "created" entry is derived from its batch (imports.selectors).
         lead = self.get_object()
-        entries = lead.activities.select_related("actor").order_by("-created_at", "-id")
-        page = self.paginator.paginate_queryset(entries, request, view=self)
+        page = self.paginator.paginate_queryset(LeadTimeline(lead), request, view=self)
         return self.paginator.get_paginated_response(LeadActivityOutput(page, many=True).data)

@@ -1078,6 +1078,7 @@ export interface components {
          */
         KindEnum: "created" | "status" | "note" | "follow_up" | "assigned" | "updated";
         LeadActivityOutput: {
+            /** @description 0 for an imported lead's "created" entry, which is derived from its import rather than stored. */
             readonly id: number;
             kind: components["schemas"]["KindEnum"];
             old_value: string;
