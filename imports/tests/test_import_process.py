@@ -1,18 +1,23 @@
 """``manage.py import_leads`` as a process of its own: what it loads and starts.
 
 Its start-up is part of every import from the console, so the process
-imports only what the command uses (not the API, DRF and what DRF pulls in)
-and boots the phone workers' fork server while it checks the file, for a
-file big enough to need the workers.
+imports only what the command uses (not the API, DRF and what DRF pulls in),
+sets its collector for an import (only when it is the process's command), and
+boots the phone workers' fork server while it checks the file, for a file big
+enough to need the workers.
 """
 
+import gc
+import io
 import os
 import subprocess
 import sys
 
 import pytest
 from django.conf import settings as django_settings
+from django.core.management import call_command
 
+from imports.management.commands import import_leads
 from imports.tests.test_batch_crash import _database_url
 from leads.models import ImportBatch, Lead
 
@@ -30,11 +35,25 @@ def _manage(*args, **env):
     )
 
 
+@pytest.fixture
+def collector():
+    """This test process's collector, as it was before the test."""
+    thresholds = gc.get_threshold()
+    yield
+    gc.unfreeze()
+    gc.set_threshold(*thresholds)
+
+
+def write_leads(tmp_path, count=ROWS):
+    path = tmp_path / "leads.csv"
+    rows = [f"Person{n},+91 98{n:08d}" for n in range(count)]
+    path.write_text("Name,Mobile\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_command_process_imports_without_loading_the_api(tmp_path):
-    path = tmp_path / "leads.csv"
-    rows = [f"Person{n},+91 98{n:08d}" for n in range(ROWS)]
-    path.write_text("Name,Mobile\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    path = write_leads(tmp_path)
 
     # -X importtime lists every module the process imported, on stderr. Not
     # distributed: with no broker the assignment emails are rendered in this
@@ -69,6 +88,23 @@ def test_the_command_process_imports_without_loading_the_api(tmp_path):
     assert not api & imported
     if not django_settings.REDIS_URL:
         assert "redis" not in imported  # the logging filters did, with no Redis to use
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_process_collector_is_set_only_for_the_command_line(tmp_path, collector, capsys):
+    before = gc.get_threshold()
+    call_command("import_leads", str(write_leads(tmp_path)), stdout=io.StringIO())
+    assert Lead.objects.count() == ROWS
+    assert gc.get_threshold() == before  # a caller's process is left as it was
+
+    # What manage.py calls: the start-up heap frozen, the import's thresholds.
+    path = write_leads(tmp_path, ROWS + 1)
+    import_leads.Command().run_from_argv(["manage.py", "import_leads", str(path), "--force"])
+
+    assert "rows=41 created=1 updated=0 duplicates=40" in capsys.readouterr().out
+    assert gc.get_threshold() == import_leads.GC_THRESHOLDS
+    assert gc.get_freeze_count() > 0
+    assert Lead.objects.count() == ROWS + 1
 
 
 # Started in a child process of its own: the fork server is one per process,

@@ -15,6 +15,16 @@ from leads.models import ImportBatch
 
 MILESTONE = 100_000
 
+# The import process's collector. The ~110k objects of Django's start-up live
+# as long as the process: they are frozen (``gc.freeze``) out of its reach, so
+# it no longer walks them at each full collection nor once more at exit. The
+# rows in flight (~40k tracked objects a chunk: records, rows, their dicts) are
+# freed by reference counting; with Python's thresholds (700, 10, 10) they are
+# walked over and over as they age. On the 100k-row bench file (load ~19):
+# 913 collections taking 3.5 s of wall time, 214 taking 0.9 s with these, the
+# same peak RSS (114 MiB).
+GC_THRESHOLDS = (50_000, 20, 10)
+
 
 def peak_rss_mb():
     """Peak resident memory of this process in MiB.
@@ -91,11 +101,10 @@ class Command(ServiceCommand):
         )
 
     def run_from_argv(self, argv):
-        """As the process's own command (``manage.py``, not ``call_command``): the
-        ~110k objects of Django's start-up live as long as the process, so they are
-        frozen out of the collector's reach. It no longer walks them at each full
-        collection during the import, nor once more as the interpreter exits."""
+        """As the process's own command (``manage.py``, not ``call_command``), the
+        cyclic garbage collector is set for an import; see :data:`GC_THRESHOLDS`."""
         gc.freeze()
+        gc.set_threshold(*GC_THRESHOLDS)
         super().run_from_argv(argv)
 
     def handle(self, *args, **options):
