@@ -9,7 +9,11 @@ class AccountsConfig(AppConfig):
 
     def ready(self):
         """Connect every hook of the app here, where they can be read in one place."""
-        from . import checks, mail, schema, signals  # noqa: F401 - schema registers the OpenAPI scheme
+        # Not accounts.schema (the OpenAPI description, with the JWT scheme): it is
+        # the API's DEFAULT_SCHEMA_CLASS, so drf-spectacular imports it before it
+        # describes any view. Importing it here loaded DRF's serializers (requests,
+        # pygments, ...) into every process, ``manage.py import_leads`` included.
+        from . import checks, mail, signals
         from .models import User
         from .roles import setup_roles_after_migrate
 

@@ -184,17 +184,3 @@ class BreakerPipeline(Pipeline):
 
     def immediate_execute_command(self, *args, **options):
         return self.breaker.call(super().immediate_execute_command, *args, **options)
-
-
-class SkipCircuitOpen(logging.Filter):
-    """Drop django-redis's "Exception ignored" record for a skipped call.
-
-    The breaker logs once when it opens and once when it closes; a line for
-    every call it skips would say the same thing hundreds of times a second.
-    """
-
-    def filter(self, record):
-        exc = record.exc_info[1] if record.exc_info else None
-        # django-redis wraps it: ConnectionInterrupted from CircuitOpen.
-        cause = getattr(exc, "__cause__", None)
-        return not (isinstance(exc, CircuitOpen) or isinstance(cause, CircuitOpen))

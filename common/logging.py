@@ -79,3 +79,24 @@ class CacheErrorFilter(logging.Filter):
         record.levelno = logging.WARNING
         record.levelname = "WARNING"
         return True
+
+
+class SkipCircuitOpen(logging.Filter):
+    """Drop django-redis's "Exception ignored" record for a call the breaker skipped.
+
+    The breaker (``common.cache``) logs once when it opens and once when it
+    closes; a line for every call it skips would say the same thing hundreds
+    of times a second. It lives here, not with the breaker, so that setting up
+    logging does not import redis-py (0.1-0.2 s of every process's start-up,
+    ``manage.py`` commands included) where the cache is not Redis.
+    """
+
+    def filter(self, record):
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is None:
+            return True
+        from common.cache import CircuitOpen  # loaded by now: the cache is Redis
+
+        # django-redis wraps it: ConnectionInterrupted from CircuitOpen.
+        cause = getattr(exc, "__cause__", None)
+        return not (isinstance(exc, CircuitOpen) or isinstance(cause, CircuitOpen))

@@ -677,7 +677,7 @@ LOGGING = {
     "filters": {
         "request_id": {"()": "common.logging.RequestIdFilter"},
         "cache_error": {"()": "common.logging.CacheErrorFilter"},
-        "circuit_open": {"()": "common.cache.SkipCircuitOpen"},
+        "circuit_open": {"()": "common.logging.SkipCircuitOpen"},
     },
     "formatters": {
         "json": {"()": "common.logging.JsonFormatter"},

@@ -11,6 +11,7 @@ import operator
 import re
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
+from multiprocessing import forkserver
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -225,18 +226,11 @@ class PhoneNormalizer:
         For a small file starting the processes would cost more than parsing
         its phones in the reader thread.
         """
-        if multiprocessing.current_process().daemon:
-            # A prefork pool child of a Celery worker may not have children:
-            # phones are parsed in the reader thread. Workers run imports in a
-            # thread pool (``--pool threads``, deploy/) to use the CPUs here.
+        if not _may_have_children():
             return
         if workers > 1 and self._pool is None:
             self.workers = workers
-            context = multiprocessing.get_context("forkserver")
-            # Preload only the worker's module: the default would re-import
-            # ``__main__`` in the fork server, running whatever script started us.
-            context.set_forkserver_preload(["imports.phoneworker"])
-            self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+            self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=_worker_context())
 
     def submit(self, raws):
         """A future of ``({raw: e164}, {raw: message})``, split evenly over the workers."""
@@ -256,6 +250,48 @@ class PhoneNormalizer:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+
+def _may_have_children():
+    # A prefork pool child of a Celery worker may not have children: phones
+    # are parsed in the reader thread. Workers run imports in a thread pool
+    # (``--pool threads``, deploy/) to use the CPUs here.
+    return not multiprocessing.current_process().daemon
+
+
+def _worker_context():
+    context = multiprocessing.get_context("forkserver")
+    # Preload only the worker's module: the default would re-import
+    # ``__main__`` in the fork server, running whatever script started us.
+    context.set_forkserver_preload(["imports.phoneworker"])
+    return context
+
+
+# No lead row is shorter (a name, a phone, separators): a file under
+# ``IMPORT_PARALLEL_MIN_ROWS`` times this cannot have the rows the pool is started for.
+MIN_ROW_BYTES = 16
+
+
+def start_worker_server(size):
+    """Boot the phone workers' fork server now, for a file of ``size`` bytes that may need it.
+
+    The fork server is a new interpreter that imports :mod:`imports.phoneworker`
+    (``phonenumbers``: ~0.3 s of CPU, seconds on a busy machine); the pool's
+    workers are forked from it when the reader thread submits the first chunk
+    past ``IMPORT_PARALLEL_MIN_ROWS``. Left to then, the database thread waits
+    for it. Called as an import starts (``imports.services.import_path``), it
+    boots on another core while this process hashes and checks the file,
+    claims the batch and parses the first chunk. Returns at once; one server
+    per process serves every later pool. Nothing is started where no pool
+    would be (one CPU, a daemon process, a small file).
+    """
+    if (
+        size >= settings.IMPORT_PARALLEL_MIN_ROWS * MIN_ROW_BYTES
+        and PhoneNormalizer.worker_count() > 1
+        and _may_have_children()
+    ):
+        _worker_context()  # the server's preload
+        forkserver.ensure_running()
 
 
 class _Merged:

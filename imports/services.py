@@ -58,6 +58,7 @@ from .committing import (
 from .errors import DuplicateFile as DuplicateFile  # raised by the claims; part of this API
 from .errors import FileTooLarge, strict_error
 from .errors import InvalidRows as InvalidRows  # raised by the commit; part of this API
+from .normalize import start_worker_server
 from .readers import inspect, open_table
 
 logger = logging.getLogger(__name__)
@@ -307,6 +308,7 @@ def import_path(
     options = _options(strategy=strategy, dedupe=dedupe, distribute=distribute, strict=strict)
     options.source = os.path.basename(path)
     with open(path, "rb") as file:
+        start_worker_server(os.fstat(file.fileno()).st_size)  # boots while the file is checked
         info = inspect(file)
         if dry_run:
             first = None if force else find_duplicate(info.sha256)

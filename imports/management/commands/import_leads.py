@@ -1,5 +1,6 @@
 """``manage.py import_leads PATH``: the import pipeline for files of any size."""
 
+import gc
 import resource
 import time
 
@@ -13,6 +14,16 @@ from imports.services import import_path, queue_file
 from leads.models import ImportBatch
 
 MILESTONE = 100_000
+
+# The import process's collector. The ~110k objects of Django's start-up live
+# as long as the process: they are frozen (``gc.freeze``) out of its reach, so
+# it no longer walks them at each full collection nor once more at exit. The
+# rows in flight (~40k tracked objects a chunk: records, rows, their dicts) are
+# freed by reference counting; with Python's thresholds (700, 10, 10) they are
+# walked over and over as they age. On the 100k-row bench file (load ~19):
+# 913 collections taking 3.5 s of wall time, 214 taking 0.9 s with these, the
+# same peak RSS (114 MiB).
+GC_THRESHOLDS = (50_000, 20, 10)
 
 
 def peak_rss_mb():
@@ -66,6 +77,10 @@ class Command(ServiceCommand):
         "Import leads from a CSV, XLSX or XLS file: validated, deduplicated and distributed "
         "like an upload, streamed in chunks with no size limit."
     )
+    # The system checks import the URLconf, hence every API view and DRF (0.3-0.5 s
+    # of start-up); they check the serving configuration, which the servers
+    # check when they start (config/startup.py) and CI with ``manage.py check``.
+    requires_system_checks = []
 
     def add_arguments(self, parser):
         parser.add_argument("path")
@@ -84,6 +99,13 @@ class Command(ServiceCommand):
         parser.add_argument(
             "--wait", action="store_true", help="With --queue: follow the batch until it ends."
         )
+
+    def run_from_argv(self, argv):
+        """As the process's own command (``manage.py``, not ``call_command``), the
+        cyclic garbage collector is set for an import; see :data:`GC_THRESHOLDS`."""
+        gc.freeze()
+        gc.set_threshold(*GC_THRESHOLDS)
+        super().run_from_argv(argv)
 
     def handle(self, *args, **options):
         actor = None
