@@ -333,8 +333,8 @@ class Table:
                 self._position = done = index
                 yield index, record
         except xlsxstream.Unhandled as exc:
-            if exc.code == "rows_out_of_order" and done:
-                raise self._unreadable(f"row {done} is written twice") from None
+            if exc.row is not None and exc.row <= done:
+                raise self._unreadable(exc) from None  # calamine would merge it into a row imported
             logger.info("XLSX sheet read by calamine after row %s: %s", done, exc)
             yield from self._calamine_rows(after=done, layout=layout if done else None)
 

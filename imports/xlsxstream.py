@@ -32,9 +32,9 @@ from . import spreadsheets
 class Unhandled(Exception):
     """A sheet written in a way this reader does not follow: calamine reads it instead."""
 
-    def __init__(self, message, code=""):
+    def __init__(self, message, row=None):
         super().__init__(message)
-        self.code = code
+        self.row = row  # a row met again after later rows: calamine must not re-read it
 
 
 # A cell written plainly: its reference, the usual attributes, then nothing
@@ -112,7 +112,7 @@ class SheetReader:
                     column = columns[letters] = _column(letters)
                 if number != row:
                     if number < row or number == 0:
-                        raise Unhandled("rows out of order", code="rows_out_of_order")
+                        raise Unhandled(f"row {number} comes after row {row}", row=number)
                     if cells:
                         yield row, cells
                         cells = []
@@ -261,19 +261,28 @@ def _date(value, kind, is_1904):
     """A serial number in a date or duration format, as python-calamine converts it."""
     if not 0 <= value < _LAST_SERIAL:
         raise Unhandled("a date out of the range followed here")
-    milliseconds = math.floor(value * _MS_A_DAY + 0.5)  # Rust's round(): half away from zero
     if kind == _DURATION:
-        return datetime.timedelta(milliseconds=milliseconds)
-    if not is_1904 and value < 60:
-        milliseconds += _MS_A_DAY  # Excel's 29 February 1900, which never was
+        return datetime.timedelta(milliseconds=_round(value * _MS_A_DAY))
+    # Excel's 29 February 1900, which never was: a day is added before the product is
+    # rounded, as calamine does (value + 1.0 and value differ in their last bits).
+    days = value if is_1904 or value >= 60 else value + 1.0
     moment = (_EPOCH_1904 if is_1904 else _EPOCH_1900) + datetime.timedelta(
-        milliseconds=milliseconds
+        milliseconds=_round(days * _MS_A_DAY)
     )
     if value < 1:
         return moment.time()
     if value == int(value):
         return moment.date()
     return moment
+
+
+def _round(number):
+    """Rust's ``f64::round`` of a number >= 0: halves go up (Python's round() goes to even).
+
+    ``number - whole`` is exact, where ``number + 0.5`` may round up by itself.
+    """
+    whole = math.floor(number)
+    return whole + 1 if number - whole >= 0.5 else whole
 
 
 def detect_format(code):
