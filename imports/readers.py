@@ -2,8 +2,10 @@
 
 The type is judged by the first bytes, never by the name: a ZIP that holds a
 workbook is XLSX, an OLE2 compound file is XLS, anything else must be text.
-Spreadsheets are read with python-calamine (Rust, ~20x openpyxl); CSV is
-streamed, so memory stays flat however long the file is.
+CSV and XLSX are streamed, so memory stays flat however long the file is: an
+XLSX sheet from its XML (:mod:`imports.xlsxstream`), with python-calamine
+reading the sheets that reader does not follow, and every XLS (BIFF8: at
+most 65,536 rows, read whole).
 
 The work is bounded by what a file really holds, and checked by
 :func:`inspect` before anything is stored or parsed for real: an XLSX's ZIP
