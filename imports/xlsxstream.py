@@ -44,7 +44,7 @@ class Unhandled(Exception):
 # free of entities and carriage returns.
 _CELL = re.compile(
     rb'<c r="([A-Z]{1,3})([0-9]{1,7})"((?: (?:t|s|cm|vm|ph)="[^"<]*")*)'
-    rb"(?:\s*/>|>(?:<v>([^<&\r]*)</v>|<is><t>([^<&\r]*)</t></is>|([^<]*(?:<(?!/c>)[^<]*)*))</c>)"
+    rb"(?:\s*/>|>(?:<v>([^<&\r]+)</v>|<is><t>([^<&\r]+)</t></is>|([^<]*(?:<(?!/c>)[^<]*)*))</c>)"
 )
 # Every cell tag, however written: a count that differs from _CELL's is a sheet to hand over.
 _ANY_CELL = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?c[\s/>]")
@@ -101,9 +101,9 @@ class SheetReader:
         cells = []
         first, end = self.columns
         text = self.cell_text
-        for body in _pieces(reader, sheet):
-            found = _CELL.findall(body)
-            if len(found) != len(_ANY_CELL.findall(body)) or b"<!" in body:
+        for piece in _pieces(reader, sheet):
+            found = _CELL.findall(piece)
+            if len(found) != len(_ANY_CELL.findall(piece)) or b"<!" in piece:
                 raise Unhandled("a cell is not written the plain way")
             for letters, digits, attributes, plain, inline, content in found:
                 number = int(digits)
@@ -132,10 +132,13 @@ class SheetReader:
                 elif plain and kind[0] == b"s" and plain.isdigit():
                     value = strings[int(plain)]
                 elif plain or inline or content:
-                    body = content or (
-                        b"<v>" + plain + b"</v>" if plain else b"<is><t>" + inline + b"</t></is>"
-                    )
-                    value = _value(kind, body, styles, is_1904, strings)
+                    if not content:  # a plain body, in a cell of another type
+                        content = (
+                            b"<v>" + plain + b"</v>"
+                            if plain
+                            else b"<is><t>" + inline + b"</t></is>"
+                        )
+                    value = _value(kind, content, styles, is_1904, strings)
                     if value is None:
                         continue  # no value: calamine leaves the cell out of its range
                     if value.__class__ is not str:
