@@ -534,9 +534,11 @@ IMPORT_CHUNK_ROWS = env_int("IMPORT_CHUNK_ROWS", 10_000)
 IMPORT_MAX_REPORTED_ROWS = env_int("IMPORT_MAX_REPORTED_ROWS", 10_000)
 IMPORT_PARALLEL_MIN_ROWS = env_int("IMPORT_PARALLEL_MIN_ROWS", 10_000)
 IMPORT_WORKERS = env_int("IMPORT_WORKERS", 0)  # 0: one per CPU
-# Zip-bomb guard for XLSX: members, unpacked bytes, and compression ratio. calamine
-# keeps a sheet's text in memory: 128 MiB of XML is about 250 MB of worker memory
-# (the 10 MiB XLSX of `make bench-import` unpacks to 93 MB).
+# Zip-bomb guard for XLSX: members, unpacked bytes, and compression ratio. A streamed
+# sheet keeps only its shared strings in memory (packed, about a byte a character);
+# a sheet written unusually is read by calamine, which keeps its text: 128 MiB of
+# XML is about 250 MB of worker memory (the 10 MiB XLSX of `make bench-import`
+# unpacks to 93 MB).
 IMPORT_XLSX_MAX_ENTRIES = env_int("IMPORT_XLSX_MAX_ENTRIES", 1000)
 IMPORT_XLSX_MAX_UNPACKED = env_int("IMPORT_XLSX_MAX_UNPACKED", 128 * 1024 * 1024)
 IMPORT_XLSX_MAX_RATIO = env_int("IMPORT_XLSX_MAX_RATIO", 100)
@@ -545,7 +547,8 @@ IMPORT_XLSX_MAX_RATIO = env_int("IMPORT_XLSX_MAX_RATIO", 100)
 IMPORT_FAILED_FILE_RETENTION_DAYS = env_int("IMPORT_FAILED_FILE_RETENTION_DAYS", 30)
 # What a file may hold, checked before it is parsed (imports/readers.py,
 # imports/spreadsheets.py): columns of a row or sheet; cells a spreadsheet's grid
-# may span (python-calamine builds it dense, from A1 to the last cell); characters
+# may span (python-calamine builds it dense, from A1 to the last cell, for an XLS
+# and for an XLSX sheet it reads in place of the streamed reading); characters
 # in one CSV field; bytes of JSON kept per lead for the columns that are not lead
 # fields (Lead.extra; a row over it is an invalid row).
 IMPORT_MAX_COLUMNS = env_int("IMPORT_MAX_COLUMNS", 200)

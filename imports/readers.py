@@ -2,8 +2,10 @@
 
 The type is judged by the first bytes, never by the name: a ZIP that holds a
 workbook is XLSX, an OLE2 compound file is XLS, anything else must be text.
-Spreadsheets are read with python-calamine (Rust, ~20x openpyxl); CSV is
-streamed, so memory stays flat however long the file is.
+CSV and XLSX are streamed, so memory stays flat however long the file is: an
+XLSX sheet from its XML (:mod:`imports.xlsxstream`), with python-calamine
+reading the sheets that reader does not follow, and every XLS (BIFF8: at
+most 65,536 rows, read whole).
 
 The work is bounded by what a file really holds, and checked by
 :func:`inspect` before anything is stored or parsed for real: an XLSX's ZIP
@@ -18,11 +20,13 @@ import). The limits are ``IMPORT_MAX_COLUMNS``, ``IMPORT_MAX_CELLS`` and
 import codecs
 import csv
 import ctypes
+import dataclasses
 import datetime
 import functools
 import hashlib
 import io
 import itertools
+import logging
 import marshal
 import tempfile
 import zipfile
@@ -32,7 +36,9 @@ from django.conf import settings
 
 from common.errors import DomainError
 
-from . import spreadsheets
+from . import spreadsheets, xlsxstream
+
+logger = logging.getLogger(__name__)
 
 CSV, XLSX, XLS = "csv", "xlsx", "xls"
 
@@ -72,6 +78,8 @@ class FileInfo:
     size: int
     kind: str
     encoding: str = ""
+    # An XLSX sheet written plainly: where its cells lie (spreadsheets.Layout), for streaming.
+    layout: spreadsheets.Layout | None = None
 
 
 def inspect(fileobj, *, contents=True):
@@ -114,7 +122,7 @@ def inspect(fileobj, *, contents=True):
         encoding = "utf-8"
     info = FileInfo(digest.hexdigest(), size, kind, encoding)
     if contents:
-        check_contents(fileobj, info)
+        info = dataclasses.replace(info, layout=check_contents(fileobj, info))
     elif kind == XLSX:
         fileobj.seek(0)
         check_zip(fileobj)
@@ -124,6 +132,8 @@ def inspect(fileobj, *, contents=True):
 
 def check_contents(fileobj, info):
     """Refuse a file whose contents exceed the limits, before anything parses it for real.
+
+    Returns an XLSX sheet's :class:`spreadsheets.Layout` when it can be streamed.
 
     Spreadsheets: see :mod:`imports.spreadsheets`. CSV: one pass of the csv
     module over the whole file checks every row's width and every field's
@@ -138,7 +148,7 @@ def check_contents(fileobj, info):
     try:
         if info.kind == XLSX:
             check_zip(fileobj)
-            spreadsheets.check_xlsx(fileobj, limits)
+            return spreadsheets.check_xlsx(fileobj, limits)
         elif info.kind == XLS:
             spreadsheets.check_xls(fileobj.read(), limits)
         else:
@@ -298,26 +308,74 @@ class Table:
 
     # --- XLSX / XLS -----------------------------------------------------------
     def _sheet_rows(self):
-        """Rows of the first sheet, spooled to a temporary file before the first is yielded.
+        """Rows of the first sheet, the row number as the line.
+
+        An XLSX sheet written plainly (``info.layout``, found by :func:`inspect`)
+        is streamed from its XML (:mod:`imports.xlsxstream`): memory does not
+        grow with the sheet, and the parsing overlaps the import's writes.
+        Every row has the layout's columns, as calamine would give them. Any
+        other sheet, every XLS, and the rest of a sheet where the streamed
+        reading meets something it does not follow, are read by calamine.
+        """
+        layout = self.info.layout if self.kind == XLSX else None
+        if layout is None:
+            yield from self._calamine_rows()
+            return
+        first, width = layout.first_column, layout.columns - layout.first_column
+        self._total = max(layout.rows, 1)
+        done = 0
+        try:
+            sheet = xlsxstream.SheetReader(
+                self.fileobj, cell_text=_cell_text, columns=(first, layout.columns)
+            )
+            for index, cells in sheet:
+                record = [""] * width
+                for column, text in cells:
+                    record[column - first] = text
+                self._position = done = index
+                yield index, record
+        except xlsxstream.Unhandled as exc:
+            if exc.row is not None and exc.row <= done:
+                raise self._unreadable(exc) from None  # calamine would merge it into a row imported
+            logger.info("XLSX sheet read by calamine after row %s: %s", done, exc)
+            yield from self._calamine_rows(after=done, layout=layout if done else None)
+
+    def _calamine_rows(self, *, after=0, layout=None):
+        """Rows after ``after``, spooled to a temporary file before the first is yielded.
 
         calamine holds the whole sheet at once (a dense grid and every string).
         Its rows are written out in marshal chunks and calamine's memory given
-        back before the import starts, so a worker holds either the sheet or
+        back before they are yielded, so a worker holds either the sheet or
         the import's chunks, never both. :func:`inspect` has checked the grid.
+        With a ``layout`` the rows are laid out as the streamed rows before them.
         """
         with tempfile.TemporaryFile() as spool:
-            self._spool_sheet(spool)
+            shift = self._spool_calamine(spool, after)
+            if layout is not None:
+                shift -= layout.first_column
+                width = layout.columns - layout.first_column
             spool.seek(0)
-            while True:
-                try:
-                    chunk = marshal.load(spool)  # noqa: S302 - our own file, written above
-                except EOFError:
-                    return
-                for index, record in chunk:
+            while size := spool.read(8):
+                # marshal.loads of one block: marshal.load from a file reads it a few bytes a call.
+                data = spool.read(int.from_bytes(size, "little"))
+                for index, record in marshal.loads(data):  # noqa: S302 - our own file, written above
                     self._position = index
+                    if layout is not None:
+                        record = [""] * shift + record
+                        record += [""] * (width - len(record))
                     yield index, record
 
-    def _spool_sheet(self, spool):
+    def _check_width(self, width):
+        if width > settings.IMPORT_MAX_COLUMNS:
+            raise InvalidFile(
+                spreadsheets.too_many_columns(
+                    "The sheet", width, settings.IMPORT_MAX_COLUMNS
+                ).message,
+                code="too_many_columns",
+            )
+
+    def _spool_calamine(self, spool, after):
+        """Spool calamine's rows after row ``after``; returns the sheet's first column."""
         from python_calamine import CalamineError, CalamineWorkbook
 
         self.fileobj.seek(0)
@@ -325,24 +383,21 @@ class Table:
             workbook = CalamineWorkbook.from_filelike(self.fileobj)
             sheet = workbook.get_sheet_by_index(0)
             # The exact width, now that calamine has read the sheet (inspect judged the file).
-            if sheet.width > settings.IMPORT_MAX_COLUMNS:
-                raise InvalidFile(
-                    spreadsheets.too_many_columns(
-                        "The sheet", sheet.width, settings.IMPORT_MAX_COLUMNS
-                    ).message,
-                    code="too_many_columns",
-                )
+            self._check_width(sheet.width)
             self._total = max(sheet.height, 1)
             chunk = []
             # iter_rows starts at the sheet's first row, so the index is the row number.
             for index, cells in enumerate(sheet.iter_rows(), start=1):
+                if index <= after:
+                    continue
                 record = [cell if cell.__class__ is str else _cell_text(cell) for cell in cells]
                 if any(record):
                     chunk.append((index, record))
                     if len(chunk) == _SPOOL_ROWS:
-                        marshal.dump(chunk, spool)
+                        _spool_chunk(spool, chunk)
                         chunk = []
-            marshal.dump(chunk, spool)
+            _spool_chunk(spool, chunk)
+            return sheet.start[1] if sheet.start else 0
         except (CalamineError, ValueError, OSError) as exc:
             raise self._unreadable(exc) from exc
         except InvalidFile:
@@ -363,6 +418,12 @@ class Table:
 
 _CSV_LIMITS = ("too_many_columns", "field_too_large")
 _SPOOL_ROWS = 10_000
+
+
+def _spool_chunk(spool, chunk):
+    data = marshal.dumps(chunk)
+    spool.write(len(data).to_bytes(8, "little"))
+    spool.write(data)
 
 
 def give_back_memory():

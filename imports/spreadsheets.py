@@ -60,6 +60,7 @@ class Grid:
     rows: int = 0
     columns: int = 0
     cells: int = 0
+    first: int | None = None  # the first column (0-based), found by the plain scan only
 
     @property
     def area(self):
@@ -93,6 +94,19 @@ class Grid:
         if self.cells * 2 < self.area:
             return f"but holds only {self.cells:,} cells"
         return f"and holds {self.cells:,} cells"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where a plainly written XLSX sheet's cells lie: for :mod:`imports.xlsxstream`.
+
+    ``first_column`` (0-based) and ``columns`` (its last column, 1-based) bound
+    every cell that may hold a value; ``rows`` is the last row that holds one.
+    """
+
+    first_column: int
+    columns: int
+    rows: int
 
 
 def too_many_columns(where, columns, limit):
@@ -130,6 +144,9 @@ _UNKNOWN = object()
 def check_xlsx(fileobj, limits):
     """Check an XLSX file (binary, seekable) whose ZIP directory passed the zip-bomb guard.
 
+    Returns the first sheet's :class:`Layout` when its cells are all written
+    plainly (what the streamed reading needs), else None.
+
     The parts are decoded here from their compressed data, not through
     ``zipfile``, which stops at the size the directory declares: calamine's
     ZIP reader decodes whatever the data holds, so a part that holds more than
@@ -148,11 +165,34 @@ def check_xlsx(fileobj, limits):
     if shared is not None:
         _check_shared_strings(archive, shared, limits)
     sheets = _first_sheet_parts(archive, parts)
+    layout = None
     for info in sheets:
-        _scan_sheet(archive, info, limits).check(limits, where="The sheet")
+        grid = _scan_sheet(archive, info, limits)
+        grid.check(limits, where="The sheet")
+        if grid.first is not None and len(sheets) == 1:
+            layout = Layout(grid.first, grid.columns, grid.rows)
     for info in parts.values():
         if info not in sheets and info is not shared:
             archive.measure(info)  # styles, workbook, ...: read whole by calamine
+    return layout
+
+
+def xlsx_parts(fileobj):
+    """``(parts, reader)``: an XLSX's parts by name (ASCII lower case) and a reader of their bytes.
+
+    For :mod:`imports.xlsxstream`, after :func:`check_xlsx` passed the file.
+    """
+    with zipfile.ZipFile(fileobj) as archive:
+        parts = _parts_by_name(archive)
+    return parts, _Parts(fileobj)
+
+
+def first_sheet(reader, parts):
+    """The part calamine reads as the first sheet, or None when that is not plain to see."""
+    path = _first_sheet_path(reader, parts)
+    if path is None or path is _UNKNOWN:
+        return None
+    return parts.get(path.translate(_ASCII_LOWER))
 
 
 def _parts_by_name(archive):
@@ -408,7 +448,8 @@ def _fast_scan(archive, info, limits):
         if grid.cells > limits.cells:
             break  # refused anyway; no need to read on
     if columns:
-        grid.columns = max(_column_number(letters) for letters in columns) + 1
+        numbers = [_column_number(letters) for letters in columns]
+        grid.columns, grid.first = max(numbers) + 1, min(numbers)
     return grid
 
 
