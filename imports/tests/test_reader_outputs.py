@@ -102,6 +102,7 @@ def _golden_runs():
     return {
         "all": reader_outputs(data, 10_000),
         "limited": reader_outputs(data, 7, with_rows=False),  # the report limit cuts in
+        "narrow": reader_outputs(hostile_csv.narrow_data(), 10_000),
     }
 
 
@@ -158,6 +159,8 @@ def test_the_golden_file_covers_every_kind_of_result():
     assert any(line["counts"][0] for line in lines if "counts" in line)
     limited = _expected()["limited"]
     assert any(line["counts"][3] for line in limited if "counts" in line)  # errors_dropped
+    narrow = [line for line in _expected()["narrow"] if "row" in line]
+    assert len(narrow) > 200 and all(line["json"] == "{}" for line in narrow)
 
 
 @pytest.mark.django_db
