@@ -12,6 +12,7 @@ a :class:`ValidChunk` through a one-slot queue. No database access here.
 """
 
 import contextlib
+import gc
 import queue
 import sqlite3
 import threading
@@ -69,6 +70,14 @@ class ReadAhead:
         self.thread = threading.Thread(target=self._work, name="import-reader", daemon=True)
 
     def __enter__(self):
+        # The heap as it is now (Django, the app, the caller's objects) is left out
+        # of the collector's passes until the import ends: each full collection
+        # traversed all of it, ~0.3 s of CPU per 100k rows on the bench. Objects are
+        # still freed by reference counting; cycles among them wait for unfreeze,
+        # which hands them back to the oldest generation. Process-wide and not
+        # nested: with two imports at once the first to end unfreezes both, which
+        # costs the other only the speed.
+        gc.freeze()
         self.thread.start()
         return self
 
@@ -80,6 +89,7 @@ class ReadAhead:
                 self.queue.get_nowait()
             self.thread.join(timeout=0.05)
         self.phones.close()
+        gc.unfreeze()
 
     def __iter__(self):
         while True:

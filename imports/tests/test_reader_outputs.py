@@ -13,6 +13,7 @@ After a deliberate change of behaviour, rewrite the file with
 ``LEADLINE_WRITE_GOLDEN=1`` and read its diff.
 """
 
+import gc
 import hashlib
 import io
 import json
@@ -191,3 +192,14 @@ def test_a_hostile_file_imports_exactly_the_pinned_rows(hostile_settings, manage
         sum(line["counts"][1] for line in lines if "counts" in line),
         sum(line["counts"][2] for line in lines if "counts" in line),
     )
+
+
+def test_the_heap_is_frozen_while_reading_and_given_back_after(hostile_settings):
+    table = open_table(io.BytesIO(hostile_csv.narrow_data(50)))
+    rows = iter(table)
+    cleaner = RowCleaner(map_columns(next(rows)[1]))
+    assert gc.get_freeze_count() == 0
+    with ReadAhead(rows, cleaner, Options(region="IN"), 20, 100) as reader:
+        assert gc.get_freeze_count() > 0
+        assert sum(part.rows for part in reader) == 50
+    assert gc.get_freeze_count() == 0
