@@ -77,8 +77,8 @@ class ReadAhead:
         # which hands them back to the oldest generation. Process-wide and not
         # nested: with two imports at once the first to end unfreezes both, which
         # costs the other only the speed.
-        gc.freeze()
         self.thread.start()
+        gc.freeze()
         return self
 
     def __exit__(self, *exc):
