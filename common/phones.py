@@ -41,6 +41,70 @@ class _Rules:
     rewrites_prefix: bool  # a prefix with groups or a transform rule: leave it to parse
     international_prefix: re.Pattern | None
     general: re.Pattern | None
+    # What ``is_valid_number`` checks, compiled (:func:`_validity`); None: ask it.
+    validity: tuple | None
+
+
+# The number types ``phonenumbers`` knows, mobile first: most numbers in a lead list are.
+_TYPES = (
+    "mobile",
+    "fixed_line",
+    "toll_free",
+    "premium_rate",
+    "shared_cost",
+    "voip",
+    "personal_number",
+    "pager",
+    "uan",
+    "voicemail",
+)
+
+
+def _desc_check(desc):
+    """``(possible lengths or None, compiled pattern)`` of a number description; None: never."""
+    if desc is None or not desc.national_number_pattern:
+        return None
+    return frozenset(desc.possible_length) or None, re.compile(desc.national_number_pattern)
+
+
+def _validity(region, metadata):
+    """``is_valid_number``'s test of a national number of ``region``, compiled once.
+
+    ``phonenumbers`` finds the number's region, then its type: the general
+    description must match (length, then pattern) and so must one of the
+    types' (fixed line, mobile, toll free...); any type will do, so the
+    order is free. It compiles (or looks up) each pattern on every call,
+    most of an import's phone time. Only for a country code that belongs to
+    this region alone: where several regions share a code (+1, +7, +44) the
+    number's region is chosen by more rules, and ``is_valid_number`` is asked.
+    """
+    if tuple(COUNTRY_CODE_TO_REGION_CODE.get(metadata.country_code, ())) != (region,):
+        return None
+    general = _desc_check(metadata.general_desc)
+    if general is None:
+        return None
+    types = []
+    for name in _TYPES:
+        if name == "mobile" and metadata.same_mobile_and_fixed_line_pattern:
+            continue  # phonenumbers tests only the fixed-line pattern then
+        check = _desc_check(getattr(metadata, name))
+        if check is not None:
+            types.append(check)
+    return general, tuple(types)
+
+
+def _matches(check, national):
+    lengths, pattern = check
+    return (lengths is None or len(national) in lengths) and pattern.fullmatch(national) is not None
+
+
+def _is_valid(rules, national):
+    """``phonenumbers.is_valid_number`` of ``+<country code><national>`` (no leading zero)."""
+    if rules.validity is None:
+        number = PhoneNumber(country_code=rules.country_code, national_number=int(national))
+        return phonenumbers.is_valid_number(number)
+    general, types = rules.validity
+    return _matches(general, national) and any(_matches(check, national) for check in types)
 
 
 @lru_cache(maxsize=512)
@@ -61,6 +125,7 @@ def _rules(region):
         or (national is not None and national.groups > 0),
         international_prefix=compiled(metadata.international_prefix),
         general=compiled(f"(?:{general})") if general else None,
+        validity=_validity(region, metadata),
     )
 
 
@@ -119,9 +184,7 @@ def _fast_e164(text, region):
             national = national[match.end() :]
     if not national or national[0] == "0":
         return None
-    if not phonenumbers.is_valid_number(
-        PhoneNumber(country_code=rules.country_code, national_number=int(national))
-    ):
+    if not _is_valid(rules, national):
         return None
     return f"+{rules.country_code}{national}"
 

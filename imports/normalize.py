@@ -9,6 +9,7 @@ import json
 import multiprocessing
 import operator
 import re
+import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import forkserver
@@ -75,46 +76,100 @@ class RowCleaner:
         # -1 reads the empty cell that ``_padded`` appends to every record.
         self.slots = tuple(get(name, -1) for name in _FIELDS)
         self._pick = operator.itemgetter(*self.slots)
+        # The other columns' cells and two empty ones (the -1s): always a tuple, never empty.
+        self._pick_extra = operator.itemgetter(*(index for index, _name in self.extra), -1, -1)
+        self._extra_names = tuple(name for _index, name in self.extra)
+        # The other columns' (extra, size, JSON) by their cells: a city, a source, a
+        # campaign repeat down a list. Bounded, and only short JSON, so memory stays flat.
+        self._extras = {}
 
-    def raw_phone(self, record):
-        return _cell(record, self.phone_index).strip()
+    def prepare(self, records):
+        """Each record's checks that need no phone, done as the file is read.
 
-    def clean(self, line, record, phones, bad_phones):
-        """Return ``(CleanRow, [])`` or ``(None, [error, ...])``.
+        Returns ``(prepared, raws)``: per record a tuple ``(line, first, last,
+        raw phone, email, notes, cells)`` for :meth:`finish`, where ``cells``
+        are the other columns' cells, or None when a field besides the phone
+        is already wrong; and the set of the raw phones to normalize. Text is
+        kept verbatim apart from surrounding spaces: a name that starts with
+        ``=`` is a name, neutralized only where it is exported to CSV.
 
-        Text is kept verbatim apart from surrounding spaces: a name that starts
-        with ``=`` is a name, neutralized only where it is exported to CSV.
-        This runs once per row of files of a million rows, hence the plain code.
+        This runs once per row of files of a million rows, hence the plain
+        code. The tuples hold only text and numbers, so the garbage collector
+        stops tracking them at its next pass: a chunk waiting for its phones
+        costs the collections nothing, where the records (lists) it replaces
+        were traversed by each one until the chunk was done.
         """
-        if len(record) != self.width:
-            record = _padded(record, self.width)
-        record.append("")
-        first, last, raw, email, notes = self._pick(record)
-        first, last, raw = first.strip(), last.strip(), raw.strip()
-        email, notes = email.strip(), notes.strip()
-        phone = phones.get(raw)
-        if (
-            first
-            and phone is not None
-            and len(first) <= _MAX["first_name"]
-            and len(last) <= _MAX["last_name"]
-            and len(notes) <= _MAX["notes"]
-            and (not email or _email_ok(email))
-        ):
-            extra = {}
-            size = 0
-            for index, name in self.extra:
-                value = record[index]
-                if value and not value.isspace():
-                    extra[name] = value
-                    size += len(value)
-            row = CleanRow(line, first, last, phone, email, notes, extra)
+        width, pick, pick_extra = self.width, self._pick, self._pick_extra
+        max_first, max_last = _MAX["first_name"], _MAX["last_name"]
+        max_notes, max_email = _MAX["notes"], _MAX["email"]
+        simple_email = _SIMPLE_EMAIL.match
+        prepared, raws = [], set()
+        append, add = prepared.append, raws.add
+        for line, record in records:
+            if not line & 127:
+                time.sleep(0)  # the database thread's turn for the GIL (see readahead)
+            if len(record) != width:
+                record = _padded(record, width)
+            record.append("")
+            first, last, raw, email, notes = pick(record)
+            first, last, raw = first.strip(), last.strip(), raw.strip()
+            email, notes = email.strip(), notes.strip()
+            add(raw)
+            if (
+                first
+                and len(first) <= max_first
+                and len(last) <= max_last
+                and len(notes) <= max_notes
+                and (
+                    not email
+                    or (len(email) <= max_email and simple_email(email))
+                    or _email_ok(email)  # the full validator decides the rest
+                )
+            ):
+                append((line, first, last, raw, email, notes, *pick_extra(record)))
+            else:
+                append((line, first, last, raw, email, notes))
+        raws.discard("")
+        return prepared, raws
+
+    def finish(self, prepared, phones, bad_phones):
+        """A :meth:`prepare` tuple's :class:`CleanRow`, or the list of its errors."""
+        phone = phones.get(prepared[3])
+        if phone is not None and len(prepared) > 6:
+            cells = prepared[6:]
+            extra, size, text = self._extras.get(cells) or self._extra_of(cells)
+            line, first, last, _raw, email, notes = prepared[:6]
+            row = CleanRow(line, first, last, phone, email, notes, dict(extra), text)
             if size > self.extra_sure:
                 problem = self._check_extra(row, size)
                 if problem:
-                    return None, [problem]
-            return row, []
-        return None, self._errors(line, first, last, raw, phone, email, notes, bad_phones)
+                    return [problem]
+            return row
+        line, first, last, raw, email, notes = prepared[:6]
+        return self._errors(line, first, last, raw, phone, email, notes, bad_phones)
+
+    def _extra_of(self, cells):
+        """``(extra, size, JSON)`` of a row's other cells (the JSON "{}" when it may be long)."""
+        extra = {}
+        size = 0
+        # The -1 cells come last; zip stops before them.
+        for name, value in zip(self._extra_names, cells):  # noqa: B905
+            if value and not value.isspace():
+                extra[name] = value
+                size += len(value)
+        # Past extra_sure the JSON may be over the limit: _check_extra makes it.
+        text = _encode_json(extra) if extra and size <= self.extra_sure else "{}"
+        known = (extra, size, text)
+        # Kept only short: blank cells are not in the JSON but are in the key.
+        if len(text) <= 256 and len(self._extras) < _EXTRAS_KEPT and sum(map(len, cells)) <= 512:
+            self._extras[cells] = known
+        return known
+
+    def clean(self, line, record, phones, bad_phones):
+        """Return ``(CleanRow, [])`` or ``(None, [error, ...])`` for one record."""
+        (prepared,), _raws = self.prepare([(line, record)])
+        row = self.finish(prepared, phones, bad_phones)
+        return (None, row) if isinstance(row, list) else (row, [])
 
     def _check_extra(self, row, size):
         """The error of a row whose other columns exceed ``IMPORT_MAX_EXTRA_BYTES`` as JSON.
@@ -163,6 +218,7 @@ class RowCleaner:
 
 
 _FIELDS = ("first_name", "last_name", "phone", "email", "notes")
+_EXTRAS_KEPT = 4096
 # Most addresses pass this; the rest (IDN, quoted parts) get Django's full validator.
 _SIMPLE_EMAIL = re.compile(r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
 
@@ -181,10 +237,6 @@ def _email_ok(email):
 
 def _padded(record, width):
     return list(record[:width]) + [""] * (width - len(record))
-
-
-def _cell(record, index):
-    return record[index] if index < len(record) else ""
 
 
 def _unique_names(extra):
