@@ -51,8 +51,11 @@ def sparse_xlsx(far="XFD1048576"):
     return xlsx_cells({"A1": "FirstName", "B1": "Phone", "A2": "Asha", "B2": "9876543210", far: 1})
 
 
-def xlsx_with_sheet(sheet_data, *, shared=None, extra_parts=None, prolog=""):
-    """An openpyxl workbook whose sheet XML (and shared strings) are replaced by hand."""
+def xlsx_with_sheet(sheet_data, *, shared=None, extra_parts=None, prolog="", rewrite=None):
+    """An openpyxl workbook whose sheet XML (and shared strings) are replaced by hand.
+
+    ``rewrite`` maps other parts' names to a function of their bytes giving the new text.
+    """
     source = zipfile.ZipFile(io.BytesIO(xlsx_cells({"A1": "x"})))
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -60,6 +63,8 @@ def xlsx_with_sheet(sheet_data, *, shared=None, extra_parts=None, prolog=""):
             data = source.read(info)
             if info.filename == "xl/worksheets/sheet1.xml":
                 data = f"{prolog}<worksheet {NS}><sheetData>{sheet_data}</sheetData></worksheet>"
+            elif info.filename in (rewrite or {}):
+                data = rewrite[info.filename](data)
             archive.writestr(info.filename, data)
         if shared is not None:
             archive.writestr("xl/sharedStrings.xml", f"<sst {NS}>{shared}</sst>")

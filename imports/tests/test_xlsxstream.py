@@ -5,13 +5,12 @@ import io
 import logging
 import random
 import tracemalloc
-import zipfile
 
 import pytest
 
 from imports import xlsxstream
 from imports.readers import InvalidFile, Table, inspect
-from imports.tests.test_hostile_files import NS, xlsx_cells
+from imports.tests.test_hostile_files import NS, xlsx_with_sheet
 
 # Cell styles: 0 general, 1 mm-dd-yy (14), 2 m/d/yy h:mm (22), 3 h:mm (20), 4 [h]:mm:ss (46),
 # 5 custom date, 6 custom duration, 7 custom number, then one per custom format below.
@@ -69,23 +68,12 @@ def _attr(text):
 
 def workbook(sheet_data, *, shared=None, date1904=None):
     """An openpyxl workbook whose sheet, styles and shared strings are written by hand."""
-    source = zipfile.ZipFile(io.BytesIO(xlsx_cells({"A1": "x"})))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-        for info in source.infolist():
-            data = source.read(info)
-            if info.filename == "xl/worksheets/sheet1.xml":
-                data = f"<worksheet {NS}><sheetData>{sheet_data}</sheetData></worksheet>"
-            elif info.filename == "xl/styles.xml":
-                data = styles()
-            elif info.filename == "xl/workbook.xml" and date1904 is not None:
-                data = data.decode().replace(
-                    "<workbookPr />", f'<workbookPr date1904="{date1904}"/>'
-                )
-            archive.writestr(info.filename, data)
-        if shared is not None:
-            archive.writestr("xl/sharedStrings.xml", f"<sst {NS}>{shared}</sst>")
-    return out.getvalue()
+    rewrite = {"xl/styles.xml": lambda _data: styles()}
+    if date1904 is not None:
+        rewrite["xl/workbook.xml"] = lambda data: data.decode().replace(
+            "<workbookPr />", f'<workbookPr date1904="{date1904}"/>'
+        )
+    return xlsx_with_sheet(sheet_data, shared=shared, rewrite=rewrite)
 
 
 def row(number, cells):
