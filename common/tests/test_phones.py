@@ -176,8 +176,8 @@ def test_compiled_validity_agrees_with_is_valid_number_near_every_example(region
             if text and text[0] != "0":
                 assert _agrees(region, text), (region, text)
                 checked += 1
-    if not checked:  # BJ, GA: national numbers start with 0, which the fast path refuses
-        pytest.skip("every example of this region keeps a leading zero")
+    # BJ, GA: every example keeps its leading 0, which the fast path refuses (nothing to compare).
+    assert checked or region in {"BJ", "GA"}, region
 
 
 def test_compiled_validity_is_used_where_a_code_has_one_region():
