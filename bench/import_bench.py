@@ -236,6 +236,18 @@ def ensure_database():
     conn.close()
 
 
+def timed_load(conn, path, table, columns, assignments=""):
+    """Seconds to ``LOAD DATA LOCAL`` the bench CSV (header skipped) into ``table``, committed."""
+    started = time.perf_counter()
+    conn.cursor().execute(
+        f"LOAD DATA LOCAL INFILE '{path}' INTO TABLE {table} CHARACTER SET utf8mb4 "
+        "FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' LINES TERMINATED BY '\\r\\n' "
+        f"IGNORE 1 LINES ({columns}) {assignments}"
+    )
+    conn.commit()
+    return time.perf_counter() - started
+
+
 def floor(path, count):
     """Raw ``LOAD DATA LOCAL INFILE`` of the same CSV into a scratch table."""
     import MySQLdb
@@ -251,14 +263,9 @@ def floor(path, count):
         "first_name VARCHAR(150), last_name VARCHAR(150), phone VARCHAR(64), "
         "email VARCHAR(254), notes LONGTEXT, city VARCHAR(100)) CHARACTER SET utf8mb4"
     )
-    started = time.perf_counter()
-    cur.execute(
-        f"LOAD DATA LOCAL INFILE '{path}' INTO TABLE bench_floor CHARACTER SET utf8mb4 "
-        "FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' LINES TERMINATED BY '\\r\\n' "
-        "IGNORE 1 LINES (first_name, last_name, phone, email, notes, city)"
+    elapsed = timed_load(
+        conn, path, "bench_floor", "first_name, last_name, phone, email, notes, city"
     )
-    conn.commit()
-    elapsed = time.perf_counter() - started
     cur.execute("SELECT COUNT(*) FROM bench_floor")
     loaded = cur.fetchone()[0]
     cur.execute("DROP TABLE bench_floor")
@@ -295,16 +302,14 @@ def indexed_floor(path, count):
     )
     conn.commit()
     cur.execute("SET @n = 0")
-    started = time.perf_counter()
-    cur.execute(
-        f"LOAD DATA LOCAL INFILE '{path}' INTO TABLE bench_indexed CHARACTER SET utf8mb4 "
-        "FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' LINES TERMINATED BY '\\r\\n' "
-        "IGNORE 1 LINES (first_name, last_name, phone, email, notes, @city) "
+    elapsed = timed_load(
+        conn,
+        path,
+        "bench_indexed",
+        "first_name, last_name, phone, email, notes, @city",
         "SET status = 'new', extra = JSON_OBJECT('City', @city), "
-        f"created_at = {stamp}, updated_at = {stamp}, agent_id = (@n := @n + 1) % 10 + 1"
+        f"created_at = {stamp}, updated_at = {stamp}, agent_id = (@n := @n + 1) % 10 + 1",
     )
-    conn.commit()
-    elapsed = time.perf_counter() - started
     cur.execute("SELECT COUNT(*) - 1 FROM bench_indexed")
     loaded = cur.fetchone()[0]
     cur.execute("DROP TABLE bench_indexed")
