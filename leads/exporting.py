@@ -181,6 +181,13 @@ def export_job_create(*, user, query, rows_total, request_id=""):
     )
 
 
+def export_job_fail(job, message, *, now=None):
+    """Mark ``job`` failed with ``message``: its owner sees why, and it is never retried."""
+    ExportJob.objects.filter(pk=job.pk).update(
+        state=ExportJob.State.FAILED, message=message, finished_at=now or timezone.now()
+    )
+
+
 def export_job_run(job, queryset, *, now=None):
     """Write ``job``'s CSV (``queryset``, its rows) to the default storage.
 
@@ -202,9 +209,7 @@ def export_job_run(job, queryset, *, now=None):
                 job.file.delete(save=False)
             job.file.save(f"leads-export-{job.pk}.csv", File(spool), save=False)
     except Exception as exc:
-        ExportJob.objects.filter(pk=job.pk).update(
-            state=ExportJob.State.FAILED, message=f"The export failed ({type(exc).__name__})."
-        )
+        export_job_fail(job, f"The export failed ({type(exc).__name__}).", now=now)
         raise
     job.rows = rows
     job.state = ExportJob.State.DONE

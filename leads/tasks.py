@@ -8,9 +8,10 @@ writer (``leads.exporting.export_job_run``).
 
 from celery import shared_task
 
+from common.errors import DomainError
 from common.logging import request_id_var
 from leads.api.filters import LeadFilter
-from leads.exporting import export_job_run, filtered_leads
+from leads.exporting import export_job_fail, export_job_run, filtered_leads
 from leads.models import ExportJob
 
 
@@ -21,6 +22,17 @@ def export_leads(*, job_id, request_id=None):
         job = ExportJob.objects.select_related("created_by").filter(pk=job_id).first()
         if job is None or job.state == ExportJob.State.DONE:
             return
-        export_job_run(job, filtered_leads(job.created_by, job.query, filterset=LeadFilter))
+        try:
+            leads = filtered_leads(job.created_by, job.query, filterset=LeadFilter)
+        except DomainError as exc:
+            # Checked when queued; a value that stopped passing since (a deploy changed a
+            # filter's choices) fails the job with the reason instead of leaving it queued.
+            export_job_fail(job, f"{exc.message} {_fields(exc.fields)}".strip())
+            return
+        export_job_run(job, leads)
     finally:
         request_id_var.reset(token)
+
+
+def _fields(errors):
+    return "; ".join(f"{name}: {' '.join(map(str, messages))}" for name, messages in errors.items())

@@ -99,3 +99,21 @@ def test_download_before_done_is_409(auth, manager, leads):
 def test_bad_filter_is_400_and_queues_nothing(auth, manager, leads):
     assert auth(manager).get(URL, {"status": "nope"}).status_code == 400
     assert not ExportJob.objects.exists()
+
+
+def test_a_job_whose_filters_stopped_passing_fails_with_the_reason(auth, manager, leads):
+    # Queued with valid filters; a choice that no longer exists when the worker runs
+    # (a deploy between the two) fails the job instead of leaving it queued forever.
+    from leads.exporting import export_job_create
+    from leads.tasks import export_leads
+
+    job = export_job_create(user=manager, query={"status": ["archived"]}, rows_total=4)
+    export_leads(job_id=job.pk)
+    client = auth(manager)
+    body = client.get(f"/api/v1/leads/exports/{job.pk}/").json()
+    assert body["state"] == "failed" and body["download_url"] is None
+    assert "status" in body["message"] and "archived" in body["message"]
+    assert body["finished_at"] is not None
+    answer = client.get(f"/api/v1/leads/exports/{job.pk}/download/")
+    assert answer.status_code == 409
+    assert not job.file
