@@ -6,7 +6,7 @@ import { api, unwrap } from "../api/client";
 import type { ImportBatch } from "../api/types";
 import { uploadLeadFile } from "../api/upload";
 import { useOnline } from "../online";
-import { BatchView } from "./BatchView";
+import { BatchProgress, BatchView, isBusy } from "./BatchView";
 
 export const MAX_UPLOAD_BYTES = 10 * 1024 * 1024;
 const ACCEPT = ".csv,.xlsx,.xls,text/csv,application/vnd.openxmlformats-officedocument.spreadsheetml.sheet,application/vnd.ms-excel";
@@ -18,11 +18,6 @@ export function fileProblem(file: File | null): string | null {
   if (file.size > MAX_UPLOAD_BYTES) return "The file is larger than 10 MB.";
   if (!/\.(csv|xlsx|xls)$/i.test(file.name)) return "Use a .csv, .xlsx or .xls file.";
   return null;
-}
-
-/** A batch a worker has not finished yet (a queued import, commit or undo). */
-export function isBusy(batch: ImportBatch | null): boolean {
-  return batch !== null && (batch.state === "queued" || batch.state === "processing");
 }
 
 /** Polls a batch while the server is still processing it (a queued import). */
@@ -180,14 +175,7 @@ export default function Upload() {
       )}
       {batch !== null && busy && (
         <div className="card">
-          <p role="status">
-            {batch.action === "commit" ? "Committing" : batch.action === "undo" ? "Undoing" : "Processing the file"}
-            {batch.state === "queued" ? " (waiting for a worker)" : ""}: {batch.progress.rows_done} rows,{" "}
-            {batch.progress.percent}%
-          </p>
-          <progress aria-label="Import progress" max={100} value={batch.progress.percent}>
-            {batch.progress.percent}%
-          </progress>
+          <BatchProgress batch={batch} />
           <div className="actions">
             <button type="button" className="secondary" disabled={!online || cancel.isPending} onClick={() => cancel.mutate(batch.id)}>
               Cancel import
