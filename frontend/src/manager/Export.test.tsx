@@ -16,7 +16,7 @@ function job(state: string, rows: number) {
     message: "",
     created_at: "2026-12-01T10:00:00Z",
     finished_at: state === "done" ? "2026-12-01T10:01:00Z" : null,
-    download_url: state === "done" ? "http://localhost:3000/api/v1/leads/exports/9/download/" : null,
+    download_url: state === "done" ? "http://internal-host:8000/api/v1/leads/exports/9/download/" : null,
   };
 }
 
@@ -65,5 +65,7 @@ describe("Export CSV", () => {
     expect(await saved[0]?.text()).toContain("Ravi");
     const download = calls.find((r) => path(r) === "/api/v1/leads/exports/9/download/");
     expect(download?.headers.get("Authorization")).toBe("Bearer tok");
+    // On the page's own origin, whatever host the server's absolute URL names.
+    expect(new URL(download?.url ?? "").origin).toBe(window.location.origin);
   });
 });

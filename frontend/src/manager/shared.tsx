@@ -72,7 +72,10 @@ export function DownloadLink({ href, fallbackName, children }: { href: string; f
   const [error, setError] = useState<string | null>(null);
   const [jobId, setJobId] = useState<number | null>(null);
   const job = useExportJob(jobId);
-  const ready = job.data?.state === "done" ? job.data.download_url : null;
+  const url = job.data?.state === "done" ? job.data.download_url : null;
+  // The link's path on this origin, as every other API call (the server's absolute
+  // URL may name another scheme or host behind a proxy).
+  const ready = url === null || url === undefined ? null : new URL(url, window.location.origin).pathname;
   return (
     <>
       <a
