@@ -390,14 +390,44 @@ def _open_stored(batch):
 def _commit_stored(claim, *, options, actor, now=None):
     """Commit a claimed preview from its stored file, with progress."""
     batch = claim.batch
+    previewed = dict(batch.per_agent or {})
     progress = queueing.Reporter(batch.pk, "committing", rows_total=batch.rows or None)
     with _open_stored(batch) as file:
         table = open_table(file)
         outcome = commit_claimed(
             claim=claim, table=table, actor=actor, options=options, now=now, progress=progress
         )
+    _note_plan_change(claim.batch, previewed)
     _finished(claim.batch)
     return outcome
+
+
+# Agents whose counts moved, named in the note (the batch's per_agent has them all).
+_PLAN_CHANGES_SHOWN = 10
+
+
+def _note_plan_change(batch, previewed):
+    """Say so in the committed ``batch`` when it was not assigned as its preview
+    planned (``previewed``: the preview's per_agent): agents changed meanwhile
+    (added, deactivated, away, at capacity) or the leads did (new duplicates)."""
+    committed = batch.per_agent or {}
+    if committed == previewed:
+        return
+    moved = [
+        f"agent #{agent_id}: {previewed.get(agent_id, 0)} → {committed.get(agent_id, 0)}"
+        for agent_id in sorted({*previewed, *committed}, key=int)
+        if previewed.get(agent_id, 0) != committed.get(agent_id, 0)
+    ]
+    shown = ", ".join(moved[:_PLAN_CHANGES_SHOWN]) + (
+        " …" if len(moved) > _PLAN_CHANGES_SHOWN else ""
+    )
+    note = (
+        "Assigned differently from the preview: agents or leads changed since it "
+        f"(previewed → committed: {shown})."
+    )
+    batch.message = f"{batch.message} {note}".strip()
+    ImportBatch.objects.filter(pk=batch.pk).update(message=batch.message)
+    logger.info("import batch %s: committed plan differs from its preview", batch.pk)
 
 
 # --- Through the queue -------------------------------------------------------

@@ -14,6 +14,8 @@ interface AuthApi {
   state: AuthState;
   signIn: (email: string, password: string) => Promise<void>;
   signOut: () => Promise<void>;
+  /** The signed-in user as the server now has it (after a change to their profile). */
+  updateMe: (me: Me) => void;
 }
 
 const AuthContext = createContext<AuthApi | null>(null);
@@ -109,7 +111,11 @@ export function AuthProvider({ children }: { children: ReactNode }) {
     setState({ status: "anonymous" });
   }, [queryClient]);
 
-  const value = useMemo(() => ({ state, signIn, signOut }), [state, signIn, signOut]);
+  const updateMe = useCallback((me: Me) => {
+    setState((current) => (current.status === "signed-in" ? { status: "signed-in", me } : current));
+  }, []);
+
+  const value = useMemo(() => ({ state, signIn, signOut, updateMe }), [state, signIn, signOut, updateMe]);
   return <AuthContext value={value}>{children}</AuthContext>;
 }
 

@@ -124,3 +124,10 @@ def test_missing_file_and_unknown_actor(tmp_path):
         run(tmp_path / "nope.csv")
     with pytest.raises(CommandError, match="No user"):
         run(tmp_path / "nope.csv", "--actor", "ghost@example.com")
+
+
+@pytest.mark.parametrize("queue", [[], ["--queue"]])
+def test_a_folder_is_refused_with_a_message_not_a_traceback(tmp_path, queue):
+    with pytest.raises(CommandError, match=r"Cannot read .*: Is a directory"):
+        run(tmp_path, *queue)
+    assert not ImportBatch.objects.exists()

@@ -118,6 +118,33 @@ def test_preview_then_commit(client, agents):
     assert again.json()["error"]["code"] == "batch_not_in_preview"
 
 
+@pytest.mark.parametrize("headers", [{}, {"HTTP_PREFER": "respond-async"}])
+def test_commit_keeps_the_previewed_plan_and_says_so_when_agents_changed(
+    client, agents, make_agent, headers, django_capture_on_commit_callbacks
+):
+    first = post(client, csv_file(people(7)), preview="true").json()
+    with django_capture_on_commit_callbacks(execute=True):
+        kept = client.post(f"{URL}{first['id']}/commit/", **headers)
+    assert kept.status_code == (202 if headers else 200)
+    kept = client.get(f"{URL}{first['id']}/").json()
+    assert (kept["state"], kept["per_agent"], kept["message"]) == (
+        "committed",
+        first["per_agent"],
+        "",
+    )
+
+    second = post(client, csv_file(people(7, start=100)), preview="true").json()
+    newcomer = make_agent()  # joins between the preview and its commit
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(f"{URL}{second['id']}/commit/", **headers)
+    moved = client.get(f"{URL}{second['id']}/").json()
+    assert moved["state"] == "committed"
+    assert moved["per_agent"] != second["per_agent"]
+    assert moved["per_agent"][str(newcomer.pk)] > 0
+    assert moved["message"].startswith("Assigned differently from the preview")
+    assert f"agent #{newcomer.pk}: 0 → {moved['per_agent'][str(newcomer.pk)]}" in moved["message"]
+
+
 @pytest.mark.parametrize(("value", "state"), [("1", "preview"), ("0", "committed")])
 def test_boolean_fields_accept_one_and_zero(client, agents, value, state):
     response = post(client, csv_file(people(1)), preview=value)

@@ -55,8 +55,19 @@ export function unwrap<T>(result: { data?: T; error?: unknown; response: Respons
   throw new ApiError(result.response.status, result.error);
 }
 
-/** Downloads an API file (CSV) with the session's token, as the browser would a link. */
-export async function download(url: string, fallbackName: string): Promise<void> {
+/** The id of a queued job in a 202 body (`{"id": ...}`), or null. */
+function queuedJobId(body: unknown): number | null {
+  if (typeof body === "object" && body !== null && "id" in body && typeof body.id === "number") return body.id;
+  return null;
+}
+
+/**
+ * Downloads an API file (CSV) with the session's token, as the browser would a
+ * link, and resolves to null. A big lead export is written by a worker
+ * instead: the server answers 202 with the export job, whose id this resolves
+ * to (nothing saved); the caller follows the job to its download link.
+ */
+export async function download(url: string, fallbackName: string): Promise<number | null> {
   const response = await authFetch(new Request(new URL(url, window.location.origin)));
   if (!response.ok) {
     let body: unknown = null;
@@ -66,6 +77,12 @@ export async function download(url: string, fallbackName: string): Promise<void>
       body = null;
     }
     throw new ApiError(response.status, body);
+  }
+  if (response.status === 202) {
+    const body: unknown = await response.json().catch(() => null);
+    const jobId = queuedJobId(body);
+    if (jobId === null) throw new ApiError(response.status, body);
+    return jobId;
   }
   const disposition = response.headers.get("Content-Disposition") ?? "";
   const name = /filename="([^"]+)"/.exec(disposition)?.[1] ?? fallbackName;
@@ -77,4 +94,5 @@ export async function download(url: string, fallbackName: string): Promise<void>
   link.click();
   link.remove();
   setTimeout(() => URL.revokeObjectURL(href), 1000);
+  return null;
 }

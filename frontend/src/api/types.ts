@@ -18,6 +18,7 @@ export type ImportBatch = Schemas["ImportBatchOutput"];
 export type ImportBatchSummary = Schemas["ImportBatchSummaryOutput"];
 export type ImportRowError = Schemas["ImportErrorOutput"];
 export type Distribution = Schemas["DistributionOutput"];
+export type ExportJob = Schemas["ExportJobOutput"];
 export type Me = Schemas["MeOutput"];
 export type Role = Schemas["RoleEnum"];
 export type ErrorEnvelope = Schemas["ErrorEnvelope"];

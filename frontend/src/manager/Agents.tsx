@@ -88,7 +88,9 @@ export default function Agents() {
   });
   const update = useMutation({
     mutationFn: async ({ id, body }: { id: number; body: AgentCreate }) => {
-      const { accepts_leads: _ignored, password: _none, ...patch } = body;
+      // The form edits none of these: a PATCH that sent them would undo the agent's own
+      // choice of assignment emails (notify_assignments, set from their profile).
+      const { accepts_leads: _ignored, password: _none, notify_assignments: _theirs, ...patch } = body;
       return unwrap(await api.PATCH("/api/v1/agents/{id}/", { params: { path: { id } }, body: patch }));
     },
     onSuccess: (agent) => {

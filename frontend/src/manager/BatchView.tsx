@@ -4,6 +4,27 @@ import { AgentCountsTable, DownloadLink, perAgentRows, useAgentNames } from "./s
 
 const ERRORS_SHOWN = 200;
 
+/** A batch a worker has not finished yet (a queued import, commit or undo). */
+export function isBusy(batch: ImportBatch | null | undefined): boolean {
+  return batch !== null && batch !== undefined && (batch.state === "queued" || batch.state === "processing");
+}
+
+/** The live progress of a busy batch: what runs, rows done, and a progress bar. */
+export function BatchProgress({ batch }: { batch: ImportBatch }) {
+  const what = batch.action === "commit" ? "Committing" : batch.action === "undo" ? "Undoing" : "Processing the file";
+  return (
+    <>
+      <p role="status">
+        {what}
+        {batch.state === "queued" ? " (waiting for a worker)" : ""}: {batch.progress.rows_done} rows, {batch.progress.percent}%
+      </p>
+      <progress aria-label="Import progress" max={100} value={batch.progress.percent}>
+        {batch.progress.percent}%
+      </progress>
+    </>
+  );
+}
+
 /** A batch's counts, who gets how many, and its row errors. */
 export function BatchView({ batch }: { batch: ImportBatch }) {
   const names = useAgentNames();

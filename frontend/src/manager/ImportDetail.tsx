@@ -4,7 +4,7 @@ import { Link, useParams } from "react-router";
 
 import { api, ApiError, unwrap } from "../api/client";
 import { NotFound } from "../pages/NotFound";
-import { BatchView } from "./BatchView";
+import { BatchProgress, BatchView, isBusy } from "./BatchView";
 
 export default function ImportDetail() {
   const params = useParams();
@@ -16,13 +16,15 @@ export default function ImportDetail() {
     queryKey: ["import", id],
     enabled: valid,
     queryFn: async () => unwrap(await api.GET("/api/v1/imports/{id}/", { params: { path: { id } } })),
-    refetchInterval: (query) => (query.state.data?.state === "processing" ? 1000 : false),
+    // Queued work (a commit or undo answered 202) is followed until a worker finishes it.
+    refetchInterval: (query) => (isBusy(query.state.data) ? 1000 : false),
   });
   const commit = useMutation({
     mutationFn: async () => unwrap(await api.POST("/api/v1/imports/{id}/commit/", { params: { path: { id } } })),
     onSuccess: (result) => {
       queryClient.setQueryData(["import", id], result);
-      setMessage({ ok: true, text: "Committed" });
+      // 200: committed in the request; 202: queued for a worker (the batch shows its progress).
+      setMessage({ ok: true, text: result.state === "committed" ? "Committed" : "Commit queued." });
     },
     onError: (error) => setMessage({ ok: false, text: error.message }),
   });
@@ -72,6 +74,11 @@ export default function ImportDetail() {
               </button>
             )}
           </div>
+          {isBusy(batch.data) && (
+            <div className="card">
+              <BatchProgress batch={batch.data} />
+            </div>
+          )}
           <BatchView batch={batch.data} />
         </>
       )}

@@ -204,6 +204,17 @@ describe("the upload screen", () => {
     expect(screen.getByRole("button", { name: "Preview" })).toBeTruthy();
   });
 
+  it("links to the live batch of the same file when the server refuses a duplicate", async () => {
+    vi.stubGlobal("XMLHttpRequest", FakeXhr);
+    const message = "This file was already imported as batch #12 (preview, 2026-12-01 10:00 UTC). Use force=true to import it again.";
+    FakeXhr.answer = { status: 409, body: { error: { code: "duplicate_file", message, fields: {}, batch: 12 } } };
+    managerServer();
+    renderApp("/imports/new");
+    await uploadForPreview();
+    expect((await screen.findByRole("alert")).textContent).toBe(message);
+    expect(screen.getByRole("link", { name: "Open import #12" }).getAttribute("href")).toBe("/imports/12");
+  });
+
   it("refuses a file of another type before uploading", async () => {
     vi.stubGlobal("XMLHttpRequest", FakeXhr);
     managerServer();

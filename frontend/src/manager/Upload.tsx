@@ -2,11 +2,11 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useRef, useState, type DragEvent } from "react";
 import { Link } from "react-router";
 
-import { api, unwrap } from "../api/client";
+import { api, ApiError, unwrap } from "../api/client";
 import type { ImportBatch } from "../api/types";
 import { uploadLeadFile } from "../api/upload";
 import { useOnline } from "../online";
-import { BatchView } from "./BatchView";
+import { BatchProgress, BatchView, isBusy } from "./BatchView";
 
 export const MAX_UPLOAD_BYTES = 10 * 1024 * 1024;
 const ACCEPT = ".csv,.xlsx,.xls,text/csv,application/vnd.openxmlformats-officedocument.spreadsheetml.sheet,application/vnd.ms-excel";
@@ -20,9 +20,18 @@ export function fileProblem(file: File | null): string | null {
   return null;
 }
 
-/** A batch a worker has not finished yet (a queued import, commit or undo). */
-export function isBusy(batch: ImportBatch | null): boolean {
-  return batch !== null && (batch.state === "queued" || batch.state === "processing");
+/**
+ * The live batch of the same file named by a `duplicate_file` refusal (409,
+ * `{"error": {"batch": id}}`), or null: the screen links to it, since the
+ * refusal's "force=true" is not something this screen offers.
+ */
+export function duplicateOf(error: unknown): number | null {
+  if (!(error instanceof ApiError)) return null;
+  const body = error.body;
+  if (typeof body !== "object" || body === null || !("error" in body)) return null;
+  const inner: unknown = body.error;
+  if (typeof inner !== "object" || inner === null || !("code" in inner) || inner.code !== "duplicate_file") return null;
+  return "batch" in inner && typeof inner.batch === "number" ? inner.batch : null;
 }
 
 /** Polls a batch while the server is still processing it (a queued import). */
@@ -47,6 +56,7 @@ export default function Upload() {
   const [over, setOver] = useState(false);
   const [progress, setProgress] = useState<{ loaded: number; total: number } | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const [duplicate, setDuplicate] = useState<number | null>(null);
   const [uploaded, setUploaded] = useState<ImportBatch | null>(null);
   const batch = useBatch(uploaded).data ?? null;
 
@@ -55,13 +65,17 @@ export default function Upload() {
       uploadLeadFile(chosen, (loaded, total) => setProgress({ loaded, total })),
     onMutate: () => {
       setError(null);
+      setDuplicate(null);
       setProgress({ loaded: 0, total: file?.size ?? 0 });
     },
     onSuccess: (result) => {
       setUploaded(result);
       queryClient.setQueryData(["import", result.id], result);
     },
-    onError: (caught) => setError(caught.message),
+    onError: (caught) => {
+      setError(caught.message);
+      setDuplicate(duplicateOf(caught));
+    },
     onSettled: () => setProgress(null),
   });
 
@@ -80,6 +94,7 @@ export default function Upload() {
 
   function choose(chosen: File | null) {
     setFile(chosen);
+    setDuplicate(null);
     setUploaded(null);
     setError(chosen === null ? null : fileProblem(chosen));
   }
@@ -178,16 +193,14 @@ export default function Upload() {
           {error}
         </p>
       )}
+      {duplicate !== null && (
+        <p>
+          <Link to={`/imports/${duplicate}`}>Open import #{duplicate}</Link>
+        </p>
+      )}
       {batch !== null && busy && (
         <div className="card">
-          <p role="status">
-            {batch.action === "commit" ? "Committing" : batch.action === "undo" ? "Undoing" : "Processing the file"}
-            {batch.state === "queued" ? " (waiting for a worker)" : ""}: {batch.progress.rows_done} rows,{" "}
-            {batch.progress.percent}%
-          </p>
-          <progress aria-label="Import progress" max={100} value={batch.progress.percent}>
-            {batch.progress.percent}%
-          </progress>
+          <BatchProgress batch={batch} />
           <div className="actions">
             <button type="button" className="secondary" disabled={!online || cancel.isPending} onClick={() => cancel.mutate(batch.id)}>
               Cancel import

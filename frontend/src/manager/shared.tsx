@@ -50,9 +50,32 @@ export function AgentCountsTable({ rows, caption }: { rows: { id: number; name: 
   );
 }
 
-/** A link to an API file that needs the session's token (fetched, then saved). */
+/** A queued export (`GET /api/v1/leads/exports/{id}/`), polled until a worker has written it. */
+function useExportJob(id: number | null) {
+  return useQuery({
+    queryKey: ["export", id],
+    enabled: id !== null,
+    queryFn: async () => unwrap(await api.GET("/api/v1/leads/exports/{id}/", { params: { path: { id: id ?? 0 } } })),
+    refetchInterval: (query) => {
+      const state = query.state.data?.state;
+      return state === "done" || state === "failed" ? false : 1000;
+    },
+  });
+}
+
+/**
+ * A link to an API file that needs the session's token (fetched, then saved).
+ * When the server queues the file instead (a big export: 202), the link says
+ * the export is being prepared and offers its own download link once ready.
+ */
 export function DownloadLink({ href, fallbackName, children }: { href: string; fallbackName: string; children: string }) {
   const [error, setError] = useState<string | null>(null);
+  const [jobId, setJobId] = useState<number | null>(null);
+  const job = useExportJob(jobId);
+  const url = job.data?.state === "done" ? job.data.download_url : null;
+  // The link's path on this origin, as every other API call (the server's absolute
+  // URL may name another scheme or host behind a proxy).
+  const ready = url === null || url === undefined ? null : new URL(url, window.location.origin).pathname;
   return (
     <>
       <a
@@ -60,7 +83,8 @@ export function DownloadLink({ href, fallbackName, children }: { href: string; f
         onClick={(event) => {
           event.preventDefault();
           setError(null);
-          download(href, fallbackName).catch((caught: unknown) => setError(errorMessage(caught)));
+          setJobId(null);
+          download(href, fallbackName).then(setJobId, (caught: unknown) => setError(errorMessage(caught)));
         }}
       >
         {children}
@@ -69,6 +93,33 @@ export function DownloadLink({ href, fallbackName, children }: { href: string; f
         <span role="alert" className="error">
           {" "}
           {error}
+        </span>
+      )}
+      {jobId !== null && job.isError && (
+        <span role="alert" className="error">
+          {" "}
+          {job.error.message}
+        </span>
+      )}
+      {jobId !== null && ready === null && job.data?.state !== "failed" && !job.isError && (
+        <span role="status">
+          {" "}
+          Preparing the export{job.data !== undefined ? ` (${job.data.rows_total} rows)` : ""}…
+        </span>
+      )}
+      {job.data?.state === "failed" && (
+        <span role="alert" className="error">
+          {" "}
+          The export failed{job.data.message !== "" ? `: ${job.data.message}` : "."}
+        </span>
+      )}
+      {ready !== null && (
+        <span role="status">
+          {" "}
+          The export is ready:{" "}
+          <DownloadLink href={ready} fallbackName={fallbackName}>
+            Download the export
+          </DownloadLink>
         </span>
       )}
     </>

@@ -1,10 +1,11 @@
-import { keepPreviousData, useQuery } from "@tanstack/react-query";
+import { keepPreviousData, useMutation, useQuery } from "@tanstack/react-query";
 import { useEffect, useState } from "react";
 import { Link, useLocation, useSearchParams } from "react-router";
 
-import { api, unwrap } from "../api/client";
+import { api, errorMessage, unwrap } from "../api/client";
 import { LEAD_STATUSES, OPEN_STATUSES, type LeadStatus } from "../api/types";
-import { isManager, useMe } from "../auth";
+import { isManager, useAuth, useMe } from "../auth";
+import { useOnline } from "../online";
 import { formatDateTime, leadName, STATUS_LABELS, todayBounds } from "../format";
 
 export const PAGE_SIZE = 25;
@@ -40,6 +41,41 @@ export function listQuery(params: { view: View; status: LeadStatus | ""; search:
     if (params.status === "") query.status = [...OPEN_STATUSES];
   }
   return query;
+}
+
+/** An agent's own choice of the assignment email (one per import or distribution). */
+function AssignmentEmails() {
+  const me = useMe();
+  const { updateMe } = useAuth();
+  const online = useOnline();
+  const [problem, setProblem] = useState<string | null>(null);
+  const change = useMutation({
+    mutationFn: async (on: boolean) =>
+      unwrap(await api.PATCH("/api/v1/auth/me/", { body: { notify_assignments: on } })),
+    onMutate: () => setProblem(null),
+    onSuccess: updateMe,
+    onError: (error) => setProblem(errorMessage(error)),
+  });
+  if (me.agent === null) return null;
+  return (
+    <p className="preference">
+      <label>
+        <input
+          type="checkbox"
+          checked={change.isPending ? change.variables : me.agent.notify_assignments}
+          disabled={!online || change.isPending}
+          onChange={(event) => change.mutate(event.target.checked)}
+        />{" "}
+        Email on new leads
+      </label>
+      {problem !== null && (
+        <span role="alert" className="error">
+          {" "}
+          {problem}
+        </span>
+      )}
+    </p>
+  );
 }
 
 export function LeadsList() {
@@ -89,6 +125,7 @@ export function LeadsList() {
   return (
     <section>
       <h1>{manager ? "Leads" : "My leads"}</h1>
+      {!manager && <AssignmentEmails />}
       {flash !== null && (
         <p role="alert" className="error">
           {flash}

@@ -42,6 +42,11 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _unreadable(path, exc):
+    """The refusal of a path that exists but is no file to read (a folder, no permission)."""
+    return f"Cannot read {path}: {exc.strerror or exc}."
+
+
 class Progress:
     """A one-line bar on a terminal; with ``--verbosity 2`` a memory line every 100k rows."""
 
@@ -134,6 +139,8 @@ class Command(ServiceCommand):
             )
         except FileNotFoundError as exc:
             raise CommandError(f"No such file: {options['path']}") from exc
+        except (IsADirectoryError, PermissionError) as exc:
+            raise CommandError(_unreadable(options["path"], exc)) from exc
         finally:
             progress.done()
         self._summary(result, options)
@@ -156,6 +163,8 @@ class Command(ServiceCommand):
                 )
         except FileNotFoundError as exc:
             raise CommandError(f"No such file: {options['path']}") from exc
+        except (IsADirectoryError, PermissionError) as exc:
+            raise CommandError(_unreadable(options["path"], exc)) from exc
         self.stdout.write(self.style.SUCCESS(f"Batch #{batch.pk} queued."))
         if options["wait"]:
             self._wait(batch.pk)
