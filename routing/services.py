@@ -133,7 +133,9 @@ def _clean_rule_name(name):
 def rule_create(*, name, conditions=(), team=None, agent=None, active=True, position=None):
     """Add a rule; without ``position`` it goes last. Positions are renumbered 1..n."""
     name = _clean_rule_name(name)
-    conditions = clean_conditions(list(conditions))
+    # A tuple is the keyword's default; anything else is checked as given (a
+    # string or an object is not a list of conditions, even an empty one).
+    conditions = clean_conditions(list(conditions) if isinstance(conditions, tuple) else conditions)
     team, agent = _clean_target(team=team, agent=agent)
     rules = list(RoutingRule.objects.select_for_update().order_by("position", "id"))
     if len(rules) >= MAX_RULES:

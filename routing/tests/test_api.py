@@ -73,6 +73,10 @@ def test_rule_create_has_the_contract_shape_and_goes_last(api, arabic):
         ({"conditions": [{"field": 12, "op": "eq", "value": "x"}]}, "conditions"),
         ({"conditions": [{"field": "status", "op": "eq", "value": 5}]}, "conditions"),
         ({"conditions": {"field": "status"}}, "conditions"),
+        ({"conditions": ""}, "conditions"),
+        ({"conditions": {}}, "conditions"),
+        ({"conditions": 0}, "conditions"),
+        ({"conditions": True}, "conditions"),
         (
             {"conditions": [{"field": "status", "op": "empty", "value": None}] * 10_000},
             "conditions",
