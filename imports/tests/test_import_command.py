@@ -124,3 +124,10 @@ def test_missing_file_and_unknown_actor(tmp_path):
         run(tmp_path / "nope.csv")
     with pytest.raises(CommandError, match="No user"):
         run(tmp_path / "nope.csv", "--actor", "ghost@example.com")
+
+
+@pytest.mark.parametrize("queue", [[], ["--queue"]])
+def test_a_directory_is_a_command_error_and_writes_nothing(tmp_path, queue):
+    with pytest.raises(CommandError, match="is a directory"):
+        run(tmp_path, *queue)
+    assert not ImportBatch.objects.exists()

@@ -134,6 +134,8 @@ class Command(ServiceCommand):
             )
         except FileNotFoundError as exc:
             raise CommandError(f"No such file: {options['path']}") from exc
+        except IsADirectoryError as exc:
+            raise CommandError(f"Not a file: {options['path']} is a directory.") from exc
         finally:
             progress.done()
         self._summary(result, options)
@@ -156,6 +158,8 @@ class Command(ServiceCommand):
                 )
         except FileNotFoundError as exc:
             raise CommandError(f"No such file: {options['path']}") from exc
+        except IsADirectoryError as exc:
+            raise CommandError(f"Not a file: {options['path']} is a directory.") from exc
         self.stdout.write(self.style.SUCCESS(f"Batch #{batch.pk} queued."))
         if options["wait"]:
             self._wait(batch.pk)
