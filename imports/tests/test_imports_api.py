@@ -132,9 +132,7 @@ def test_distribute_false_leaves_leads_unassigned(client, agents):
     assert Lead.objects.filter(agent__isnull=True).count() == 2
 
 
-def test_with_no_eligible_agent_preview_and_commit_count_the_leads_unassigned(
-    client, make_agent
-):
+def test_with_no_eligible_agent_preview_and_commit_count_the_leads_unassigned(client, make_agent):
     make_agent(accepts_leads=False)
     preview = post(client, csv_file(people(3)), preview="true").json()
     assert (preview["created"], preview["assigned"], preview["unassigned"]) == (3, 0, 3)

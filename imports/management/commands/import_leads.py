@@ -10,6 +10,7 @@ from accounts.models import User
 from assignments.distribution import STRATEGIES
 from common.commands import ServiceCommand
 from imports import queueing
+from imports.errors import DuplicateFile
 from imports.services import import_path, queue_file
 from leads.models import ImportBatch
 
@@ -40,6 +41,11 @@ def peak_rss_mb():
     except OSError:
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _command_words(message):
+    """A service's message with the API's option as this command spells it."""
+    return message.replace("force=true", "--force")
 
 
 class Progress:
@@ -136,6 +142,8 @@ class Command(ServiceCommand):
             raise CommandError(f"No such file: {options['path']}") from exc
         except IsADirectoryError as exc:
             raise CommandError(f"Not a file: {options['path']} is a directory.") from exc
+        except DuplicateFile as exc:
+            raise CommandError(_command_words(exc.message)) from exc
         finally:
             progress.done()
         self._summary(result, options)
@@ -160,6 +168,8 @@ class Command(ServiceCommand):
             raise CommandError(f"No such file: {options['path']}") from exc
         except IsADirectoryError as exc:
             raise CommandError(f"Not a file: {options['path']} is a directory.") from exc
+        except DuplicateFile as exc:
+            raise CommandError(_command_words(exc.message)) from exc
         self.stdout.write(self.style.SUCCESS(f"Batch #{batch.pk} queued."))
         if options["wait"]:
             self._wait(batch.pk)
