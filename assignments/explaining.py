@@ -3,6 +3,7 @@
 from django.utils import timezone
 
 from agents.models import Agent
+from common.phones import InvalidPhone, normalize_phone
 from leads.models import OPEN_STATUSES, Lead
 
 from .planning import (
@@ -18,8 +19,10 @@ from .routed import default_text, plan_routes
 def explain(*, lead=None, lead_id=None, strategy=None, now=None):
     """The routing decision for a lead-shaped dict or an existing lead, as a dry run.
 
-    ``lead`` holds ``phone`` (E.164), ``email``, ``status``, ``source`` and
-    ``extra``; ``lead_id`` reads them from the lead. Uses the current rules,
+    ``lead`` holds ``phone``, ``email``, ``status``, ``source`` and ``extra``;
+    ``lead_id`` reads them from the lead. A phone is read as a lead's would be
+    (national numbers in ``PHONE_DEFAULT_REGION``, stored E.164); one that is
+    not valid has no country. Uses the current rules,
     the eligible agents with their loads and the persisted cursors, locking
     and moving nothing. Returns ``{"rule", "team", "agent", "fallback",
     "explanation"}`` (each of the first three ``{"id", "name"}`` or None).
@@ -27,6 +30,8 @@ def explain(*, lead=None, lead_id=None, strategy=None, now=None):
     strategy = resolve_strategy(strategy)
     if lead_id is not None:
         ((_, lead),) = lead_attributes([lead_id])
+    elif lead.get("phone"):
+        lead = {**lead, "phone": _e164(lead["phone"])}
     routing = load_routing(default_state=lock_rotation(lock=False), lock=False)
     slots = eligible_slots(now=now or timezone.now())
     plan = plan_routes(
@@ -65,6 +70,13 @@ def explain(*, lead=None, lead_id=None, strategy=None, now=None):
         "fallback": bool(fallback),
         "explanation": text,
     }
+
+
+def _e164(phone):
+    try:
+        return normalize_phone(phone)
+    except InvalidPhone:
+        return phone
 
 
 def _target_failed(plan, rule):

@@ -261,6 +261,10 @@ class _Writer:
         if self.options.distribute and not self.distributing and not outcome.message:
             outcome.message = "No eligible agent: the new leads were left unassigned."
         if self.agents is None:
+            if self.options.distribute:
+                # Nobody was eligible: the chunk's new leads are left unassigned (as a
+                # preview of the same file counts them).
+                outcome.unassigned_count += len(fresh)
             return
         plan = self.plan
         _count_plan(plan, outcome)

@@ -59,7 +59,9 @@ class RuleForm(forms.ModelForm):
 
     def clean_conditions(self):
         try:
-            return services.clean_conditions(self.cleaned_data.get("conditions") or [])
+            conditions = self.cleaned_data.get("conditions")
+            # An empty box is "no conditions"; {} or "" typed in it is not a list.
+            return services.clean_conditions([] if conditions is None else conditions)
         except DomainError as exc:
             raise forms.ValidationError(exc.message) from exc
 

@@ -4,7 +4,7 @@ Each function validates its input (``RoutingError``, 400 with the field
 named) and changes nothing when it refuses. The API and the admin call these.
 """
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from agents.models import Agent
 from common import dataversion
@@ -56,12 +56,24 @@ def _clean_team_name(name, *, team=None):
     return name
 
 
+def _save_team(team):
+    # The name check above reads before the write: a team of that name committed
+    # by another request in between trips the unique index, and that is the
+    # same refusal (400 naming the field), not a 500.
+    try:
+        with transaction.atomic():
+            team.save()
+    except IntegrityError as exc:
+        raise _invalid("name", f"A team named {team.name!r} already exists.") from exc
+    return team
+
+
 @transaction.atomic
 def team_create(*, name, active=True, strategy=TeamStrategy.ROUND_ROBIN, members=()):
     """Create a team with its members (agent ids or agents)."""
     if strategy not in TeamStrategy.values:
         raise _invalid("strategy", f"Unknown strategy {strategy!r}.")
-    team = Team.objects.create(name=_clean_team_name(name), active=bool(active), strategy=strategy)
+    team = _save_team(Team(name=_clean_team_name(name), active=bool(active), strategy=strategy))
     team.members.set(_clean_members(members))
     dataversion.bump()
     return team
@@ -80,7 +92,7 @@ def team_update(*, team, **changes):
     if "active" in changes:
         team.active = bool(changes["active"])
     members = _clean_members(changes["members"]) if "members" in changes else None
-    team.save()
+    _save_team(team)
     if members is not None:
         team.members.set(members)
     dataversion.bump()
@@ -133,7 +145,9 @@ def _clean_rule_name(name):
 def rule_create(*, name, conditions=(), team=None, agent=None, active=True, position=None):
     """Add a rule; without ``position`` it goes last. Positions are renumbered 1..n."""
     name = _clean_rule_name(name)
-    conditions = clean_conditions(list(conditions))
+    # A tuple is the keyword's default; anything else is checked as given (a
+    # string or an object is not a list of conditions, even an empty one).
+    conditions = clean_conditions(list(conditions) if isinstance(conditions, tuple) else conditions)
     team, agent = _clean_target(team=team, agent=agent)
     rules = list(RoutingRule.objects.select_for_update().order_by("position", "id"))
     if len(rules) >= MAX_RULES:

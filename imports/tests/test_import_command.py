@@ -85,8 +85,11 @@ def test_same_file_twice_needs_force(tmp_path, agents):
     path = write_csv(tmp_path, 3)
     run(path)
     first = ImportBatch.objects.get()
-    with pytest.raises(CommandError, match=f"batch #{first.pk}"):
+    with pytest.raises(CommandError, match=f"batch #{first.pk}") as refused:
         run(path)
+    assert "--force" in str(refused.value) and "force=true" not in str(refused.value)
+    with pytest.raises(CommandError, match="--force"):
+        run(path, "--queue")
     assert "duplicates=3" in run(path, "--force")
 
 

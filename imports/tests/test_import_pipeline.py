@@ -312,7 +312,7 @@ def test_leads_that_fit_nowhere_are_reported_unassigned(manager, make_agent):
 def test_without_eligible_agents_leads_are_imported_unassigned(manager, make_agent):
     make_agent(accepts_leads=False)
     batch = run_import(csv_bytes(people(3)), manager).batch
-    assert (batch.created, batch.assigned) == (3, 0)
+    assert (batch.created, batch.assigned, batch.unassigned) == (3, 0, 3)
     assert "No eligible agent" in batch.message
     assert Assignment.objects.count() == 0
 

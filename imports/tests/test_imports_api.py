@@ -159,6 +159,17 @@ def test_distribute_false_leaves_leads_unassigned(client, agents):
     assert Lead.objects.filter(agent__isnull=True).count() == 2
 
 
+def test_with_no_eligible_agent_preview_and_commit_count_the_leads_unassigned(client, make_agent):
+    make_agent(accepts_leads=False)
+    preview = post(client, csv_file(people(3)), preview="true").json()
+    assert (preview["created"], preview["assigned"], preview["unassigned"]) == (3, 0, 3)
+    committed = client.post(f"{URL}{preview['id']}/commit/").json()
+    assert (committed["created"], committed["assigned"], committed["unassigned"]) == (3, 0, 3)
+    direct = post(client, csv_file(people(2, start=10), name="other.csv")).json()
+    assert (direct["created"], direct["assigned"], direct["unassigned"]) == (2, 0, 2)
+    assert Lead.objects.filter(agent__isnull=True).count() == 5
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [("preview", "maybe"), ("distribute", "2"), ("strict", "yes please"), ("force", "nah")],

@@ -51,6 +51,26 @@ def test_a_rule_saved_in_the_admin_is_validated_by_the_service(console, arabic):
     assert rule.position == 1 and rule.conditions[0]["value"] == "AE"
 
 
+@pytest.mark.parametrize("conditions", ["{}", '""', "0", "false"])
+def test_conditions_that_are_not_a_list_are_refused_in_the_admin(console, arabic, conditions):
+    response = console.post(
+        "/admin/routing/routingrule/add/",
+        {"name": "All", "active": "on", "conditions": conditions, "team": arabic.pk},
+    )
+    assert response.status_code == 200
+    assert "Expected a list of conditions" in response.content.decode()
+    assert not RoutingRule.objects.exists()
+
+
+def test_an_empty_conditions_box_is_a_rule_for_every_lead(console, arabic):
+    response = console.post(
+        "/admin/routing/routingrule/add/",
+        {"name": "All", "active": "on", "conditions": "", "team": arabic.pk},
+    )
+    assert response.status_code == 302
+    assert RoutingRule.objects.get().conditions == []
+
+
 def test_the_fallback_setting_is_editable(console):
     response = console.post("/admin/routing/routingsettings/add/", {"fallback": "unassigned"})
     assert response.status_code == 302

@@ -73,6 +73,10 @@ def test_rule_create_has_the_contract_shape_and_goes_last(api, arabic):
         ({"conditions": [{"field": 12, "op": "eq", "value": "x"}]}, "conditions"),
         ({"conditions": [{"field": "status", "op": "eq", "value": 5}]}, "conditions"),
         ({"conditions": {"field": "status"}}, "conditions"),
+        ({"conditions": ""}, "conditions"),
+        ({"conditions": {}}, "conditions"),
+        ({"conditions": 0}, "conditions"),
+        ({"conditions": True}, "conditions"),
         (
             {"conditions": [{"field": "status", "op": "empty", "value": None}] * 10_000},
             "conditions",
@@ -192,6 +196,23 @@ def test_explain_names_the_rule_team_and_next_agent(api, arabic, make_agent):
     assert other["rule"] is None and other["team"] is None
     assert other["fallback"] is True
     assert other["agent"] is not None
+
+
+@pytest.mark.parametrize("phone", ["98123 45678", "098123-45678", "0091 98123 45678"])
+def test_explain_reads_a_national_phone_as_an_import_would(api, arabic, settings, phone):
+    settings.PHONE_DEFAULT_REGION = "IN"
+    india = [{"field": "phone_country", "op": "eq", "value": "IN"}]
+    services.rule_create(name="India", conditions=india, team=arabic)
+    body = api.post("/api/v1/routing/explain/", {"lead": {"phone": phone}}, format="json").json()
+    assert body["rule"] is not None and body["rule"]["name"] == "India"
+    assert body["fallback"] is False
+
+
+def test_explain_with_an_invalid_phone_matches_no_country(api, arabic):
+    services.rule_create(name="Gulf numbers", conditions=GULF, team=arabic)
+    body = api.post("/api/v1/routing/explain/", {"lead": {"phone": "not a phone"}}, format="json")
+    assert body.status_code == 200
+    assert body.json()["rule"] is None
 
 
 def test_explain_by_lead_id_and_its_refusals(api, arabic, make_lead):

@@ -16,6 +16,7 @@ function server(onPatch: Patch) {
     if (where === "/api/v1/leads/7/" && request.method === "PATCH") return onPatch(request);
     if (where === "/api/v1/leads/7/activity/") return json(200, { count: 0, next: null, previous: null, results: [] });
     if (where === "/api/v1/leads/") return json(200, { count: 0, next: null, previous: null, results: [] });
+    if (where === "/api/v1/assignments/") return json(200, { count: 0, next: null, previous: null, results: [] });
     return envelope(404, "not_found", "Not found.");
   });
 }
@@ -107,5 +108,46 @@ describe("the lead page's edit form", () => {
     expect(screen.getByRole<HTMLButtonElement>("button", { name: "Save" }).disabled).toBe(true);
     expect(screen.getAllByRole("status").some((node) => /You are offline/.test(node.textContent ?? ""))).toBe(true);
     online.mockRestore();
+  });
+
+  it("shows the lead's assignment history with the routing decision in words", async () => {
+    const calls = fakeServer((request) => {
+      const where = path(request);
+      if (where === "/api/v1/auth/token/refresh/") return json(200, { access: "tok" });
+      if (where === "/api/v1/auth/me/") return json(200, AGENT_ME);
+      if (where === "/api/v1/leads/7/") return json(200, lead());
+      if (where === "/api/v1/leads/7/activity/") return json(200, { count: 0, next: null, previous: null, results: [] });
+      if (where === "/api/v1/assignments/")
+        return json(200, {
+          count: 1,
+          next: null,
+          previous: null,
+          results: [
+            {
+              id: 3,
+              lead: 7,
+              agent: 2,
+              agent_name: "Asha Agent",
+              assigned_at: "2026-01-05T10:00:00Z",
+              assigned_by: null,
+              batch: 4,
+              strategy: "round_robin",
+              reason: "import",
+              ended_at: null,
+              end_reason: "",
+              rule: { id: 3, name: "Gulf numbers" },
+              team: { id: 1, name: "Arabic" },
+              explanation: "Rule 3 'Gulf numbers' → team Arabic → round robin",
+            },
+          ],
+        });
+      return envelope(404, "not_found", "Not found.");
+    });
+    await openLead();
+    const region = await screen.findByRole("region", { name: "Assignment history" });
+    await waitFor(() => expect(region.textContent).toContain("Rule 3 'Gulf numbers' → team Arabic → round robin"));
+    expect(region.textContent).toContain("Asha Agent (current)");
+    const asked = calls.find((request) => path(request) === "/api/v1/assignments/");
+    expect(new URL(asked?.url ?? "http://x/").searchParams.get("lead")).toBe("7");
   });
 });

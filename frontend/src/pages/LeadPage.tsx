@@ -72,6 +72,45 @@ function Activity({ id }: { id: number }) {
   );
 }
 
+/**
+ * Who has held the lead and why, in words ("Rule 1 'Gulf numbers' → team Arabic →
+ * round robin", "Manual reassignment (rules bypassed)"). An agent's list holds
+ * their own rows only (the API scopes it).
+ */
+function Assignments({ id }: { id: number }) {
+  const history = useQuery({
+    queryKey: ["lead", id, "assignments"],
+    queryFn: async () =>
+      unwrap(await api.GET("/api/v1/assignments/", { params: { query: { lead: id, page_size: 100 } } })),
+  });
+  return (
+    <section aria-labelledby="assignments-heading" className="card">
+      <h2 id="assignments-heading">Assignment history</h2>
+      {history.isPending && <p role="status">Loading assignment history…</p>}
+      {history.isError && <p className="error">{history.error.message}</p>}
+      {history.data !== undefined &&
+        (history.data.results.length === 0 ? (
+          <p>Not assigned yet.</p>
+        ) : (
+          <ol className="timeline">
+            {history.data.results.map((item) => (
+              <li key={item.id}>
+                <strong>{item.agent_name}</strong>
+                {item.ended_at === null ? " (current)" : ""}
+                <div>{item.explanation}</div>
+                <div className="meta">
+                  <time dateTime={item.assigned_at}>{formatDateTime(item.assigned_at)}</time>
+                  {" · "}
+                  {item.assigned_by ?? "system"}
+                </div>
+              </li>
+            ))}
+          </ol>
+        ))}
+    </section>
+  );
+}
+
 function MoveLead({ lead }: { lead: Lead }) {
   const queryClient = useQueryClient();
   const online = useOnline();
@@ -243,6 +282,7 @@ export function LeadPage() {
         </div>
       </div>
       <Activity id={id} />
+      <Assignments id={id} />
     </section>
   );
 }

@@ -10,6 +10,7 @@ from accounts.models import User
 from assignments.distribution import STRATEGIES
 from common.commands import ServiceCommand
 from imports import queueing
+from imports.errors import DuplicateFile
 from imports.services import import_path, queue_file
 from leads.models import ImportBatch
 
@@ -45,6 +46,11 @@ def peak_rss_mb():
 def _unreadable(path, exc):
     """The refusal of a path that exists but is no file to read (a folder, no permission)."""
     return f"Cannot read {path}: {exc.strerror or exc}."
+
+
+def _command_words(message):
+    """A service's message with the API's option as this command spells it."""
+    return message.replace("force=true", "--force")
 
 
 class Progress:
@@ -141,6 +147,8 @@ class Command(ServiceCommand):
             raise CommandError(f"No such file: {options['path']}") from exc
         except (IsADirectoryError, PermissionError) as exc:
             raise CommandError(_unreadable(options["path"], exc)) from exc
+        except DuplicateFile as exc:
+            raise CommandError(_command_words(exc.message)) from exc
         finally:
             progress.done()
         self._summary(result, options)
@@ -165,6 +173,8 @@ class Command(ServiceCommand):
             raise CommandError(f"No such file: {options['path']}") from exc
         except (IsADirectoryError, PermissionError) as exc:
             raise CommandError(_unreadable(options["path"], exc)) from exc
+        except DuplicateFile as exc:
+            raise CommandError(_command_words(exc.message)) from exc
         self.stdout.write(self.style.SUCCESS(f"Batch #{batch.pk} queued."))
         if options["wait"]:
             self._wait(batch.pk)
