@@ -133,7 +133,11 @@ def _clean_rule_name(name):
 def rule_create(*, name, conditions=(), team=None, agent=None, active=True, position=None):
     """Add a rule; without ``position`` it goes last. Positions are renumbered 1..n."""
     name = _clean_rule_name(name)
-    conditions = clean_conditions(list(conditions))
+    # A tuple (the default, Python callers) is a list; anything else reaches the
+    # validator as sent (``list(True)`` was a 500, ``list({})`` an empty rule).
+    if isinstance(conditions, tuple):
+        conditions = list(conditions)
+    conditions = clean_conditions(conditions)
     team, agent = _clean_target(team=team, agent=agent)
     rules = list(RoutingRule.objects.select_for_update().order_by("position", "id"))
     if len(rules) >= MAX_RULES:

@@ -73,6 +73,12 @@ def test_rule_create_has_the_contract_shape_and_goes_last(api, arabic):
         ({"conditions": [{"field": 12, "op": "eq", "value": "x"}]}, "conditions"),
         ({"conditions": [{"field": "status", "op": "eq", "value": 5}]}, "conditions"),
         ({"conditions": {"field": "status"}}, "conditions"),
+        # Not a list at all: refused as sent, never a 500 (True, 7) nor an empty rule ({}).
+        ({"conditions": True}, "conditions"),
+        ({"conditions": 7}, "conditions"),
+        ({"conditions": 1.5}, "conditions"),
+        ({"conditions": "status"}, "conditions"),
+        ({"conditions": {}}, "conditions"),
         (
             {"conditions": [{"field": "status", "op": "empty", "value": None}] * 10_000},
             "conditions",
