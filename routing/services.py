@@ -4,7 +4,7 @@ Each function validates its input (``RoutingError``, 400 with the field
 named) and changes nothing when it refuses. The API and the admin call these.
 """
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from agents.models import Agent
 from common import dataversion
@@ -56,12 +56,25 @@ def _clean_team_name(name, *, team=None):
     return name
 
 
+def _save_team(team, name):
+    # The unique index may see a clash the check above cannot: MariaDB's
+    # utf8mb4_unicode_ci weighs every character outside the BMP the same, so
+    # "😀" and "🚀" are one name to the index but not to LIKE (and two
+    # concurrent creates race past the check). Same answer as the check.
+    try:
+        with transaction.atomic():
+            team.save()
+    except IntegrityError:
+        raise _invalid("name", f"A team named {name!r} already exists.") from None
+
+
 @transaction.atomic
 def team_create(*, name, active=True, strategy=TeamStrategy.ROUND_ROBIN, members=()):
     """Create a team with its members (agent ids or agents)."""
     if strategy not in TeamStrategy.values:
         raise _invalid("strategy", f"Unknown strategy {strategy!r}.")
-    team = Team.objects.create(name=_clean_team_name(name), active=bool(active), strategy=strategy)
+    team = Team(name=_clean_team_name(name), active=bool(active), strategy=strategy)
+    _save_team(team, team.name)
     team.members.set(_clean_members(members))
     dataversion.bump()
     return team
@@ -80,7 +93,7 @@ def team_update(*, team, **changes):
     if "active" in changes:
         team.active = bool(changes["active"])
     members = _clean_members(changes["members"]) if "members" in changes else None
-    team.save()
+    _save_team(team, team.name)
     if members is not None:
         team.members.set(members)
     dataversion.bump()
