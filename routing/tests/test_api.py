@@ -41,7 +41,6 @@ def test_team_create_and_read_have_the_contract_shape(api, make_agent):
     assert api.get(f"/api/v1/teams/{body['id']}/").json() == body
 
 
-
 @pytest.mark.parametrize("first", ["Field", "\U0001f600"])
 def test_a_team_name_the_database_holds_equal_is_a_400_not_a_500(api, first):
     # MariaDB's utf8mb4_unicode_ci weighs every character outside the BMP the
@@ -59,6 +58,7 @@ def test_a_team_name_the_database_holds_equal_is_a_400_not_a_500(api, first):
     if response.status_code == 400:
         assert response.json()["error"]["fields"]["name"]
         assert Team.objects.get(pk=other["id"]).name == "Other"
+
 
 def test_rule_create_has_the_contract_shape_and_goes_last(api, arabic):
     first = api.post(
