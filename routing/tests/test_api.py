@@ -41,6 +41,25 @@ def test_team_create_and_read_have_the_contract_shape(api, make_agent):
     assert api.get(f"/api/v1/teams/{body['id']}/").json() == body
 
 
+@pytest.mark.parametrize("first", ["Field", "\U0001f600"])
+def test_a_team_name_the_database_holds_equal_is_a_400_not_a_500(api, first):
+    # MariaDB's utf8mb4_unicode_ci weighs every character outside the BMP the
+    # same: the unique index refuses what the name check let through. SQLite
+    # compares them apart, so there the second name is simply another team.
+    second = {"Field": "FIELD", "\U0001f600": "\U0010ffff"}[first]
+    assert api.post("/api/v1/teams/", {"name": first}, format="json").status_code == 201
+    response = api.post("/api/v1/teams/", {"name": second}, format="json")
+    assert response.status_code in (201, 400), response.content
+    if response.status_code == 400:
+        assert response.json()["error"]["fields"]["name"]
+    other = api.post("/api/v1/teams/", {"name": "Other"}, format="json").json()
+    response = api.patch(f"/api/v1/teams/{other['id']}/", {"name": second}, format="json")
+    assert response.status_code in (200, 400), response.content
+    if response.status_code == 400:
+        assert response.json()["error"]["fields"]["name"]
+        assert Team.objects.get(pk=other["id"]).name == "Other"
+
+
 def test_rule_create_has_the_contract_shape_and_goes_last(api, arabic):
     first = api.post(
         "/api/v1/routing-rules/",
@@ -73,10 +92,14 @@ def test_rule_create_has_the_contract_shape_and_goes_last(api, arabic):
         ({"conditions": [{"field": 12, "op": "eq", "value": "x"}]}, "conditions"),
         ({"conditions": [{"field": "status", "op": "eq", "value": 5}]}, "conditions"),
         ({"conditions": {"field": "status"}}, "conditions"),
+        # Not a list at all: refused as sent, never a 500 (True, 7) nor an empty rule ({}).
         ({"conditions": ""}, "conditions"),
         ({"conditions": {}}, "conditions"),
         ({"conditions": 0}, "conditions"),
         ({"conditions": True}, "conditions"),
+        ({"conditions": 7}, "conditions"),
+        ({"conditions": 1.5}, "conditions"),
+        ({"conditions": "status"}, "conditions"),
         (
             {"conditions": [{"field": "status", "op": "empty", "value": None}] * 10_000},
             "conditions",
