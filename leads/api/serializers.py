@@ -1,3 +1,6 @@
+import json
+
+from django.conf import settings
 from rest_framework import serializers
 
 from common.strict_fields import StrictDateTimeField
@@ -51,6 +54,7 @@ class ExtraField(serializers.DictField):
     default_error_messages = {
         "int64": f"Whole numbers must be between {_INT64[0]} and {_INT64[1]}.",
         "depth": f"At most {EXTRA_MAX_DEPTH} levels of nested objects and lists.",
+        "size": "It takes {size:,} bytes as JSON; at most {limit:,} bytes are kept per lead.",
     }
 
     def to_internal_value(self, data):
@@ -58,6 +62,13 @@ class ExtraField(serializers.DictField):
         problem = _extra_problem(value)
         if problem:
             self.fail(problem)
+        # The bound an import keeps to (IMPORT_MAX_EXTRA_BYTES): a lead's extra is
+        # read by every list it is in and written in multi-row statements.
+        limit = settings.IMPORT_MAX_EXTRA_BYTES
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        size = len(text.encode(errors="surrogatepass"))
+        if size > limit:
+            self.fail("size", size=size, limit=limit)
         return value
 
 
@@ -73,7 +84,10 @@ class LeadCreateInput(serializers.Serializer):
     next_follow_up = StrictDateTimeField(required=False, allow_null=True)
     extra = ExtraField(
         required=False,
-        help_text="Free-form; whole numbers within 64-bit range, at most 32 levels deep.",
+        help_text=(
+            "Free-form; whole numbers within 64-bit range, at most 32 levels deep, "
+            "at most IMPORT_MAX_EXTRA_BYTES (16 KiB) as JSON."
+        ),
     )
 
 

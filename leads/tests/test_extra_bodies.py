@@ -78,3 +78,26 @@ def test_a_lead_whose_extra_orjson_cannot_write_still_lists(auth, manager, agent
             assert response.status_code == 200, (url, response.content[:300])
     row = auth(manager).get(f"{LIST}{lead.pk}/").json()
     assert row["extra"] == {"n": 2**70}
+
+
+def test_extra_over_the_size_kept_per_lead_is_a_400_naming_it(auth, manager, make_lead, settings):
+    # An import keeps at most IMPORT_MAX_EXTRA_BYTES of JSON per lead; so does the API
+    # (a manager could store megabytes per lead that every list then carries).
+    settings.IMPORT_MAX_EXTRA_BYTES = 1000
+    lead = make_lead(extra={"city": "Pune"})
+    client = auth(manager)
+    fits = {"note": "x" * 980}  # {"note":"…"} is 991 bytes
+    big = {"note": "é" * 500}  # 1,000 characters of UTF-8, 1,011 bytes as JSON
+    response = client.patch(f"{LIST}{lead.pk}/", {"extra": big}, format="json")
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert list(error["fields"]) == ["extra"]
+    assert "1,011 bytes" in error["fields"]["extra"][0] and "1,000" in error["fields"]["extra"][0]
+    lead.refresh_from_db()
+    assert lead.extra == {"city": "Pune"}
+    new = {"first_name": "A", "phone": "+919812345670", "extra": big}
+    assert client.post(LIST, new, format="json").status_code == 400
+    assert not Lead.objects.filter(phone="+919812345670").exists()
+    assert client.patch(f"{LIST}{lead.pk}/", {"extra": fits}, format="json").status_code == 200
+    lead.refresh_from_db()
+    assert lead.extra == fits

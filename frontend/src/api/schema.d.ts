@@ -1097,7 +1097,7 @@ export interface components {
             status?: components["schemas"]["StatusEnum"];
             /** Format: date-time */
             next_follow_up?: string | null;
-            /** @description Free-form; whole numbers within 64-bit range, at most 32 levels deep. */
+            /** @description Free-form; whole numbers within 64-bit range, at most 32 levels deep, at most IMPORT_MAX_EXTRA_BYTES (16 KiB) as JSON. */
             extra?: {
                 [key: string]: unknown;
             };
@@ -1131,7 +1131,7 @@ export interface components {
             status?: components["schemas"]["StatusEnum"];
             /** Format: date-time */
             next_follow_up?: string | null;
-            /** @description Free-form; whole numbers within 64-bit range, at most 32 levels deep. */
+            /** @description Free-form; whole numbers within 64-bit range, at most 32 levels deep, at most IMPORT_MAX_EXTRA_BYTES (16 KiB) as JSON. */
             extra?: {
                 [key: string]: unknown;
             };
@@ -1308,7 +1308,7 @@ export interface components {
             status?: components["schemas"]["StatusEnum"];
             /** Format: date-time */
             next_follow_up?: string | null;
-            /** @description Free-form; whole numbers within 64-bit range, at most 32 levels deep. */
+            /** @description Free-form; whole numbers within 64-bit range, at most 32 levels deep, at most IMPORT_MAX_EXTRA_BYTES (16 KiB) as JSON. */
             extra?: {
                 [key: string]: unknown;
             };
