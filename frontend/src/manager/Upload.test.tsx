@@ -1,4 +1,4 @@
-import { act, fireEvent, screen } from "@testing-library/react";
+import { act, fireEvent, screen, waitFor } from "@testing-library/react";
 import { afterEach, describe, expect, it, vi } from "vitest";
 
 import { setAccess } from "../api/session";
@@ -118,8 +118,9 @@ describe("the upload screen", () => {
     fireEvent.change(input, { target: { files: [new File(["FirstName,Phone\nA,98765"], "leads.csv")] } });
     fireEvent.click(screen.getByRole("button", { name: "Preview" }));
 
-    const bar = await screen.findByRole("progressbar");
-    expect(bar.getAttribute("value")).toBe("5");
+    // The bar shows at 0 when the upload starts; the request's progress event then moves it.
+    await screen.findByRole("progressbar");
+    await waitFor(() => expect(screen.getByRole("progressbar").getAttribute("value")).toBe("5"));
     expect(FakeXhr.sent[0]?.headers.Authorization).toBe("Bearer tok");
     expect(FakeXhr.sent[0]?.body.get("preview")).toBe("true");
     await act(async () => FakeXhr.release());
