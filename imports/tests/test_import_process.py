@@ -110,7 +110,7 @@ def test_the_process_collector_is_set_only_for_the_command_line(tmp_path, collec
 # Started in a child process of its own: the fork server is one per process,
 # and this test process may have started it already.
 SERVER = r"""
-import os, sys
+import os, sys, time
 import django
 
 django.setup()
@@ -124,8 +124,15 @@ for task in os.listdir(f"/proc/{pid}/task"):
         children += listing.read().split()
 commands = []
 for child in children:
-    with open(f"/proc/{child}/cmdline", "rb") as cmdline:
-        commands.append(cmdline.read().decode().replace("\0", " "))
+    # The parent returns once the child's exec has begun; its command line is
+    # empty until the kernel has finished setting up the new program.
+    for _ in range(200):
+        with open(f"/proc/{child}/cmdline", "rb") as cmdline:
+            command = cmdline.read().decode().replace("\0", " ")
+        if command:
+            break
+        time.sleep(0.05)
+    commands.append(command)
 print(sum("multiprocessing.forkserver" in command for command in commands))
 """
 
