@@ -36,7 +36,7 @@ from django.conf import settings
 
 from common.errors import DomainError
 
-from . import spreadsheets, xlsxstream
+from . import spreadsheets, xlsstream, xlsxstream
 
 logger = logging.getLogger(__name__)
 
@@ -311,13 +311,25 @@ class Table:
         """Rows of the first sheet, the row number as the line.
 
         An XLSX sheet written plainly (``info.layout``, found by :func:`inspect`)
-        is streamed from its XML (:mod:`imports.xlsxstream`): memory does not
-        grow with the sheet, and the parsing overlaps the import's writes.
-        Every row has the layout's columns, as calamine would give them. Any
-        other sheet, every XLS, and the rest of a sheet where the streamed
-        reading meets something it does not follow, are read by calamine.
+        is streamed from its XML (:mod:`imports.xlsxstream`), an XLS sheet from
+        its BIFF records (:mod:`imports.xlsstream`): memory does not grow with
+        the sheet, and the parsing overlaps the import's writes. Every row has
+        the layout's columns, as calamine would give them. Any other sheet, and
+        the rest of a sheet where the streamed reading meets something it does
+        not follow, are read by calamine.
         """
-        layout = self.info.layout if self.kind == XLSX else None
+        if self.kind == XLS:
+            sheet = xlsstream.SheetReader(self.fileobj, cell_text=_cell_text)
+            try:
+                layout = sheet.layout()
+            except xlsxstream.Unhandled as exc:
+                logger.info("XLS sheet read by calamine: %s", exc)
+                layout = None
+        else:
+            layout = self.info.layout if self.kind == XLSX else None
+            if layout is not None:
+                columns = (layout.first_column, layout.columns)
+                sheet = xlsxstream.SheetReader(self.fileobj, cell_text=_cell_text, columns=columns)
         if layout is None:
             yield from self._calamine_rows()
             return
@@ -325,9 +337,6 @@ class Table:
         self._total = max(layout.rows, 1)
         done = 0
         try:
-            sheet = xlsxstream.SheetReader(
-                self.fileobj, cell_text=_cell_text, columns=(first, layout.columns)
-            )
             for index, cells in sheet:
                 record = [""] * width
                 for column, text in cells:
@@ -337,7 +346,7 @@ class Table:
         except xlsxstream.Unhandled as exc:
             if exc.row is not None and exc.row <= done:
                 raise self._unreadable(exc) from None  # calamine would merge it into a row imported
-            logger.info("XLSX sheet read by calamine after row %s: %s", done, exc)
+            logger.info("%s sheet read by calamine after row %s: %s", self.kind.upper(), done, exc)
             yield from self._calamine_rows(after=done, layout=layout if done else None)
 
     def _calamine_rows(self, *, after=0, layout=None):

@@ -628,6 +628,11 @@ def check_xls(data, limits):
             )
 
 
+def xls_workbook(data):
+    """The ``Workbook`` stream of an XLS file (its bytes) that :func:`check_xls` passed."""
+    return _Compound(data).workbook()
+
+
 def _records(stream, position):
     """``(type, start, length)`` of BIFF records from ``position``, CONTINUE records skipped.
 

@@ -59,7 +59,7 @@ _ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
 _TAIL = 4 * 1024 * 1024  # a cell longer than this is not one a spreadsheet program wrote
 
 _DATE, _DURATION = 1, 2
-_BUILTIN_FORMATS = {**dict.fromkeys((*range(14, 23), 45, 47), _DATE), 46: _DURATION}
+BUILTIN_FORMATS = {**dict.fromkeys((*range(14, 23), 45, 47), _DATE), 46: _DURATION}
 _MS_A_DAY = 86_400_000
 _EPOCH_1900 = datetime.datetime(1899, 12, 30)
 _EPOCH_1904 = datetime.datetime(1904, 1, 1)
@@ -211,7 +211,7 @@ def _value(kind_and_style, content, styles, is_1904, strings):
             raise Unhandled("a number cell that holds text")
         number = float(raw)
         format_kind = styles[style] if style < len(styles) else 0
-        return _date(number, format_kind, is_1904) if format_kind else number
+        return excel_date(number, format_kind, is_1904) if format_kind else number
     if kind == b"s":
         if not raw.isdigit():
             raise Unhandled("a shared string index that is not a number")
@@ -260,7 +260,7 @@ def _column(letters):
     return number - 1
 
 
-def _date(value, kind, is_1904):
+def excel_date(value, kind, is_1904):
     """A serial number in a date or duration format, as python-calamine converts it."""
     if not 0 <= value < _LAST_SERIAL:
         raise Unhandled("a date out of the range followed here")
@@ -352,7 +352,7 @@ def _styles(reader, info):
         if number in formats:
             out.append(detect_format(formats[number]))
         else:
-            out.append(_BUILTIN_FORMATS.get(int(number), 0) if number.isdigit() else 0)
+            out.append(BUILTIN_FORMATS.get(int(number), 0) if number.isdigit() else 0)
     return out
 
 
@@ -370,7 +370,7 @@ def _is_1904(reader, info):
 
 def _shared_strings(reader, info):
     """Every shared string, packed: one UTF-8 buffer and the offset where each starts."""
-    strings = _Strings()
+    strings = PackedStrings()
     if info is None:
         return strings
     state = {"t": False, "phonetic": 0}
@@ -405,7 +405,7 @@ def _shared_strings(reader, info):
     return strings
 
 
-class _Strings:
+class PackedStrings:
     """Strings kept as UTF-8 in one buffer: about a byte a character, not ~50 bytes a string."""
 
     def __init__(self):

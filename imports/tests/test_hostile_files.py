@@ -111,9 +111,10 @@ def small_xls():
     return out.getvalue()
 
 
-def patched_xls(kind, payload=b"", *, at=0, header=None):
+def patched_xls(kind, payload=b"", *, at=0, header=None, also=()):
     """``small_xls()`` with the data (or the header) of its first ``kind`` record overwritten.
 
+    ``also``: more ``(kind, payload)`` overwrites of the first record of each kind.
     xlwt writes the Workbook stream in one piece, so it is found in the file and
     its records rewritten in place, offsets unchanged.
     """
@@ -124,14 +125,27 @@ def patched_xls(kind, payload=b"", *, at=0, header=None):
     stream = workbook.get_biff_data()
     base = bytes(data).find(stream)
     assert base >= 0
-    position = 0
-    while struct.unpack_from("<H", stream, position)[0] != kind:
-        position += 4 + struct.unpack_from("<H", stream, position + 2)[0]
-    start = base + position
-    if header is not None:
-        data[start : start + 4] = header
-    data[start + 4 + at : start + 4 + at + len(payload)] = payload
+    for record, patch, offset, head in [(kind, payload, at, header)] + [
+        (other, data_, 0, None) for other, data_ in also
+    ]:
+        position = 0
+        while struct.unpack_from("<H", stream, position)[0] != record:
+            position += 4 + struct.unpack_from("<H", stream, position + 2)[0]
+        start = base + position
+        if head is not None:
+            data[start : start + 4] = head
+        data[start + 4 + offset : start + 4 + offset + len(patch)] = patch
     return bytes(data)
+
+
+def calamine_panic_xls():
+    """An XLS calamine panics on: a name record (Lbl) of 2 bytes, whose 4th byte it reads.
+
+    Its code page (1252, not UTF-16) makes the streamed reading hand it to calamine.
+    """
+    return patched_xls(
+        0x0022, header=struct.pack("<HH", 0x0018, 2), also=[(0x0042, struct.pack("<H", 1252))]
+    )
 
 
 def wide_csv(columns, name=b"x"):
@@ -393,9 +407,8 @@ def test_xls_stream_larger_than_the_file_is_refused(calamine_guard):
 
 
 def test_xls_that_makes_calamine_panic_is_a_400_not_a_crash():
-    # A name record (Lbl) of 2 bytes: calamine indexes its 4th byte and panics,
-    # which PyO3 raises as a BaseException nothing else would catch.
-    data = patched_xls(0x0042, header=struct.pack("<HH", 0x0018, 2))
+    # PyO3 raises calamine's panic as a BaseException nothing else would catch.
+    data = calamine_panic_xls()
     info = inspect(io.BytesIO(data))  # nothing this check knows of is wrong with it
     with pytest.raises(InvalidFile) as caught:
         list(open_table(io.BytesIO(data), info))

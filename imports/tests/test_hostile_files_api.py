@@ -18,6 +18,7 @@ from leads.models import ImportBatch, Lead
 
 from .test_hostile_files import (
     calamine_guard,  # noqa: F401 - a fixture, used by name
+    calamine_panic_xls,
     patched_xls,
     sparse_xlsx,
     wide_csv,
@@ -112,7 +113,7 @@ def test_xls_that_declares_four_billion_rows_is_400(client, agents, settings):
 
 
 def test_xls_that_makes_calamine_panic_is_400_not_500(client, agents, settings):
-    data = patched_xls(0x0042, header=struct.pack("<HH", 0x0018, 2))
+    data = calamine_panic_xls()
     message = refused(
         upload(client, data, "leads.xls", preview="true"), "unreadable_file", settings
     )

@@ -1,0 +1,339 @@
+"""The streamed XLS reading (imports/xlsstream.py) against python-calamine's, row for row."""
+
+import datetime
+import io
+import logging
+import random
+import struct
+import subprocess
+import sys
+
+import pytest
+import xlwt
+from django.conf import settings
+from xlwt.CompoundDoc import XlsDoc
+
+from imports import xlsstream
+from imports.readers import Table, inspect
+
+from .test_hostile_files import calamine_panic_xls
+
+FORMATS = [
+    "general",
+    "yyyy-mm-dd",
+    "h:mm:ss",
+    "[h]:mm",
+    "d/m/yy h:mm AM/PM",
+    "0.0%",
+    '"Y "0',
+    "[ss]",
+    "mm-dd-yy",
+    "dd/mm/yy hh:mm",
+    "0.00",
+    "@",
+]
+
+
+def both(data):
+    """The rows read streamed (calamine forbidden) and by calamine alone."""
+    from python_calamine import CalamineWorkbook
+
+    info = inspect(io.BytesIO(data))
+    calamine = list(Table(io.BytesIO(data), info)._calamine_rows())
+    original = CalamineWorkbook.from_filelike
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the streamed reading handed the sheet to calamine")
+
+    CalamineWorkbook.from_filelike = refuse
+    try:
+        streamed = list(Table(io.BytesIO(data), info))
+    finally:
+        CalamineWorkbook.from_filelike = original
+    return streamed, calamine
+
+
+def saved(workbook, records=b""):
+    """The workbook's file, with ``records`` (BIFF) written at the end of its last sheet."""
+    stream = workbook.get_biff_data()
+    assert stream.endswith(b"\x0a\x00\x00\x00")  # the last sheet's EOF ends the stream
+    out = io.BytesIO()
+    XlsDoc().save(out, stream[:-4] + records + stream[-4:])
+    return out.getvalue()
+
+
+def record(kind, data):
+    return struct.pack("<HH", kind, len(data)) + data
+
+
+def label(row, column, text, *, wide):
+    chars = text.encode("utf-16-le") if wide else text.encode("latin-1")
+    units = len(chars) // 2 if wide else len(chars)
+    return record(0x0204, struct.pack("<HHHHB", row, column, 15, units, wide) + chars)
+
+
+def formula(row, column, result):
+    return record(0x0006, struct.pack("<HHH", row, column, 15) + result + b"\0" * 6 + b"\x00\x00")
+
+
+def rk(value, *, integer, hundredths):
+    """An RK number: 30 bits of an int or of a float's top, times 100 when ``hundredths``."""
+    if integer:
+        bits = (value << 2) & 0xFFFFFFFF | 2
+    else:
+        bits = struct.unpack("<Q", struct.pack("<d", value))[0] >> 32 & 0xFFFFFFFC
+    return bits | hundredths
+
+
+def test_every_kind_of_cell_is_read_as_calamine_reads_it():
+    workbook = xlwt.Workbook()
+    sheet = workbook.add_sheet("Leads")
+    for column, name in enumerate(["FirstName", "Phone", "Notes", "When", "Other"]):
+        sheet.write(0, column, name)
+    styles = [xlwt.easyxf(num_format_str=code) for code in FORMATS]
+    values = ["Ann", "Zoë", "名前", "", "a\nb\tc", "€uro", "\x80\x9f", "😀 emoji", "=1+1", " pad "]
+    numbers = [9876543210, 9876543210.0, 12, -5, 1.5, 0.01, 123456789012345, -0.25, 536870912]
+    for row in range(1, 400):
+        sheet.write(row, 0, values[row % len(values)])
+        sheet.write(row, 1, numbers[row % len(numbers)])
+        sheet.write(row, 2, [True, False, "note", 3.14159, xlwt.Formula("1+2")][row % 5])
+        sheet.write(row, 3, 44000 + row / 7, styles[row % len(styles)])
+        if row % 3:
+            sheet.write(row, 4, row * 11)
+    # What xlwt does not write: LABEL records, a formula's text in a STRING
+    # record, formula booleans, errors and empty text, error cells, MULRK runs.
+    records = b"".join(
+        [
+            label(400, 0, "Label ascii é", wide=False),
+            label(400, 1, "Label wide 名前 😀", wide=True),
+            formula(401, 0, b"\x00\x00\x00\x00\x00\x00\xff\xff"),
+            record(0x0207, struct.pack("<HB", 9, 0) + b"from text"),
+            formula(401, 1, b"\x01\x00\x01\x00\x00\x00\xff\xff"),
+            formula(401, 2, b"\x02\x00\x07\x00\x00\x00\xff\xff"),
+            formula(401, 3, b"\x03\x00\x00\x00\x00\x00\xff\xff"),
+            formula(401, 4, struct.pack("<d", 9876543210.0)),
+            record(0x0205, struct.pack("<HHHBB", 402, 0, 15, 0x2A, 1)),
+            record(0x0205, struct.pack("<HHHBB", 402, 1, 15, 1, 0)),
+            record(
+                0x00BD,
+                struct.pack("<HH", 403, 0)
+                + b"".join(
+                    struct.pack("<HI", 15, bits)
+                    for bits in (
+                        rk(98765432, integer=True, hundredths=0),
+                        rk(-12345, integer=True, hundredths=1),
+                        rk(-1200, integer=True, hundredths=1),
+                        rk(2.5, integer=False, hundredths=0),
+                        rk(1234.0, integer=False, hundredths=1),
+                    )
+                )
+                + struct.pack("<H", 4),
+            ),
+            record(0x027E, struct.pack("<HHHI", 404, 1, 15, rk(77, integer=True, hundredths=0))),
+            record(0x0203, struct.pack("<HHHd", 404, 3, 15, -0.0)),
+        ]
+    )
+    streamed, calamine = both(saved(workbook, records))
+
+    assert streamed == calamine
+    assert len(streamed) == 405
+    assert streamed[400:] == [
+        (401, ["Label ascii é", "Label wide 名前 😀", "", "", ""]),
+        (402, ["from text", "TRUE", "", "", "9876543210"]),
+        (403, ["", "TRUE", "", "", ""]),
+        (404, ["98765432", "-123.45", "-12", "2.5", "12.34"]),
+        (405, ["", "77", "", "0", ""]),
+    ]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_workbooks_match_calamine(seed):
+    rng = random.Random(seed)
+    workbook = xlwt.Workbook()
+    workbook.dates_1904 = seed % 2 == 1
+    sheet = workbook.add_sheet("Leads", cell_overwrite_ok=True)
+    workbook.add_sheet("Other").write(0, 0, "another sheet")
+    styles = [xlwt.easyxf(num_format_str=code) for code in FORMATS]
+    start = rng.randint(0, 3)
+    for row in range(rng.randint(0, 5), 3000):
+        for column in range(start, start + 5):
+            roll = rng.random()
+            if roll < 0.3:  # thousands of shared strings: the table spans CONTINUE records
+                alphabet = rng.choice(["abc", "éàü", "名前中文", "😀x", "\x00\t\r\n "])
+                size = rng.randint(1, 400)
+                sheet.write(row, column, "".join(rng.choice(alphabet) for _ in range(size)))
+            elif roll < 0.45:
+                sheet.write(
+                    row, column, rng.choice([rng.randint(-(10**9), 10**9), rng.uniform(-1e6, 1e6)])
+                )
+            elif roll < 0.6:
+                serial = rng.choice(
+                    [rng.randint(0, 2_900_000), rng.uniform(0, 2_900_000), rng.random()]
+                )
+                sheet.write(row, column, serial, rng.choice(styles))
+            elif roll < 0.65:
+                sheet.write(row, column, xlwt.Formula(f"{rng.randint(0, 100)}*2"))
+            elif roll < 0.7:
+                sheet.write(row, column, rng.random() < 0.5)
+            elif roll < 0.75:
+                sheet.write(row, column, "")
+    streamed, calamine = both(saved(workbook))
+
+    assert streamed == calamine
+    assert len(streamed) > 2900
+
+
+def test_a_sheet_that_starts_away_from_a1_keeps_calamines_columns_and_row_numbers():
+    workbook = xlwt.Workbook()
+    sheet = workbook.add_sheet("Leads")
+    sheet.write(3, 2, "FirstName")
+    sheet.write(3, 4, "Phone")
+    sheet.write(5, 3, "Ann")
+    sheet.write(5, 4, 9876543210)
+    streamed, calamine = both(saved(workbook))
+
+    assert streamed == calamine == [(4, ["FirstName", "", "Phone"]), (6, ["", "Ann", "9876543210"])]
+
+
+def _read_logged(data, caplog):
+    """The rows, streamed where the reader can; what it logged about calamine."""
+    with caplog.at_level(logging.INFO, logger="imports.readers"):
+        rows = list(Table(io.BytesIO(data), inspect(io.BytesIO(data))))
+    return rows, [r.getMessage() for r in caplog.records if "calamine" in r.getMessage()]
+
+
+def test_a_value_not_followed_hands_the_rest_of_the_sheet_to_calamine(caplog):
+    workbook = xlwt.Workbook()
+    sheet = workbook.add_sheet("Leads")
+    date = xlwt.easyxf(num_format_str="yyyy-mm-dd")
+    for row in range(50):
+        sheet.write(row, 0, f"Lead {row}")
+        sheet.write(row, 1, 45000 + row if row != 30 else -3, date)  # a date before 1900
+    data = saved(workbook)
+    rows, logged = _read_logged(data, caplog)
+
+    assert rows == list(Table(io.BytesIO(data), inspect(io.BytesIO(data)))._calamine_rows())
+    assert rows[0] == (1, ["Lead 0", "2023-03-15"])
+    assert logged == [
+        "XLS sheet read by calamine after row 30: a date out of the range followed here"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("records", "why"),
+    [
+        (record(0x00FD, struct.pack("<HHHI", 0, 5, 15, 0)), "row 1 comes after row 3"),
+        (label(2, 0, "again", wide=False), "cells out of order in row 3"),
+        (record(0x0207, struct.pack("<HB", 1, 0) + b"x"), "a STRING record after no formula"),
+        (record(0x0205, struct.pack("<HHHBB", 3, 0, 15, 0x99, 1)), "of an unknown kind"),
+    ],
+)
+def test_a_sheet_written_unusually_is_read_by_calamine_alone(records, why, caplog):
+    workbook = xlwt.Workbook()
+    sheet = workbook.add_sheet("Leads")
+    for row in range(3):
+        sheet.write(row, 0, f"Lead {row}")
+    data = saved(workbook, records)
+    try:
+        expected = list(Table(io.BytesIO(data), inspect(io.BytesIO(data)))._calamine_rows())
+    except Exception as exc:  # calamine refuses it: so does the import
+        expected = type(exc)
+    try:
+        rows, logged = _read_logged(data, caplog)
+    except Exception as exc:
+        rows, logged = type(exc), [r.getMessage() for r in caplog.records]
+
+    assert rows == expected
+    assert len(logged) == 1 and logged[0].startswith("XLS sheet read by calamine: ")
+    assert why in logged[0]
+
+
+def test_a_code_page_other_than_utf16_is_read_by_calamine(caplog):
+    workbook = xlwt.Workbook()
+    workbook.add_sheet("Leads").write(0, 0, "Ann")
+    data = saved(workbook)
+    stream = workbook.get_biff_data()
+    at = data.find(stream) + stream.find(b"\x42\x00\x02\x00") + 4
+    data = data[:at] + struct.pack("<H", 1252) + data[at + 2 :]
+    rows, logged = _read_logged(data, caplog)
+
+    assert rows == list(Table(io.BytesIO(data), inspect(io.BytesIO(data)))._calamine_rows())
+    assert logged == ["XLS sheet read by calamine: a code page other than UTF-16"]
+
+
+def test_a_broken_name_record_calamine_panics_on_does_not_stop_the_streamed_reading(caplog):
+    # The same 2-byte name record as calamine_panic_xls, in a UTF-16 workbook:
+    # the rows are whole, and the names are not what an import reads.
+    data = calamine_panic_xls().replace(b"\x42\x00\x02\x00\xe4\x04", b"\x42\x00\x02\x00\xb0\x04")
+    rows, logged = _read_logged(data, caplog)
+
+    assert rows and not logged
+
+
+def _leads_xls(rows):
+    workbook = xlwt.Workbook()
+    sheet = workbook.add_sheet("Leads")
+    for column, name in enumerate(["FirstName", "LastName", "Phone", "Email", "Notes"]):
+        sheet.write(0, column, name)
+    for row in range(1, rows + 1):
+        sheet.write(row, 0, f"Lead {row}")
+        sheet.write(row, 1, f"Family {row % 977}")
+        sheet.write(row, 2, 9_000_000_000 + row)
+        sheet.write(row, 3, f"lead{row}@example.com")
+        sheet.write(row, 4, f"note {row * 7919 % 100_003}")
+    return saved(workbook)
+
+
+PEAK = r"""
+import io, sys
+import django
+
+django.setup()
+from imports.readers import Table, inspect
+
+data = open(sys.argv[1], "rb").read()
+table = Table(io.BytesIO(data), inspect(io.BytesIO(data)))
+rows = table._calamine_rows() if sys.argv[2] == "calamine" else table
+count = sum(1 for _ in rows)
+del data
+with open("/proc/self/status") as status:
+    peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM"))
+print(count, peak // 1024)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc (Linux)")
+def test_the_streamed_reading_holds_the_file_not_the_sheet(tmp_path):
+    path = tmp_path / "leads.xls"
+    path.write_bytes(_leads_xls(30_000))
+
+    def peak(reader):
+        result = subprocess.run(  # noqa: S603 - this interpreter, this test's script
+            [sys.executable, "-c", PEAK, str(path), reader],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=settings.BASE_DIR,
+        )
+        count, megabytes = map(int, result.stdout.split())
+        assert count == 30_001
+        return megabytes
+
+    streamed, calamine = peak("streamed"), peak("calamine")
+    size = path.stat().st_size // 2**20
+    # calamine builds every cell first; the streamed reading holds the Workbook
+    # stream (the file's size) and one row.
+    assert streamed + size < calamine, (streamed, calamine, size)
+
+
+def test_the_reader_on_its_own_gives_rows_and_cells_as_the_table_lays_them_out():
+    workbook = xlwt.Workbook()
+    sheet = workbook.add_sheet("Leads")
+    sheet.write(1, 1, "A")
+    sheet.write(
+        1, 3, datetime.datetime(2024, 5, 6, 7, 8), xlwt.easyxf(num_format_str="yyyy-mm-dd hh:mm")
+    )
+    reader = xlsstream.SheetReader(io.BytesIO(saved(workbook)), cell_text=str)
+
+    assert reader.layout() == xlsstream.spreadsheets.Layout(1, 4, 2)
+    assert list(reader) == [(2, [(1, "A"), (3, "2024-05-06 07:08:00")])]
