@@ -592,7 +592,7 @@ _MINI_CUTOFF = 4096
 _EOF, _CONTINUE, _BOUNDSHEET, _SST, _DIMENSIONS = 0x000A, 0x003C, 0x0085, 0x00FC, 0x0200
 _FORMULA, _STRING, _MULRK = 0x0006, 0x0207, 0x00BD
 # Cell records: the shortest data calamine accepts (it refuses shorter ones).
-_CELLS = {0x0203: 14, 0x0204: 6, 0x0205: 8, 0x027E: 10, 0x00FD: 10}
+_CELLS = {0x0203: 14, 0x0204: 6, 0x00D6: 6, 0x0205: 8, 0x027E: 10, 0x00FD: 10}
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
 

@@ -5,7 +5,7 @@ first row (a 10 MiB XLS took a worker to 190 MB). No maintained Python reader
 streams BIFF records (xlrd builds a sheet whole too), so this module walks the
 first sheet's records in the ``Workbook`` stream itself and turns them into the
 values calamine would give: shared strings (the SST, its CONTINUE records
-followed as calamine follows them), LABEL strings, NUMBER, RK and MULRK
+followed as calamine follows them), LABEL and RSTRING strings, NUMBER, RK and MULRK
 numbers, booleans, errors (empty), formulas' cached values (numbers as they
 are, strings from the STRING record after them), and dates, times and
 durations by the cell's number format (XF and FORMAT records, the 1900 or 1904
@@ -31,7 +31,7 @@ from .xlsxstream import Unhandled
 _BOF, _EOF, _CONTINUE = 0x0809, 0x000A, 0x003C
 _FILEPASS, _CODEPAGE, _DATEMODE, _FORMAT, _XF = 0x002F, 0x0042, 0x0022, 0x041E, 0x00E0
 _BOUNDSHEET, _SST = 0x0085, 0x00FC
-_NUMBER, _RK, _MULRK, _LABELSST, _LABEL = 0x0203, 0x027E, 0x00BD, 0x00FD, 0x0204
+_NUMBER, _RK, _MULRK, _LABELSST, _LABEL, _RSTRING = 0x0203, 0x027E, 0x00BD, 0x00FD, 0x0204, 0x00D6
 _BOOLERR, _FORMULA, _STRING = 0x0205, 0x0006, 0x0207
 _BIFF8 = 0x0600
 # Two bytes a character; a lone surrogate is U+FFFD, as calamine's decoder makes it.
@@ -117,11 +117,9 @@ class SheetReader:
                 self.is_1904 = _U16.unpack_from(stream, start)[0] == 1
             elif kind == _FORMAT:
                 number = _U16.unpack_from(stream, start)[0]
-                if any(number in numbers for numbers in _CUSTOM_FORMATS):
-                    try:
-                        code = _string(stream, start + 2, start + length)
-                    except Unhandled:
-                        continue  # calamine passes over a FORMAT it cannot read
+                # calamine passes over a FORMAT it does not keep or cannot read.
+                if length >= 6 and any(number in numbers for numbers in _CUSTOM_FORMATS):
+                    code = _string(stream, start + 2, start + length)
                     formats[number] = xlsxstream.detect_format(code)
             elif kind == _XF:
                 if length < 4:
@@ -212,7 +210,7 @@ class SheetReader:
                         xf, rk = _RK_ENTRY.unpack_from(stream, start + 4 + 6 * offset)
                         value = _rk(rk, xf, formats, is_1904)
                     yield row, first + offset, value
-            elif kind == _LABEL:
+            elif kind in (_LABEL, _RSTRING):  # an RSTRING's formatting runs are passed over
                 _least(length, 10)
                 row, column = _HEADER.unpack_from(stream, start)
                 yield row, column, _string(stream, start + 6, start + length)
@@ -291,35 +289,34 @@ def _sheet_entry(stream, start, length):
 
 
 def _string(stream, start, end):
-    """An XLUnicodeString (LABEL, STRING, FORMAT): its characters right after the flags."""
+    """An XLUnicodeString (LABEL, STRING, FORMAT): its characters right after the flags.
+
+    As calamine does, a string longer than its record is what the record holds.
+    """
     if end - start < 4:
         raise Unhandled("a string record cut short")
     count = _U16.unpack_from(stream, start)[0]
-    flags = stream[start + 2]
-    if flags & 1:
-        raw = stream[start + 3 : start + 3 + 2 * count]
-        if len(raw) != 2 * count:
-            raise Unhandled("a string cut short")
+    if stream[start + 2] & 1:
+        raw = stream[start + 3 : min(end, start + 3 + 2 * count)]
+        if len(raw) % 2:
+            raise Unhandled("a string cut in the middle of a character")
         return raw.decode(_WIDE, "replace")
-    raw = stream[start + 3 : start + 3 + count]
-    if len(raw) != count:
-        raise Unhandled("a string cut short")
-    return raw.decode("latin-1")
+    return stream[start + 3 : min(end, start + 3 + count)].decode("latin-1")
 
 
 def _shared_strings(stream, pieces):
     """The SST's strings, packed: its record and CONTINUE records read as calamine reads them.
 
-    A string's characters may go on in the next CONTINUE record, which then
-    starts with its own flags byte (one or two bytes a character); the rich
-    text runs and phonetic data after the characters are passed over.
+    As many strings as the records hold, whatever the table declares (as
+    calamine 0.37 reads them). A string's characters may go on in the next
+    CONTINUE record, which then starts with its own flags byte (one or two
+    bytes a character); the rich text runs and phonetic data after the
+    characters are passed over.
     """
     reader = _Pieces(stream, pieces)
-    count = struct.unpack_from("<i", reader.take(8), 4)[0]
-    if count < 0:
-        raise Unhandled("a string table of negative size")
+    reader.take(8)  # the counts it declares: calamine reads the strings the records hold
     strings = xlsxstream.PackedStrings()
-    for _ in range(count):
+    while not reader.finished():
         reader.next_piece_if_done()
         header = reader.take(3)
         size, flags = _U16.unpack_from(header)[0], header[2]
@@ -332,6 +329,8 @@ def _shared_strings(stream, pieces):
         while size:
             available = reader.left() // 2 if wide else reader.left()
             if not available:
+                if reader.left():
+                    raise Unhandled("a shared string cut in the middle of a character")
                 wide = reader.continue_piece()[0] & 1
                 continue
             taken = min(size, available)
@@ -354,6 +353,9 @@ class _Pieces:
 
     def left(self):
         return self.end - self.position
+
+    def finished(self):
+        return not self.left() and all(start == end for start, end in self.pieces[self.index + 1 :])
 
     def take(self, count):
         """``count`` bytes, all in the current piece (a header never spans two)."""

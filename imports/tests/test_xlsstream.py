@@ -14,9 +14,9 @@ from django.conf import settings
 from xlwt.CompoundDoc import XlsDoc
 
 from imports import xlsstream
-from imports.readers import Table, inspect
+from imports.readers import InvalidFile, Table, inspect
 
-from .test_hostile_files import calamine_panic_xls
+from .test_hostile_files import calamine_guard, calamine_panic_xls  # noqa: F401 - a fixture
 
 FORMATS = [
     "general",
@@ -66,10 +66,12 @@ def record(kind, data):
     return struct.pack("<HH", kind, len(data)) + data
 
 
-def label(row, column, text, *, wide):
+def label(row, column, text, *, wide, kind=0x0204):
+    """A LABEL record (or an RSTRING, ``kind`` 0x00D6, with no formatting runs)."""
     chars = text.encode("utf-16-le") if wide else text.encode("latin-1")
     units = len(chars) // 2 if wide else len(chars)
-    return record(0x0204, struct.pack("<HHHHB", row, column, 15, units, wide) + chars)
+    runs = b"\0\0" if kind == 0x00D6 else b""
+    return record(kind, struct.pack("<HHHHB", row, column, 15, units, wide) + chars + runs)
 
 
 def formula(row, column, result):
@@ -100,11 +102,11 @@ def test_every_kind_of_cell_is_read_as_calamine_reads_it():
         sheet.write(row, 3, 44000 + row / 7, styles[row % len(styles)])
         if row % 3:
             sheet.write(row, 4, row * 11)
-    # What xlwt does not write: LABEL records, a formula's text in a STRING
+    # What xlwt does not write: LABEL and RSTRING records, a formula's text in a STRING
     # record, formula booleans, errors and empty text, error cells, MULRK runs.
     records = b"".join(
         [
-            label(400, 0, "Label ascii é", wide=False),
+            label(400, 0, "Label ascii é", wide=False, kind=0x00D6),
             label(400, 1, "Label wide 名前 😀", wide=True),
             formula(401, 0, b"\x00\x00\x00\x00\x00\x00\xff\xff"),
             record(0x0207, struct.pack("<HB", 9, 0) + b"from text"),
@@ -337,3 +339,19 @@ def test_the_reader_on_its_own_gives_rows_and_cells_as_the_table_lays_them_out()
 
     assert reader.layout() == xlsstream.spreadsheets.Layout(1, 4, 2)
     assert list(reader) == [(2, [(1, "A"), (3, "2024-05-06 07:08:00")])]
+
+
+@pytest.mark.usefixtures("calamine_guard")
+def test_rstring_cells_count_toward_the_sheet_size():
+    # calamine reads RSTRING records as cells too: one at IV65536 makes it
+    # build a grid of 16.7 million cells, whatever DIMENSIONS says.
+    workbook = xlwt.Workbook()
+    workbook.add_sheet("Leads").write(0, 0, "FirstName")
+    data = saved(workbook, label(65535, 255, "x", wide=False, kind=0x00D6))
+    with pytest.raises(InvalidFile) as caught:
+        inspect(io.BytesIO(data))
+
+    assert caught.value.code == "sheet_too_large"
+    assert "spans 65,536 rows x 256 columns (A1:IV65536) but holds only 2 cells" in (
+        caught.value.message
+    )
