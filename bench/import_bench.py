@@ -1,7 +1,7 @@
 """Import benchmark: Leadline's full import against MariaDB's raw ``LOAD DATA``.
 
     DATABASE_URL=mysql://root@127.0.0.1:3306/leadline_bench python bench/import_bench.py
-        [--rows 100000] [--no-xlsx] [--upload] [--million]
+        [--rows 100000] [--no-xlsx] [--upload] [--million] [--xls]
         [--routing-only] [--routing-runs 3]
 
 Generates a lead list (realistic names, phones in mixed national and
@@ -10,7 +10,10 @@ international formats, ~5% duplicates, ~1% invalid), loads it with
 whole import (parse, validate, E.164, dedupe, insert, distribute to 10
 agents) on the same rows. ``--upload`` also times a ~10 MiB XLSX through the
 upload endpoint; ``--million`` runs ``manage.py import_leads`` on 1,000,000
-rows in a child process and prints its peak RSS at 100k and 1M rows.
+rows in a child process and prints its peak RSS at 100k and 1M rows;
+``--xls`` runs it on the largest XLS a sheet holds (65,535 leads, written
+by xlwt) and prints ``xls_rows_per_s=… peak_rss_mb=…``, the streamed reading
+against calamine's (``IMPORT_XLS_STREAM`` off) in the same run.
 
 With ``REDIS_URL`` set, the same CSV also goes through the queue: a real
 ``celery -A config worker`` child takes it (``queued_import_rows_per_s=…``,
@@ -609,6 +612,53 @@ def upload_queued(client, path, rows):
     )
 
 
+def write_xls(path, rows):
+    import xlwt
+
+    workbook = xlwt.Workbook()
+    sheet = workbook.add_sheet("Leads")
+    for column, name in enumerate(HEADER):
+        sheet.write(0, column, name)
+    for number, row in enumerate(rows, start=1):
+        for column, value in enumerate(row):
+            sheet.write(number, column, value)
+    workbook.save(path)
+
+
+def xls_import(workdir):
+    """``import_leads`` of a full XLS sheet, streamed and through calamine: time and peak RSS."""
+    path = workdir / "leads.xls"
+    write_xls(path, generate(65_535, seed=17))
+    mib = path.stat().st_size / 1024 / 1024
+    results = {}
+    for label, streamed in (("streamed", "1"), ("calamine", "0")):
+        reset()
+        started = time.perf_counter()
+        child = subprocess.run(
+            [sys.executable, str(ROOT / "manage.py"), "import_leads", str(path), "--force"],
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**os.environ, "IMPORT_XLS_STREAM": streamed},
+        )
+        elapsed = time.perf_counter() - started
+        if child.returncode:
+            print(child.stderr[-2000:])
+            raise SystemExit("the XLS import failed")
+        peak = max(
+            float(line.split("=")[-1])
+            for line in child.stdout.splitlines()
+            if line.startswith("peak_rss_mb=")
+        )
+        results[label] = (elapsed, peak)
+        print(f"[xls {label}] {mib:.2f} MiB, 65,535 rows: {elapsed:.2f}s, peak RSS {peak:.0f} MB")
+    elapsed, peak = results["streamed"]
+    print(
+        f"xls_rows_per_s={65_535 / elapsed:.0f} peak_rss_mb={peak:.0f} "
+        f"calamine_peak_rss_mb={results['calamine'][1]:.0f}"
+    )
+
+
 def million(workdir):
     path = workdir / "million.csv"
     write_csv(path, generate(1_000_000, seed=13))
@@ -671,6 +721,7 @@ def main():
     parser.add_argument("--no-xlsx", action="store_true")
     parser.add_argument("--upload", action="store_true", help="time a ~10 MiB XLSX upload")
     parser.add_argument("--million", action="store_true", help="1M-row import_leads, peak RSS")
+    parser.add_argument("--xls", action="store_true", help="a 65,535-row XLS: time, peak RSS")
     parser.add_argument("--no-routing", action="store_true", help="skip the 50-rule import")
     parser.add_argument(
         "--routing-only",
@@ -707,6 +758,8 @@ def main():
             million(workdir)
         if args.upload:
             upload_10mib(workdir, rows)
+        if args.xls:
+            xls_import(workdir)
         # The floor is one short statement, so a busy moment skews it: median of 3.
         runs = sorted(floor(csv_path, len(rows)) for _ in range(3))
         floor_s = runs[1]

@@ -195,6 +195,9 @@ _lock_wait = min(
 # request or a file ever becomes SQL (values are escaped or parameters); and the server
 # is ours. false: the flag stays off and imports use multi-row INSERTs.
 IMPORT_LOAD_DATA = env_bool("IMPORT_LOAD_DATA", True)
+# An XLS sheet is read from its BIFF records a row at a time (imports/xlsstream.py);
+# false hands every XLS to python-calamine, which reads a workbook whole.
+IMPORT_XLS_STREAM = env_bool("IMPORT_XLS_STREAM", True)
 if _db["ENGINE"] == "django.db.backends.mysql":
     _db.setdefault("OPTIONS", {}).update(
         {

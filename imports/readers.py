@@ -320,11 +320,12 @@ class Table:
         """
         if self.kind == XLS:
             sheet = xlsstream.SheetReader(self.fileobj, cell_text=_cell_text)
+            layout = None
             try:
-                layout = sheet.layout()
+                if settings.IMPORT_XLS_STREAM:
+                    layout = sheet.layout()
             except xlsxstream.Unhandled as exc:
                 logger.info("XLS sheet read by calamine: %s", exc)
-                layout = None
         else:
             layout = self.info.layout if self.kind == XLSX else None
             if layout is not None:

@@ -355,3 +355,63 @@ def test_rstring_cells_count_toward_the_sheet_size():
     assert "spans 65,536 rows x 256 columns (A1:IV65536) but holds only 2 cells" in (
         caught.value.message
     )
+
+
+def test_with_the_stream_switched_off_calamine_reads_every_xls(settings, monkeypatch):
+    settings.IMPORT_XLS_STREAM = False
+    workbook = xlwt.Workbook()
+    workbook.add_sheet("Leads").write(0, 0, "FirstName")
+    data = saved(workbook)
+    monkeypatch.setattr(xlsstream.SheetReader, "__iter__", None)  # never used
+
+    assert list(Table(io.BytesIO(data), inspect(io.BytesIO(data)))) == [(1, ["FirstName"])]
+
+
+def test_damaged_workbooks_give_calamines_rows_wherever_calamine_reads_them():
+    """Random bytes of the Workbook stream overwritten, 400 times, a fixed seed.
+
+    Every file is refused by the checks, read the same by both readers, or read
+    by the streamed reader only where calamine gives up (a panic on a record an
+    import does not need): never other rows, never another error.
+    """
+    workbook = xlwt.Workbook()
+    sheet = workbook.add_sheet("Leads")
+    date = xlwt.easyxf(num_format_str="yyyy-mm-dd")
+    for row in range(20):
+        sheet.write(row, 0, f"Lead {row} é名")
+        sheet.write(row, 1, 9876543210 + row)
+        sheet.write(row, 2, 45000 + row, date)
+        sheet.write(row, 3, row * 1.5)
+        sheet.write(row, 4, xlwt.Formula("1+2"))
+        sheet.write(row, 5, row % 2 == 0)
+    stream = workbook.get_biff_data()
+    rng = random.Random(20261202)
+    outcomes = {"refused": 0, "same": 0, "streamed only": 0}
+    for _ in range(400):
+        damaged = bytearray(stream)
+        for _ in range(rng.randint(1, 6)):
+            damaged[rng.randrange(len(damaged))] = rng.randrange(256)
+        out = io.BytesIO()
+        XlsDoc().save(out, bytes(damaged))
+        data = out.getvalue()
+        try:
+            info = inspect(io.BytesIO(data))
+        except InvalidFile:
+            outcomes["refused"] += 1
+            continue
+
+        def read(table, calamine):
+            try:
+                return list(table._calamine_rows() if calamine else table)
+            except InvalidFile as exc:
+                return exc.code
+
+        streamed = read(Table(io.BytesIO(data), info), False)
+        calamine = read(Table(io.BytesIO(data), info), True)
+        if streamed == calamine:
+            outcomes["same"] += 1
+        else:
+            assert calamine == "unreadable_file", (streamed, calamine)
+            outcomes["streamed only"] += 1
+
+    assert outcomes["same"] > 200, outcomes
