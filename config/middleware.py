@@ -9,7 +9,10 @@ import uuid
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse, JsonResponse
+from django.http.response import HttpResponseRedirectBase
+from django.middleware.common import CommonMiddleware as DjangoCommonMiddleware
 from django.middleware.gzip import GZipMiddleware
+from django.utils.http import escape_leading_slashes
 
 from common import api
 from common.db import DatabaseLocked, is_lock_wait
@@ -23,6 +26,29 @@ logger = logging.getLogger(__name__)
 # Short and boring: an id the client sends goes into every log line, so it must
 # not be able to carry markup, quotes or line breaks.
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+class ContentLengthMiddleware:
+    """A ``Content-Length`` that is not a number of bytes is a 400, before anything reads it.
+
+    gunicorn refuses such a request itself; behind another server the
+    metrics middleware's ``int()`` of it was a 500 on every path.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        length = request.META.get("CONTENT_LENGTH")
+        if length and not _LENGTH.fullmatch(length.strip()):
+            message = "The Content-Length header is not a number."
+            if api.is_api(request):
+                return api.envelope_response(400, "bad_request", message)
+            return HttpResponse(message, status=400, content_type="text/plain; charset=utf-8")
+        return self.get_response(request)
+
+
+_LENGTH = re.compile(r"[0-9]{1,18}")
 
 
 class ProbeMiddleware:
@@ -151,6 +177,26 @@ def _unsupported_charset(request):
     if api.is_api(request):
         return api.envelope_response(415, "unsupported_media_type", message)
     return HttpResponse(message, status=415, content_type="text/plain; charset=utf-8")
+
+
+class PermanentRedirectKeepingMethod(HttpResponseRedirectBase):
+    status_code = 308
+
+
+class CommonMiddleware(DjangoCommonMiddleware):
+    """Django's, with the missing trailing slash answered by a 308, not a 301.
+
+    A client that follows a 301 after a POST sends a GET: ``POST
+    /api/v1/leads`` would have listed the leads and answered 200, creating
+    nothing. A 308 is followed with the same method and body (HTTP clients
+    and browsers alike), so the request reaches the view it was meant for.
+    """
+
+    response_redirect_class = PermanentRedirectKeepingMethod
+
+    def get_full_path_with_slash(self, request):
+        # Django refuses a POST here under DEBUG because its 301 would lose the body.
+        return escape_leading_slashes(request.get_full_path(force_append_slash=True))
 
 
 class DatabaseUnavailableMiddleware:

@@ -106,7 +106,7 @@ def test_reserved_paths_are_not_the_app(dist, admin_user):
     login = client.get("/admin/login/")
     assert login.status_code == 200
     assert b'name="csrfmiddlewaretoken"' in login.content
-    assert client.get("/admin").status_code == 301  # APPEND_SLASH, as before
+    assert client.get("/admin").status_code == 308  # APPEND_SLASH, the method kept
     assert client.get("/healthz").json()["status"] == "ok"
     assert client.get("/readyz").status_code == 200
     for path in ("/static/nope.js", "/media/x.csv", "/metrics/x", "/healthz/x"):

@@ -217,3 +217,16 @@ def test_unclosed_quote_is_still_400_malformed_csv(client, agents):
     assert error["code"] == "malformed_csv"
     assert error["message"].startswith("Line 5: a quoted field is never closed (unclosed quote).")
     assert not Lead.objects.exists()
+
+
+@pytest.mark.parametrize("length", ["ten", "-5", "1e3", "12 34", "\uff19"])  # the last: a full-width 9
+def test_a_content_length_that_is_not_a_number_is_a_400(client, agents, length):
+    response = client.post(URL, {}, format="multipart", CONTENT_LENGTH=length)
+
+    assert response.status_code == 400
+    assert response.json()["error"] == {
+        "code": "bad_request",
+        "message": "The Content-Length header is not a number.",
+        "fields": {},
+    }
+    assert not ImportBatch.objects.exists()
