@@ -219,7 +219,7 @@ def test_unclosed_quote_is_still_400_malformed_csv(client, agents):
     assert not Lead.objects.exists()
 
 
-@pytest.mark.parametrize("length", ["ten", "-5", "1e3", "12 34", "\uff19"])  # the last: a full-width 9
+@pytest.mark.parametrize("length", ["ten", "-5", "1e3", "12 34", "\uff19"])  # \uff19: full-width 9
 def test_a_content_length_that_is_not_a_number_is_a_400(client, agents, length):
     response = client.post(URL, {}, format="multipart", CONTENT_LENGTH=length)
 
