@@ -223,7 +223,12 @@ class SheetReader:
                 row, column = _HEADER.unpack_from(stream, start)
                 pending = None
                 if stream[start + 12 : start + 14] != b"\xff\xff":
-                    yield row, column, _F64.unpack_from(stream, start + 6)[0]  # no date format
+                    value = None
+                    if values:
+                        xf = _U16.unpack_from(stream, start + 4)[0]
+                        value = _F64.unpack_from(stream, start + 6)[0]
+                        value = _number(value, xf, formats, is_1904)  # dates too, as calamine 0.37
+                    yield row, column, value
                     continue
                 result = stream[start + 6]
                 if result == 0x00:

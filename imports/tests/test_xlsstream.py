@@ -148,6 +148,33 @@ def test_every_kind_of_cell_is_read_as_calamine_reads_it():
     ]
 
 
+def test_a_formulas_cached_number_takes_the_cells_number_format():
+    workbook = xlwt.Workbook()
+    sheet = workbook.add_sheet("Leads")
+    sheet.write(0, 0, "When")
+    for row, code in enumerate(["yyyy-mm-dd", "h:mm", "[h]:mm", "0.00", "general"], start=1):
+        sheet.write(row, 0, xlwt.Formula("45000+1"), xlwt.easyxf(num_format_str=code))
+    stream = bytearray(workbook.get_biff_data())
+    position = 0
+    while position < len(stream):  # xlwt caches 0: give every formula 45001.5
+        kind, length = struct.unpack_from("<HH", stream, position)
+        if kind == 0x0006:
+            struct.pack_into("<d", stream, position + 10, 45001.5)
+        position += 4 + length
+    out = io.BytesIO()
+    XlsDoc().save(out, bytes(stream))
+    streamed, calamine = both(out.getvalue())
+
+    assert streamed == calamine
+    assert [cells[0] for _, cells in streamed[1:]] == [
+        "2023-03-16T12:00:00",
+        "2023-03-16T12:00:00",
+        "45001 days, 12:00:00",
+        "45001.5",
+        "45001.5",
+    ]
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_random_workbooks_match_calamine(seed):
     rng = random.Random(seed)
