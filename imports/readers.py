@@ -410,6 +410,10 @@ class Table:
             return sheet.start[1] if sheet.start else 0
         except (CalamineError, ValueError, OSError) as exc:
             raise self._unreadable(exc) from exc
+        except OverflowError:
+            # python-calamine turns a date or duration cell into a Python value as it
+            # hands out its row: 1e20 in a [h]:mm cell is past what timedelta holds.
+            raise self._unreadable("a date or time cell holds a value out of range") from None
         except InvalidFile:
             raise
         except BaseException as exc:

@@ -442,3 +442,19 @@ def test_damaged_workbooks_give_calamines_rows_wherever_calamine_reads_them():
             outcomes["streamed only"] += 1
 
     assert outcomes["same"] > 200, outcomes
+
+
+@pytest.mark.parametrize("code", ["[h]:mm", "[ss]"])
+def test_a_duration_out_of_pythons_range_is_unreadable_not_a_crash(code):
+    workbook = xlwt.Workbook()
+    sheet = workbook.add_sheet("Leads")
+    sheet.write(0, 0, "FirstName")
+    sheet.write(1, 0, 1e20, xlwt.easyxf(num_format_str=code))
+    data = saved(workbook)
+    with pytest.raises(InvalidFile) as caught:
+        list(Table(io.BytesIO(data), inspect(io.BytesIO(data))))
+
+    assert caught.value.code == "unreadable_file"
+    assert caught.value.message == (
+        "This XLS file cannot be read: a date or time cell holds a value out of range"
+    )
