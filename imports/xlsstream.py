@@ -74,7 +74,7 @@ class SheetReader:
         try:
             self._globals()
             return self._bounds()
-        except (struct.error, IndexError, UnicodeDecodeError) as exc:
+        except (struct.error, IndexError, UnicodeDecodeError, OverflowError, ValueError) as exc:
             raise Unhandled(f"a record calamine may read otherwise ({exc})") from None
 
     def __iter__(self):
@@ -92,7 +92,7 @@ class SheetReader:
                     value = text(value)
                 if value:
                     cells.append((column, value))
-        except (struct.error, IndexError, UnicodeDecodeError) as exc:
+        except (struct.error, IndexError, UnicodeDecodeError, OverflowError, ValueError) as exc:
             raise Unhandled(f"a record calamine may read otherwise ({exc})") from None
         if cells:
             yield row + 1, cells

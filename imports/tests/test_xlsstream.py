@@ -458,3 +458,99 @@ def test_a_duration_out_of_pythons_range_is_unreadable_not_a_crash(code):
     assert caught.value.message == (
         "This XLS file cannot be read: a date or time cell holds a value out of range"
     )
+
+
+NUMBERS = [0.0, -0.0, 1.0, 0.5, 45000.25, 2_900_000.5, 1e-9, 59.0, 60.0, 61.0, 0.999999999]
+
+
+def _random_records(rng, styles):
+    """Rows of every cell record, random values and XF indexes (dates and others)."""
+    records = []
+    texts = ["a", "é名", "😀", "x" * 50, "\x00", "line\nbreak"]
+    for row in range(1, 120):
+        column = 0
+        for _ in range(rng.randint(0, 6)):
+            column += rng.randint(0, 3)
+            xf = rng.randrange(styles)
+            number = rng.choice([*NUMBERS, rng.uniform(0, 80000)])
+            roll = rng.random()
+            if roll < 0.2:
+                records.append(record(0x0203, struct.pack("<HHHd", row, column, xf, number)))
+            elif roll < 0.35:
+                if rng.random() < 0.5:
+                    bits = rk(rng.randint(0, 2_900_000), integer=True, hundredths=rng.randint(0, 1))
+                else:
+                    bits = rk(number, integer=False, hundredths=rng.randint(0, 1))
+                records.append(record(0x027E, struct.pack("<HHHI", row, column, xf, bits)))
+            elif roll < 0.45:
+                count = rng.randint(1, 4)
+                entries = b"".join(
+                    struct.pack(
+                        "<HI",
+                        rng.randrange(styles),
+                        rk(rng.randint(0, 100_000), integer=True, hundredths=rng.randint(0, 1)),
+                    )
+                    for _ in range(count)
+                )
+                last = struct.pack("<H", column + count - 1)
+                records.append(record(0x00BD, struct.pack("<HH", row, column) + entries + last))
+                column += count - 1
+            elif roll < 0.6:
+                text = rng.choice(texts)
+                wide = rng.random() < 0.5 or any(ord(char) > 255 for char in text)
+                kind = rng.choice([0x0204, 0x00D6])
+                records.append(label(row, column, text, wide=wide, kind=kind))
+            elif roll < 0.7:
+                error = rng.randint(0, 1)
+                value = rng.choice([0, 7, 0x2A, 0x0F] if error else [0, 1])
+                records.append(record(0x0205, struct.pack("<HHHBB", row, column, xf, value, error)))
+            else:
+                kind = rng.randint(0, 4)
+                if kind == 0:
+                    cell = formula(row, column, struct.pack("<d", number))
+                    records.append(cell[:8] + struct.pack("<H", xf) + cell[10:])
+                elif kind == 1:
+                    records.append(formula(row, column, b"\x00\x00\x00\x00\x00\x00\xff\xff"))
+                    records.append(record(0x0207, struct.pack("<HB", 3, 0) + b"abc"))
+                else:
+                    code = rng.choice([0, 7, 0x2A])
+                    records.append(
+                        formula(row, column, bytes([kind - 1, 0, code, 0, 0, 0, 255, 255]))
+                    )
+            column += 1
+    return b"".join(records)
+
+
+def test_random_records_of_every_kind_match_calamine():
+    codes = [*FORMATS, "yyyy-mm-dd hh:mm:ss", "mm:ss", "[mm]:ss", "d-mmm", "0%", "h AM/PM"]
+    for seed in range(40):
+        workbook = xlwt.Workbook()
+        workbook.dates_1904 = seed % 3 == 0
+        sheet = workbook.add_sheet("Leads")
+        for column, code in enumerate(codes):
+            sheet.write(0, column, 1.0, xlwt.easyxf(num_format_str=code))
+        records = _random_records(random.Random(seed), 16 + len(codes) + 8)
+        streamed, calamine = both(saved(workbook, records))
+
+        assert streamed == calamine, seed
+
+
+def test_a_1904_date_past_the_year_9999_is_left_to_calamine(caplog):
+    workbook = xlwt.Workbook()
+    workbook.dates_1904 = True
+    sheet = workbook.add_sheet("Leads")
+    sheet.write(0, 0, "When")
+    sheet.write(1, 0, 2_958_000.5, xlwt.easyxf(num_format_str="yyyy-mm-dd"))
+    data = saved(workbook)
+    table = Table(io.BytesIO(data), inspect(io.BytesIO(data)))
+    try:
+        expected = list(table._calamine_rows())
+    except InvalidFile as exc:
+        expected = exc.code
+    try:
+        rows, logged = _read_logged(data, caplog)
+    except InvalidFile as exc:
+        rows, logged = exc.code, [r.getMessage() for r in caplog.records]
+
+    assert rows == expected
+    assert any("(date value out of range)" in message for message in logged), logged
