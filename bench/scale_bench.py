@@ -349,12 +349,13 @@ def time_endpoints(port, samples, total):
             "manager unfiltered list": get(manager),
         }
     )
-    results = {}
+    results, rows = {}, {}
     for name, call in endpoints.items():
         for n in range(3):
             _ms, status, body = call(n)
             if status >= 400:
                 raise SystemExit(f"{name}: HTTP {status} {body[:300]!r}")
+        rows[name] = _rows(body)
         results[name] = [call(n)[0] for n in range(samples)]
     # The dashboard after a write: each sample follows a PATCH that bumps the data version.
     cold = []
@@ -365,7 +366,14 @@ def time_endpoints(port, samples, total):
             raise SystemExit(f"dashboard: HTTP {status} {body[:300]!r}")
         cold.append(ms)
     results["manager dashboard (cold after a write)"] = cold
-    return results
+    rows["manager dashboard (cold after a write)"] = 1
+    return results, rows
+
+
+def _rows(body):
+    """Leads in a list response (a page), 1 for anything else: what the response carries."""
+    data = json.loads(body)
+    return len(data["results"]) if isinstance(data, dict) and "results" in data else 1
 
 
 def measure(samples):
@@ -454,9 +462,13 @@ def main():
         sizes["large"] = measure(options.samples)
         phase("time_large", started)
 
-    small, large = sizes.get("small"), sizes["large"]
+    small, small_rows = sizes.get("small") or (None, {})
+    large, large_rows = sizes["large"]
     a, b = _size(options.small), _size(options.large)
-    columns = [f"{a} p50", f"{a} p95", f"{b} p50", f"{b} p95", "growth"]
+    # rows: the leads each response carries at each size. A filtered view of one agent's
+    # 50 leads at 10k returns a few of them, a full page of 50 at 1M: that difference,
+    # not the rows the database reads (leads/tests/test_query_plans.py), is most of its growth.
+    columns = [f"{a} p50", f"{a} p95", f"{b} p50", f"{b} p95", "growth", "rows"]
     print(f"{'endpoint':42} " + " ".join(f"{c:>8}" for c in columns))
     worst_growth, worst_p95 = 0.0, 0.0
     for name, values in large.items():
@@ -466,9 +478,10 @@ def main():
             growth = big_median / small_median
         else:
             small_median = small_p95 = growth = float("nan")
+        carried = f"{small_rows.get(name, '-')}/{large_rows[name]}"
         print(
             f"{name:42} {small_median:8.1f} {small_p95:8.1f} {big_median:8.1f} {big_p95:8.1f} "
-            f"{growth:6.2f}x",
+            f"{growth:6.2f}x {carried:>8}",
             flush=True,
         )
         if name.startswith("agent"):
