@@ -55,6 +55,22 @@ export function unwrap<T>(result: { data?: T; error?: unknown; response: Respons
   throw new ApiError(result.response.status, result.error);
 }
 
+/**
+ * Every row of a paginated list: its pages fetched in turn while the API names a `next`
+ * one (a page holds at most 200 rows; a desk may have more agents than that).
+ */
+export async function allPages<T>(
+  fetchPage: (page: number) => Promise<{ next?: string | null; results: T[] }>,
+): Promise<{ results: T[] }> {
+  const results: T[] = [];
+  for (let page = 1; page <= 1000; page += 1) {
+    const data = await fetchPage(page);
+    results.push(...data.results);
+    if (!data.next || data.results.length === 0) break;
+  }
+  return { results };
+}
+
 /** The id of a queued job in a 202 body (`{"id": ...}`), or null. */
 function queuedJobId(body: unknown): number | null {
   if (typeof body === "object" && body !== null && "id" in body && typeof body.id === "number") return body.id;

@@ -50,4 +50,32 @@ describe("the agents screen", () => {
     expect(body).not.toHaveProperty("notify_assignments");
     expect(body).not.toHaveProperty("accepts_leads");
   });
+
+  it("lists every agent, past the 200 a page holds", async () => {
+    const agents = Array.from({ length: 201 }, (_, n) => ({
+      ...ASHA,
+      id: 100 + n,
+      name: `Agent ${String(n).padStart(3, "0")}`,
+      email: `agent${n}@leadline.local`,
+    }));
+    const pages: string[] = [];
+    fakeServer((request) => {
+      const where = path(request);
+      if (where === "/api/v1/auth/token/refresh/") return json(200, { access: "tok" });
+      if (where === "/api/v1/auth/me/") return json(200, MANAGER);
+      if (where === "/api/v1/agents/") {
+        const page = Number(new URL(request.url).searchParams.get("page") ?? "1");
+        pages.push(String(page));
+        const rows = agents.slice((page - 1) * 200, page * 200);
+        const next = page * 200 < agents.length ? `http://localhost/api/v1/agents/?page=${page + 1}` : null;
+        return json(200, { count: agents.length, next, previous: null, results: rows });
+      }
+      return envelope(404, "not_found", "Not found.");
+    });
+    renderApp("/agents");
+
+    expect(await screen.findByText("Agent 200", {}, { timeout: 8000 })).toBeTruthy();
+    expect(screen.getByText("Agent 000")).toBeTruthy();
+    expect(pages).toEqual(["1", "2"]);
+  });
 });

@@ -1,7 +1,7 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useRef, useState } from "react";
 
-import { api, ApiError, fieldErrors, unwrap } from "../api/client";
+import { allPages, api, ApiError, fieldErrors, unwrap } from "../api/client";
 import type { Agent, AgentCreate } from "../api/types";
 import { formatDateTime } from "../format";
 import { useOnline } from "../online";
@@ -62,7 +62,10 @@ export default function Agents() {
 
   const agents = useQuery({
     queryKey: ["agents", "all"],
-    queryFn: async () => unwrap(await api.GET("/api/v1/agents/", { params: { query: { page_size: 200, ordering: "name" } } })),
+    queryFn: () =>
+      allPages(async (page) =>
+        unwrap(await api.GET("/api/v1/agents/", { params: { query: { page, page_size: 200, ordering: "name" } } })),
+      ),
   });
 
   function refresh() {

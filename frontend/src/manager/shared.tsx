@@ -1,13 +1,16 @@
 import { useQuery } from "@tanstack/react-query";
 import { useState } from "react";
 
-import { api, download, errorMessage, unwrap } from "../api/client";
+import { allPages, api, download, errorMessage, unwrap } from "../api/client";
 
 /** Active and inactive agents by id (names for per-agent counts). */
 export function useAgentNames(): Map<number, string> {
   const agents = useQuery({
     queryKey: ["agents", "all"],
-    queryFn: async () => unwrap(await api.GET("/api/v1/agents/", { params: { query: { page_size: 200, ordering: "name" } } })),
+    queryFn: () =>
+      allPages(async (page) =>
+        unwrap(await api.GET("/api/v1/agents/", { params: { query: { page, page_size: 200, ordering: "name" } } })),
+      ),
   });
   return new Map((agents.data?.results ?? []).map((agent) => [agent.id, agent.name]));
 }

@@ -2,7 +2,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { Link, Navigate, useNavigate, useParams } from "react-router";
 
-import { api, ApiError, unwrap } from "../api/client";
+import { allPages, api, ApiError, unwrap } from "../api/client";
 import { LEAD_STATUSES, type Lead, type LeadPatch } from "../api/types";
 import { isManager, useMe } from "../auth";
 import { formatDateTime, leadName, STATUS_LABELS, whatsappUrl } from "../format";
@@ -118,8 +118,14 @@ function MoveLead({ lead }: { lead: Lead }) {
   const [message, setMessage] = useState<{ ok: boolean; text: string } | null>(null);
   const agents = useQuery({
     queryKey: ["agents", "active"],
-    queryFn: async () =>
-      unwrap(await api.GET("/api/v1/agents/", { params: { query: { is_active: true, page_size: 200, ordering: "name" } } })),
+    queryFn: () =>
+      allPages(async (page) =>
+        unwrap(
+          await api.GET("/api/v1/agents/", {
+            params: { query: { is_active: true, page, page_size: 200, ordering: "name" } },
+          }),
+        ),
+      ),
   });
   const move = useMutation({
     mutationFn: async (agentId: number) =>
