@@ -106,6 +106,8 @@ class SheetReader:
         for kind, start, length, pieces in _records(stream, 0, continued=True):
             if kind == _EOF:
                 break
+            if kind in (_CODEPAGE, _DATEMODE, _FORMAT) and length < 2:
+                raise Unhandled("a workbook record cut short")
             if kind == _BOF:
                 _require_biff8(stream, start, length)
             elif kind == _FILEPASS:
