@@ -49,6 +49,13 @@ class LeadForm(forms.ModelForm):
         except InvalidPhone as exc:
             raise forms.ValidationError(str(exc)) from exc
 
+    def clean_extra(self):
+        value = self.cleaned_data.get("extra")
+        problem = services.extra_problem(value)
+        if problem:
+            raise forms.ValidationError(problem[1])
+        return value
+
     def clean_agent(self):
         agent = self.cleaned_data.get("agent")
         if agent is None and self.instance.agent_id is not None:

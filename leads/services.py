@@ -1,6 +1,9 @@
 """Writes to single leads. Imports live in ``imports``; ownership in
 ``assignments.services``."""
 
+import json
+
+from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from common import dataversion
@@ -12,6 +15,43 @@ from . import counters
 from .models import Lead, LeadActivity
 
 NOTES_MAX_LENGTH = 5000
+EXTRA_MAX_DEPTH = 32
+_INT64 = (-(2**63), 2**63 - 1)
+EXTRA_PROBLEMS = {
+    "int64": f"Whole numbers must be between {_INT64[0]} and {_INT64[1]}.",
+    "depth": f"At most {EXTRA_MAX_DEPTH} levels of nested objects and lists.",
+    "size": "It takes {size:,} bytes as JSON; at most {limit:,} bytes are kept per lead.",
+}
+
+
+def extra_problem(value):
+    """Why ``value`` cannot be kept as a lead's ``extra``: ``(code, message)``, or None.
+
+    Python's JSON reads any integer and any nesting, but the list's encoder
+    (orjson) writes neither an integer past 64 bits nor more than 254 levels,
+    and a JavaScript client loses precision well before 64 bits; and every
+    list a lead is in carries its ``extra``, so it is held to the size an
+    import keeps (``IMPORT_MAX_EXTRA_BYTES``). The API and the admin's form
+    both refuse such a value, instead of storing a lead that breaks every list.
+    """
+    stack = [(value, 1)]
+    while stack:  # iterative: no recursion however deep the value
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth > EXTRA_MAX_DEPTH:
+                return "depth", EXTRA_PROBLEMS["depth"]
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+        elif isinstance(item, int) and not _INT64[0] <= item <= _INT64[1]:
+            return "int64", EXTRA_PROBLEMS["int64"]
+    limit = settings.IMPORT_MAX_EXTRA_BYTES
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    size = len(text.encode(errors="surrogatepass"))
+    if size > limit:
+        return "size", EXTRA_PROBLEMS["size"].format(size=size, limit=limit)
+    return None
+
+
 _TRACKED = {
     "status": LeadActivity.Kind.STATUS,
     "notes": LeadActivity.Kind.NOTE,

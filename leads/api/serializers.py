@@ -1,12 +1,9 @@
-import json
-
-from django.conf import settings
 from rest_framework import serializers
 
 from common.strict_fields import StrictDateTimeField
 from leads.models import Lead, LeadActivity, LeadStatus
 from leads.selectors import LEAD_LIST_FIELDS
-from leads.services import NOTES_MAX_LENGTH
+from leads.services import NOTES_MAX_LENGTH, extra_problem
 
 
 # A lead as the API shows it: the fields are ``LEAD_LIST_FIELDS``' names, the one
@@ -23,52 +20,16 @@ class LeadOutput(serializers.ModelSerializer):
         fields = list(LEAD_LIST_FIELDS)
 
 
-_INT64 = (-(2**63), 2**63 - 1)
-EXTRA_MAX_DEPTH = 32
-
-
-def _extra_problem(value):
-    """Why ``value`` cannot be kept as a lead's ``extra``, or None (iterative: no recursion)."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, (dict, list)):
-            if depth > EXTRA_MAX_DEPTH:
-                return "depth"
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children)
-        elif isinstance(item, int) and not _INT64[0] <= item <= _INT64[1]:
-            return "int64"
-    return None
-
-
 class ExtraField(serializers.DictField):
-    """Free-form data kept with the lead, within what every reader can take.
-
-    Python's JSON reads any integer and any nesting, but the list's encoder
-    (orjson) writes neither an integer past 64 bits nor more than 254 levels,
-    and a JavaScript client loses precision well before 64 bits: such a value
-    is a 400, not a lead that breaks every list it is in.
-    """
-
-    default_error_messages = {
-        "int64": f"Whole numbers must be between {_INT64[0]} and {_INT64[1]}.",
-        "depth": f"At most {EXTRA_MAX_DEPTH} levels of nested objects and lists.",
-        "size": "It takes {size:,} bytes as JSON; at most {limit:,} bytes are kept per lead.",
-    }
+    """Free-form data kept with the lead, within what every reader can take
+    (``leads.services.extra_problem``): anything else is a 400."""
 
     def to_internal_value(self, data):
         value = super().to_internal_value(data)
-        problem = _extra_problem(value)
+        problem = extra_problem(value)
         if problem:
-            self.fail(problem)
-        # The bound an import keeps to (IMPORT_MAX_EXTRA_BYTES): a lead's extra is
-        # read by every list it is in and written in multi-row statements.
-        limit = settings.IMPORT_MAX_EXTRA_BYTES
-        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-        size = len(text.encode(errors="surrogatepass"))
-        if size > limit:
-            self.fail("size", size=size, limit=limit)
+            code, message = problem
+            raise serializers.ValidationError(message, code=code)
         return value
 
 

@@ -1,6 +1,7 @@
 import csv
 import io
 
+import pytest
 from django.contrib.messages import get_messages
 
 from assignments.models import Assignment, Reason
@@ -165,6 +166,33 @@ def test_adding_a_lead_normalizes_the_phone_and_assigns(console, agent):
     lead = Lead.objects.get(phone="+919876500001")
     assert lead.agent == agent
     assert Assignment.objects.get(lead=lead, ended_at__isnull=True).agent == agent
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ('{"id": 123456789012345678901234567890}', "Whole numbers must be between"),
+        ("[" * 40 + "]" * 40, "At most 32 levels of nested objects and lists."),
+        ('{"notes": "' + "x" * 20_000 + '"}', "bytes are kept per lead."),
+    ],
+)
+def test_the_lead_form_refuses_an_extra_every_list_could_not_carry(console, extra, message):
+    response = console.post(
+        "/admin/leads/lead/add/",
+        {
+            "first_name": "Farhan",
+            "phone": "098765 00001",
+            "status": "new",
+            "extra": extra,
+            "assignments-TOTAL_FORMS": "0",
+            "assignments-INITIAL_FORMS": "0",
+            "activities-TOTAL_FORMS": "0",
+            "activities-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 200  # the form again, with the error
+    assert message in response.content.decode()
+    assert not Lead.objects.exists()
 
 
 def test_distribute_selected(console, agent, other_agent, make_lead):
