@@ -2,10 +2,10 @@
 
 The type is judged by the first bytes, never by the name: a ZIP that holds a
 workbook is XLSX, an OLE2 compound file is XLS, anything else must be text.
-CSV and XLSX are streamed, so memory stays flat however long the file is: an
-XLSX sheet from its XML (:mod:`imports.xlsxstream`), with python-calamine
-reading the sheets that reader does not follow, and every XLS (BIFF8: at
-most 65,536 rows, read whole).
+CSV, XLSX and XLS are streamed, so memory stays flat however long the file
+is: an XLSX sheet from its XML (:mod:`imports.xlsxstream`), an XLS sheet from
+its BIFF records (:mod:`imports.xlsstream`), with python-calamine reading the
+sheets those readers do not follow.
 
 The work is bounded by what a file really holds, and checked by
 :func:`inspect` before anything is stored or parsed for real: an XLSX's ZIP
@@ -332,6 +332,7 @@ class Table:
                 columns = (layout.first_column, layout.columns)
                 sheet = xlsxstream.SheetReader(self.fileobj, cell_text=_cell_text, columns=columns)
         if layout is None:
+            sheet = None  # an XLS reader's stream: calamine reads the file itself
             yield from self._calamine_rows()
             return
         first, width = layout.first_column, layout.columns - layout.first_column
@@ -348,6 +349,7 @@ class Table:
             if exc.row is not None and exc.row <= done:
                 raise self._unreadable(exc) from None  # calamine would merge it into a row imported
             logger.info("%s sheet read by calamine after row %s: %s", self.kind.upper(), done, exc)
+            sheet = None
             yield from self._calamine_rows(after=done, layout=layout if done else None)
 
     def _calamine_rows(self, *, after=0, layout=None):
