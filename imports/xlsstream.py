@@ -48,6 +48,7 @@ _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
 _F64 = struct.Struct("<d")
 _RK_ENTRY = struct.Struct("<HI")
+_LABELSST_CELL = struct.Struct("<HHHI")
 
 
 class SheetReader:
@@ -103,7 +104,7 @@ class SheetReader:
         formats, xfs, sheets = {}, [], []
         self.is_1904 = False
         self.strings = xlsxstream.PackedStrings()
-        for kind, start, length, pieces in _records(stream, 0, continued=True):
+        for kind, start, length, pieces in _records(stream, 0):
             if kind == _EOF:
                 break
             if kind in (_CODEPAGE, _DATEMODE, _FORMAT) and length < 2:
@@ -174,18 +175,23 @@ class SheetReader:
         """
         stream, formats, is_1904, strings = self.stream, self.formats, self.is_1904, self.strings
         pending = None  # a formula whose text value comes in the next STRING record
-        sheet = self.position + 4 + _U16.unpack_from(stream, self.position + 2)[0]  # after its BOF
-        for kind, start, length, _pieces in _records(stream, sheet):
-            if kind == _EOF:
-                break
+        header, labelsst, count = _HEADER.unpack_from, _LABELSST_CELL.unpack_from, len(strings)
+        end = len(stream)
+        # After the sheet's BOF, one record at a time; a CONTINUE record is passed
+        # over like any record not read here (calamine reads none after a cell).
+        position = self.position + 4 + _U16.unpack_from(stream, self.position + 2)[0]
+        while position + 4 <= end:
+            kind, length = header(stream, position)
+            start = position + 4
+            position = start + length
+            if position > end:
+                raise Unhandled("a record cut short")
             if kind == _LABELSST:
                 _least(length, 10)
-                row, column = _HEADER.unpack_from(stream, start)
-                index = _U32.unpack_from(stream, start + 6)[0]
-                if index < len(strings):
-                    text = strings[index]
-                    if text:  # calamine leaves out a cell whose shared string is empty
-                        yield row, column, text
+                row, column, _xf, index = labelsst(stream, start)
+                # calamine leaves out a cell whose shared string is empty.
+                if index < count and strings.size(index):
+                    yield row, column, strings[index] if values else None
             elif kind == _NUMBER:
                 _least(length, 14)
                 row, column, xf = _CELL.unpack_from(stream, start)
@@ -243,6 +249,8 @@ class SheetReader:
                     yield row, column, ""
                 else:
                     raise Unhandled("a formula result of an unknown type")
+            elif kind == _EOF:
+                break
             elif kind == _STRING:
                 if pending is None:
                     raise Unhandled("a STRING record after no formula")
@@ -250,23 +258,21 @@ class SheetReader:
                 pending = None
 
 
-def _records(stream, position, *, continued=False):
-    """``(type, start, length, pieces)`` of the records from ``position``, CONTINUE records skipped.
+def _records(stream, position):
+    """``(type, start, length, pieces)`` of the workbook's records, CONTINUE records joined.
 
-    ``pieces`` (with ``continued``): ``(start, end)`` of the record's data and
-    of each CONTINUE record after it. :func:`spreadsheets.check_xls` has found
-    every record whole.
+    ``pieces``: ``(start, end)`` of the record's data and of each CONTINUE
+    record after it (the string table's strings run on in them).
     """
     end = len(stream)
     while position + 4 <= end:
         kind, length = _HEADER.unpack_from(stream, position)
         start = position + 4
         position = start + length
-        pieces = [(start, position)] if continued else None
+        pieces = [(start, position)]
         while position + 4 <= end and _U16.unpack_from(stream, position)[0] == _CONTINUE:
             more = _U16.unpack_from(stream, position + 2)[0]
-            if pieces is not None:
-                pieces.append((position + 4, position + 4 + more))
+            pieces.append((position + 4, position + 4 + more))
             position += 4 + more
         if position > end:
             raise Unhandled("a record cut short")

@@ -424,6 +424,10 @@ class PackedStrings:
     def __len__(self):
         return len(self.starts) - 1
 
+    def size(self, index):
+        """Bytes of string ``index`` (0: empty), without decoding it."""
+        return self.starts[index + 1] - self.starts[index]
+
 
 def _parse(reader, info, start, end, data=None):
     """Feed a part to expat, a piece at a time; a DTD or bad XML is left to calamine."""
