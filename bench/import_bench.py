@@ -657,7 +657,7 @@ def xls_import(workdir):
         results[label].append((elapsed, peak))
         print(f"[xls {label}] {mib:.2f} MiB, 65,535 rows: {elapsed:.2f}s, peak RSS {peak:.0f} MB")
     (streamed_s, streamed_mb), (calamine_s, calamine_mb) = (
-        [sum(values) / len(values) for values in zip(*results[label])]
+        [sum(values) / len(values) for values in zip(*results[label], strict=True)]
         for label in ("streamed", "calamine")
     )
     print(
