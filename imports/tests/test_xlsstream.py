@@ -17,6 +17,7 @@ from imports import xlsstream
 from imports.readers import InvalidFile, Table, inspect
 
 from .test_hostile_files import calamine_guard, calamine_panic_xls  # noqa: F401 - a fixture
+from .test_xlsxstream import calamine_forbidden
 
 FORMATS = [
     "general",
@@ -36,20 +37,10 @@ FORMATS = [
 
 def both(data):
     """The rows read streamed (calamine forbidden) and by calamine alone."""
-    from python_calamine import CalamineWorkbook
-
     info = inspect(io.BytesIO(data))
     calamine = list(Table(io.BytesIO(data), info)._calamine_rows())
-    original = CalamineWorkbook.from_filelike
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("the streamed reading handed the sheet to calamine")
-
-    CalamineWorkbook.from_filelike = refuse
-    try:
+    with calamine_forbidden():
         streamed = list(Table(io.BytesIO(data), info))
-    finally:
-        CalamineWorkbook.from_filelike = original
     return streamed, calamine
 
 

@@ -1,5 +1,6 @@
 """The streamed XLSX reading (imports/xlsxstream.py) against python-calamine's, row for row."""
 
+import contextlib
 import dataclasses
 import io
 import logging
@@ -87,11 +88,9 @@ def row(number, cells):
     return f'<row r="{number}">{written}</row>'
 
 
-def both(data):
-    """The rows read streamed (calamine forbidden) and by calamine alone."""
-    info = inspect(io.BytesIO(data))
-    assert info.layout is not None, "the sheet should be streamed"
-    calamine = list(Table(io.BytesIO(data), dataclasses.replace(info, layout=None)))
+@contextlib.contextmanager
+def calamine_forbidden():
+    """Fail the test if anything hands the sheet to calamine meanwhile."""
     from python_calamine import CalamineWorkbook
 
     original = CalamineWorkbook.from_filelike
@@ -101,9 +100,18 @@ def both(data):
 
     CalamineWorkbook.from_filelike = refuse
     try:
-        streamed = list(Table(io.BytesIO(data), info))
+        yield
     finally:
         CalamineWorkbook.from_filelike = original
+
+
+def both(data):
+    """The rows read streamed (calamine forbidden) and by calamine alone."""
+    info = inspect(io.BytesIO(data))
+    assert info.layout is not None, "the sheet should be streamed"
+    calamine = list(Table(io.BytesIO(data), dataclasses.replace(info, layout=None)))
+    with calamine_forbidden():
+        streamed = list(Table(io.BytesIO(data), info))
     return streamed, calamine
 
 
