@@ -625,6 +625,32 @@ def write_xls(path, rows):
     workbook.save(path)
 
 
+def run_import_leads(path, *options, env=None, what="the import_leads process"):
+    """A reset desk, then ``manage.py import_leads PATH --force`` as a child process.
+
+    Returns the wall-clock seconds (start-up included) and its output lines;
+    a failed child prints its error and ends the benchmark.
+    """
+    reset()
+    started = time.perf_counter()
+    child = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "import_leads", str(path), "--force", *options],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, **(env or {})},
+    )
+    elapsed = time.perf_counter() - started
+    if child.returncode:
+        print(child.stderr[-2000:])
+        raise SystemExit(f"{what} failed")
+    return elapsed, child.stdout.splitlines()
+
+
+def _peak(lines):
+    return max((float(line.split("=")[-1]) for line in lines if "peak_rss_mb=" in line), default=0)
+
+
 def xls_import(workdir):
     """``import_leads`` of a full XLS sheet, streamed and through calamine: time and peak RSS.
 
@@ -636,24 +662,12 @@ def xls_import(workdir):
     mib = path.stat().st_size / 1024 / 1024
     results = {"streamed": [], "calamine": []}
     for label in ("streamed", "calamine", "calamine", "streamed"):
-        reset()
-        started = time.perf_counter()
-        child = subprocess.run(
-            [sys.executable, str(ROOT / "manage.py"), "import_leads", str(path), "--force"],
-            capture_output=True,
-            text=True,
-            check=False,
-            env={**os.environ, "IMPORT_XLS_STREAM": "1" if label == "streamed" else "0"},
+        elapsed, lines = run_import_leads(
+            path,
+            env={"IMPORT_XLS_STREAM": "1" if label == "streamed" else "0"},
+            what="the XLS import",
         )
-        elapsed = time.perf_counter() - started
-        if child.returncode:
-            print(child.stderr[-2000:])
-            raise SystemExit("the XLS import failed")
-        peak = max(
-            float(line.split("=")[-1])
-            for line in child.stdout.splitlines()
-            if line.startswith("peak_rss_mb=")
-        )
+        peak = _peak(lines)
         results[label].append((elapsed, peak))
         print(f"[xls {label}] {mib:.2f} MiB, 65,535 rows: {elapsed:.2f}s, peak RSS {peak:.0f} MB")
     (streamed_s, streamed_mb), (calamine_s, calamine_mb) = (
@@ -669,54 +683,17 @@ def xls_import(workdir):
 def million(workdir):
     path = workdir / "million.csv"
     write_csv(path, generate(1_000_000, seed=13))
-    reset()
-    started = time.perf_counter()
-    child = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "manage.py"),
-            "import_leads",
-            str(path),
-            "--force",
-            "--verbosity",
-            "2",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=os.environ,
-    )
-    elapsed = time.perf_counter() - started
-    lines = [
-        line
-        for line in child.stdout.splitlines()
-        if line.startswith(("rows=", "timings", "peak_rss", "Batch"))
-    ]
+    elapsed, lines = run_import_leads(path, "--verbosity", "2", what="the 1M import")
+    lines = [line for line in lines if line.startswith(("rows=", "timings", "peak_rss", "Batch"))]
     print("\n".join(f"[1M] {line}" for line in lines))
-    if child.returncode:
-        print(child.stderr[-2000:])
-        raise SystemExit("the 1M import failed")
-    peaks = [float(line.split("=")[-1]) for line in lines if "peak_rss_mb=" in line]
     print(f"[1M] {elapsed:.1f}s = {1_000_000 / elapsed:,.0f} rows/s")
-    print(f"million_rows_per_s={1_000_000 / elapsed:.0f} peak_rss_mb={max(peaks, default=0):.0f}")
+    print(f"million_rows_per_s={1_000_000 / elapsed:.0f} peak_rss_mb={_peak(lines):.0f}")
 
 
 def process_import(path, label, count):
     """``manage.py import_leads`` as a whole process, start-up included (wall clock)."""
-    reset()
-    started = time.perf_counter()
-    child = subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), "import_leads", str(path), "--force"],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=os.environ,
-    )
-    elapsed = time.perf_counter() - started
-    if child.returncode:
-        print(child.stderr[-2000:])
-        raise SystemExit("the import_leads process failed")
-    summary = [line for line in child.stdout.splitlines() if line.startswith("timings")]
+    elapsed, lines = run_import_leads(path)
+    summary = [line for line in lines if line.startswith("timings")]
     print(f"[{label}] {' '.join(summary)}")
     print(f"[{label}] {elapsed:.2f}s (whole process) = {count / elapsed:,.0f} rows/s")
     return elapsed
