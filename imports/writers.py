@@ -156,6 +156,8 @@ def insert_leads(rows, agents, *, batch, now, load_data=None, guess=False):
         names = ", ".join(quote(meta.get_field(c.removesuffix("_id")).column) for c in columns)
         if agents is None:
             agents = [None] * len(rows)
+        else:
+            rows, agents = _grouped_by_agent(rows, agents)
         if load_data is None:
             load_data = _can_load_data(cursor)
         literal = None if load_data else _literal_function(cursor)
@@ -168,6 +170,22 @@ def insert_leads(rows, agents, *, batch, now, load_data=None, guess=False):
             _insert_with_parameters(cursor, table, names, row_marks, rows, agents)
     counters.leads_created(agents, created_at=now)
     return floor
+
+
+def _grouped_by_agent(rows, agents):
+    """``rows`` and ``agents`` reordered so each agent's rows are together (file order within).
+
+    Nine of the lead table's indexes start with the agent. Rows handed out in
+    rotation put consecutive inserts under 200 different agents, a different
+    leaf page of each of those indexes for every row; grouped, an agent's rows
+    of the chunk land on the same few pages. Measured with ``LOAD DATA`` of
+    990,000 rows into a copy of ``leads_lead`` over 200 agents: 46.3 s in
+    rotation, 28.5 s grouped per 10,000-row chunk. The ids of a chunk's leads
+    then run agent by agent; nothing reads file order from them (the
+    assignments are written by id range or by phone, reports by row number).
+    """
+    order = sorted(range(len(rows)), key=lambda i: -1 if agents[i] is None else agents[i])
+    return [rows[i] for i in order], [agents[i] for i in order]
 
 
 def _insert_with_parameters(cursor, table, names, row_marks, rows, agents):
