@@ -46,6 +46,9 @@ class CleanRow:
     notes: str
     extra: dict
     extra_json: str = "{}"  # filled by the reader thread, off the database thread
+    # The file's values as ``LOAD DATA`` reads them (``imports.writers.load_lines``),
+    # made by the reader thread when the import writes through that path.
+    load_line: str = ""
     # The routing rule the row matches (``routing.matching.Matched``), found by the
     # reader thread when the import routes; None without rules.
     matched: object = None

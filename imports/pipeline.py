@@ -128,7 +128,10 @@ def run(table, *, options, batch=None, actor=None, write=False, now=None, progre
             router = Router(Snapshot.from_data(options.routing).rules)
     writer = _Writer(options, router, batch, now, clock) if write else None
     writing = write
-    with ReadAhead(rows, cleaner, options, chunk_rows, report_limit, router=router) as reader:
+    encode = writers.load_lines if writer is not None and writer.bulk else None
+    with ReadAhead(
+        rows, cleaner, options, chunk_rows, report_limit, router=router, encode=encode
+    ) as reader:
         for part in reader:
             clock.lap("writer_idle")  # waiting for the reader thread
             outcome.merge(part, report_limit)

@@ -7,7 +7,9 @@ thread in the meantime: it reads ``IMPORT_CHUNK_ROWS`` rows at a time, has their
 phone numbers parsed in worker processes one chunk ahead, cleans each row,
 drops repeats of a phone met earlier in the file (:class:`SeenPhones`) and,
 when the import routes, finds each new row's routing rule (``row.matched``),
-so the database thread only groups rows by rule. Each chunk is handed over as
+so the database thread only groups rows by rule, and, when the new leads go
+through ``LOAD DATA``, writes each new row's line of its file
+(``imports.writers.load_lines``). Each chunk is handed over as
 a :class:`ValidChunk` through a one-slot queue. No database access here.
 """
 
@@ -54,8 +56,10 @@ class ReadAhead:
     in the thread is raised by the iteration, in the calling thread.
     """
 
-    def __init__(self, rows, cleaner, options, chunk_rows, report_limit, router=None):
+    def __init__(self, rows, cleaner, options, chunk_rows, report_limit, router=None, encode=None):
         self.rows = rows
+        # Writes each new row's ``load_line`` for the database thread (None: not needed).
+        self.encode = encode
         # Each new row's routing rule, when the import routes (routing.matching.Router).
         self.match_row = router.row_matcher(options.source) if router else None
         self.cleaner = cleaner
@@ -126,6 +130,9 @@ class ReadAhead:
                 if self.match_row is not None:
                     _match(part.fresh, self.match_row)
                     clock.lap("match")
+                if self.encode is not None:
+                    self.encode(part.fresh)
+                    clock.lap("encode")
                 if not self._put(("part", part)):
                     return
                 clock.lap("reader_idle")  # waiting for the database side to take the chunk

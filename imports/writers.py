@@ -14,6 +14,7 @@ calling thread, inside the import's transaction.
 import csv
 import re
 import tempfile
+import time
 
 from django.conf import settings
 from django.db import DatabaseError, connection
@@ -252,9 +253,11 @@ def _load_data(cursor, rows, agents, *, batch, stamp, guess=False):
     with tempfile.NamedTemporaryFile(
         "w", encoding="utf-8", newline="", prefix="leadline-import-", suffix=".csv"
     ) as file:
-        out = csv.writer(file, quoting=csv.QUOTE_ALL, lineterminator="\n")
-        out.writerows(
-            (*_file_values(row), "" if agent_id is None else int(agent_id))
+        missing = [row for row in rows if not row.load_line]
+        if missing:  # not made by the reader thread (a caller other than the pipeline)
+            load_lines(missing, pause=False)
+        file.writelines(
+            f'{row.load_line}""\n' if agent_id is None else f'{row.load_line}"{int(agent_id)}"\n'
             for row, agent_id in zip(rows, agents, strict=True)
         )
         file.flush()
@@ -283,6 +286,31 @@ def _load_data(cursor, rows, agents, *, batch, stamp, guess=False):
 _LOADED = ("first_name", "last_name", "phone", "email", "notes", "extra", "agent")
 # Set on every row by ``_load_data`` itself.
 _LOADED_SET = ("status", "batch", "created_at", "updated_at")
+
+
+class _Echo:
+    """A file whose ``write`` returns its text: ``writerow`` then returns the CSV line."""
+
+    @staticmethod
+    def write(text):
+        return text
+
+
+def load_lines(rows, *, pause=True):
+    """Set each row's ``load_line``: its file values as :func:`_load_data`'s CSV reads them.
+
+    Every field quoted and its quotes doubled, a comma after each; the agent
+    follows when the row is loaded. Made by the import's reader thread
+    (``imports.readahead``) while the database thread waits on the server:
+    written on the database thread it took a tenth of the insert's time.
+    ``pause`` lets that thread have the GIL every 128 rows (as the reader's
+    validation does).
+    """
+    line = csv.writer(_Echo(), quoting=csv.QUOTE_ALL, lineterminator=",").writerow
+    for position, row in enumerate(rows):
+        if pause and not position & 127:
+            time.sleep(0)
+        row.load_line = line(_file_values(row))
 
 
 def _file_values(row):

@@ -519,3 +519,46 @@ def test_each_chunk_costs_the_same_few_queries_and_counts_nothing_again(manager,
     stored, counted = counters.stored_tally(), counters.recount_tally()
     assert counters.differences(stored, counted) == []
     assert per_agent_counts() == [24, 23, 23, 23, 23]
+
+
+def test_a_chunks_leads_are_written_agent_by_agent_each_with_its_planned_agent(
+    manager, agents, settings
+):
+    """Each chunk's new leads are inserted grouped by agent (the agent-first indexes then
+    take them a page at a time): the ids run agent by agent, file order within an agent,
+    and every line still has the agent the rotation gave it."""
+    settings.IMPORT_CHUNK_ROWS = 10  # chunks of lines 0-1, 2-11, 12-21
+    run_import(csv_bytes(people(22)), manager)
+    order = sorted(a.pk for a in agents)
+    leads = {lead.phone: lead for lead in Lead.objects.all()}
+    by_line = [leads[f"+91{phone(n)}"] for n in range(22)]
+    assert [lead.agent_id for lead in by_line] == [order[n % 5] for n in range(22)]
+    for first, last in ((0, 2), (2, 12), (12, 22)):
+        chunk = sorted(range(first, last), key=lambda n: by_line[n].pk)
+        assert chunk == sorted(range(first, last), key=lambda n: (by_line[n].agent_id, n))
+        assert min(by_line[n].pk for n in chunk) > max(
+            (by_line[n].pk for n in range(first)), default=0
+        )
+
+
+@pytest.mark.skipif(connection.vendor != "mysql", reason="LOAD DATA is MariaDB's")
+def test_rows_the_reader_did_not_encode_are_loaded_all_the_same(manager, agents):
+    """``insert_leads`` writes the LOAD DATA line of a row the reader thread left without one."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    batch = ImportBatch.objects.create(file_name="direct.csv", sha256="0" * 64, created_by=manager)
+    rows = [CleanRow(n, f'Fir"st{n}', "", f"+9198000001{n:02d}", "", "a,b\\", {}) for n in range(3)]
+    with transaction.atomic():
+        writers.insert_leads(
+            rows,
+            [agents[0].pk, None, agents[1].pk],
+            batch=batch,
+            now=timezone.now(),
+            load_data=True,
+        )
+    stored = {lead.phone: lead for lead in Lead.objects.filter(batch=batch)}
+    assert [(stored[r.phone].first_name, stored[r.phone].notes) for r in rows] == [
+        (r.first_name, "a,b\\") for r in rows
+    ]
+    assert [stored[r.phone].agent_id for r in rows] == [agents[0].pk, None, agents[1].pk]
