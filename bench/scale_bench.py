@@ -8,11 +8,14 @@ Seeds ``--small`` leads over ``--agents`` agents through Leadline's own import
 (``manage.py import_leads`` on a generated CSV, round robin), then shapes them
 as a working desk would (statuses spread, follow-ups overdue, due today,
 later or unset: one UPDATE, standing in for agents' edits), serves the app
-with gunicorn under production settings (``config/gunicorn.conf.py``, DEBUG
-off, JWT, throttles, middleware) and times each endpoint sequentially
-(``--samples`` requests after a warm-up, keep-alive). Then it imports the rest
-up to ``--large`` leads and times everything again. ``--reuse`` skips the
-seeding when the database already holds ``--large`` leads (developing).
+and copies that small desk to a database of its own (``<name>_small``). Then
+it imports the rest up to ``--large`` leads, serves each desk with its own
+gunicorn under production settings (``config/gunicorn.conf.py``, DEBUG off,
+JWT, throttles, middleware) and times each endpoint sequentially (``--samples``
+requests after a warm-up, keep-alive), alternating between the two desks
+request by request, so both sizes are measured on the machine as it is in the
+same minutes. ``--reuse`` skips the seeding when the databases are already
+seeded (developing).
 
 Per endpoint it prints the median and p95 at both sizes and the growth of the
 median. Agent endpoints: the list, each filter, each ordering, search by
@@ -33,6 +36,7 @@ lowered) and prints the size it ran with.
 """
 
 import argparse
+import contextlib
 import csv
 import http.client
 import json
@@ -71,26 +75,80 @@ def database_name():
     return urlparse(os.environ["DATABASE_URL"]).path.lstrip("/")
 
 
-def mariadb(sql, *, capture=False):
+def small_database_name():
+    """The copy of the small desk, timed side by side with the large one."""
+    return database_name() + "_small"
+
+
+def _connection_args(tool="mariadb"):
     url = urlparse(os.environ["DATABASE_URL"])
+    return [
+        tool,
+        "--protocol=tcp",
+        f"-h{url.hostname or '127.0.0.1'}",
+        f"-P{url.port or 3306}",
+        f"-u{url.username or 'root'}",
+        *([f"-p{url.password}"] if url.password else []),
+    ]
+
+
+def mariadb(sql, *, capture=False):
     result = subprocess.run(
-        [
-            "mariadb",
-            "--protocol=tcp",
-            f"-h{url.hostname or '127.0.0.1'}",
-            f"-P{url.port or 3306}",
-            f"-u{url.username or 'root'}",
-            *([f"-p{url.password}"] if url.password else []),
-            "-N",
-            "-B",
-            "-e",
-            sql,
-        ],
+        [*_connection_args(), "-N", "-B", "-e", sql],
         check=True,
         capture_output=capture,
         text=True,
     )
     return result.stdout if capture else None
+
+
+def keep_small_copy():
+    """Copy the seeded small desk to its own database before the large import.
+
+    Both sizes are then timed in the same minutes, request by request in
+    turn: on a shared machine whose speed drifts between the seeding phases
+    (1.6x seen within an hour), timing each size when it was seeded compared
+    two machines, not two desks.
+    """
+    small = small_database_name()
+    mariadb(
+        f"DROP DATABASE IF EXISTS `{small}`; CREATE DATABASE `{small}` "
+        "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+    )
+    dump = subprocess.Popen(
+        [*_connection_args("mariadb-dump"), "--single-transaction", database_name()],
+        stdout=subprocess.PIPE,
+    )
+    subprocess.run([*_connection_args(), small], stdin=dump.stdout, check=True)
+    dump.stdout.close()
+    if dump.wait():
+        raise SystemExit("mariadb-dump of the small desk failed")
+    mariadb(f"ANALYZE TABLE `{small}`.leads_lead, `{small}`.assignments_assignment")
+
+
+def has_small_copy():
+    out = mariadb(
+        "SELECT COUNT(*) FROM information_schema.tables "
+        f"WHERE table_schema = '{small_database_name()}' AND table_name = 'leads_lead'",
+        capture=True,
+    )
+    return int(out.strip()) == 1
+
+
+@contextlib.contextmanager
+def django_on(name):
+    """Django's default connection pointed at database ``name`` for the block."""
+    from django.db import connections
+
+    connection = connections["default"]
+    previous = connection.settings_dict["NAME"]
+    connection.close()
+    connection.settings_dict["NAME"] = name
+    try:
+        yield
+    finally:
+        connection.close()
+        connection.settings_dict["NAME"] = previous
 
 
 def ensure_buffer_pool(megabytes):
@@ -232,8 +290,8 @@ def shape(after_id):
     counters.rebuild()
 
 
-def lead_count():
-    out = mariadb(f"SELECT COUNT(*) FROM `{database_name()}`.leads_lead", capture=True)
+def lead_count(name=None):
+    out = mariadb(f"SELECT COUNT(*) FROM `{name or database_name()}`.leads_lead", capture=True)
     return int(out.strip())
 
 
@@ -285,13 +343,14 @@ def tokens(agent_id):
     return issue_tokens(agent_user)[1], issue_tokens(manager)[1]
 
 
-def time_endpoints(port, samples, total):
-    """``{name: [ms, ...]}`` for every endpoint, after a warm-up of each."""
+def endpoints(port, total):
+    """``{name: call}`` for every endpoint of the desk Django is connected to, served on
+    ``port``; ``call(n)`` returns ``(ms, status, body)``. The last entry is the dashboard
+    cold after a write (a PATCH that bumps the data version, then the timed GET)."""
     from django.db import connections
 
     agent_id, lead, batch_id = subject_ids()
     agent_token, manager_token = tokens(agent_id)
-    connections.close_all()
     agent = Client(port, agent_token)
     manager = Client(port, manager_token)
     national = lead.phone[3:8] + " " + lead.phone[8:]  # +91XXXXXXXXXX as "XXXXX XXXXX"
@@ -310,8 +369,12 @@ def time_endpoints(port, samples, total):
         query = ("?" + urlencode(params)) if params else ""
         return lambda n: client.call("GET", path + query)
 
+    def dashboard_after_a_write(n):
+        agent.call("PATCH", f"/api/v1/leads/{lead.pk}/", {"notes": f"bench dashboard {n}"})
+        return manager.call("GET", "/api/v1/dashboard/")
+
     statuses = ["contacted", "qualified", "new"]
-    endpoints = {
+    calls = {
         "agent list": get(agent),
         "agent ?status=new": get(agent, {"status": "new"}),
         "agent ?view=due_today": get(agent, {"view": "due_today"}),
@@ -332,8 +395,8 @@ def time_endpoints(port, samples, total):
         "status",
         "id",
     ):
-        endpoints[f"agent ?ordering={ordering}"] = get(agent, {"ordering": ordering})
-    endpoints.update(
+        calls[f"agent ?ordering={ordering}"] = get(agent, {"ordering": ordering})
+    calls.update(
         {
             "manager ?agent=": get(manager, {"agent": agent_id}),
             "manager ?status=": lambda n: manager.call(
@@ -347,27 +410,37 @@ def time_endpoints(port, samples, total):
             "manager ?page=<95% deep>": get(manager, {"page": max(1, int(pages * 0.95))}),
             "manager ?cursor=<95% deep>": get(manager, {"cursor": deep_cursor}),
             "manager unfiltered list": get(manager),
+            DASHBOARD: dashboard_after_a_write,
         }
     )
-    results, rows = {}, {}
-    for name, call in endpoints.items():
-        for n in range(3):
-            _ms, status, body = call(n)
-            if status >= 400:
-                raise SystemExit(f"{name}: HTTP {status} {body[:300]!r}")
-        rows[name] = _rows(body)
-        results[name] = [call(n)[0] for n in range(samples)]
-    # The dashboard after a write: each sample follows a PATCH that bumps the data version.
-    cold = []
-    for n in range(max(5, samples // 4)):
-        agent.call("PATCH", f"/api/v1/leads/{lead.pk}/", {"notes": f"bench dashboard {n}"})
-        ms, status, body = manager.call("GET", "/api/v1/dashboard/")
-        if status != 200:
-            raise SystemExit(f"dashboard: HTTP {status} {body[:300]!r}")
-        cold.append(ms)
-    results["manager dashboard (cold after a write)"] = cold
-    rows["manager dashboard (cold after a write)"] = 1
-    return results, rows
+    return calls
+
+
+DASHBOARD = "manager dashboard (cold after a write)"
+
+
+def time_endpoints(desks, samples):
+    """``{size: ({name: [ms, ...]}, {name: rows})}``, the sizes timed in turn.
+
+    ``desks`` maps each size to its endpoints (:func:`endpoints`). Every
+    endpoint is warmed up on each desk, then its samples alternate between the
+    desks request by request, so a change in the machine's speed falls on both.
+    """
+    results = {size: {} for size in desks}
+    rows = {size: {} for size in desks}
+    for name in next(iter(desks.values())):
+        count = max(5, samples // 4) if name == DASHBOARD else samples
+        for size, calls in desks.items():
+            for n in range(3):
+                _ms, status, body = calls[name](n)
+                if status >= 400:
+                    raise SystemExit(f"{name} ({size}): HTTP {status} {body[:300]!r}")
+            rows[size][name] = _rows(body)
+            results[size][name] = []
+        for n in range(count):
+            for size, calls in desks.items():
+                results[size][name].append(calls[name](n)[0])
+    return {size: (results[size], rows[size]) for size in desks}
 
 
 def _rows(body):
@@ -376,15 +449,25 @@ def _rows(body):
     return len(data["results"]) if isinstance(data, dict) and "results" in data else 1
 
 
-def measure(samples):
-    total = lead_count()
-    with tempfile.TemporaryDirectory() as metrics_dir:
-        port = int(os.environ.get("BENCH_PORT") or free_port())
-        proc = start_gunicorn(port, metrics_dir)
-        try:
-            return time_endpoints(port, samples, total)
-        finally:
-            stop(proc)
+def measure(samples, databases):
+    """Serve each of ``databases`` (``{size: database name}``) with its own gunicorn
+    and cache prefix, and time them side by side (:func:`time_endpoints`)."""
+    url = urlparse(os.environ["DATABASE_URL"])
+    with contextlib.ExitStack() as stack:
+        desks = {}
+        for size, name in databases.items():
+            metrics_dir = stack.enter_context(tempfile.TemporaryDirectory())
+            port = int(os.environ.get(f"BENCH_PORT_{size.upper()}") or free_port())
+            proc = start_gunicorn(
+                port,
+                metrics_dir,
+                DATABASE_URL=url._replace(path=f"/{name}").geturl(),
+                CACHE_KEY_PREFIX=f"bench_scale_{size}",
+            )
+            stack.callback(stop, proc)
+            with django_on(name):
+                desks[size] = endpoints(port, lead_count(name))
+        return time_endpoints(desks, samples)
 
 
 def _size(n):
@@ -436,10 +519,9 @@ def main():
             shape(0)
             phase("seed_small", started)
             print(f"seeded {lead_count()} leads in {seconds:.1f}s", flush=True)
-            if not options.seed_only:
-                started = time.monotonic()
-                sizes["small"] = measure(options.samples)
-                phase("time_small", started)
+            started = time.monotonic()
+            keep_small_copy()
+            phase("copy_small", started)
             started = time.monotonic()
             rest = Path(tmp) / "rest.csv"
             write_csv(rest, options.small, options.large - options.small)
@@ -459,8 +541,11 @@ def main():
         if options.seed_only:
             return
         started = time.monotonic()
-        sizes["large"] = measure(options.samples)
-        phase("time_large", started)
+        databases = {"large": database_name()}
+        if has_small_copy():
+            databases = {"small": small_database_name(), **databases}
+        sizes = measure(options.samples, databases)
+        phase("time_both", started)
 
     small, small_rows = sizes.get("small") or (None, {})
     large, large_rows = sizes["large"]
