@@ -12,6 +12,7 @@ through ``int()``, are formatted into the SQL; every other value is a parameter.
 
 from collections import defaultdict
 
+from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.db.models import Count
 from django.utils import timezone
@@ -19,7 +20,7 @@ from django.utils import timezone
 from agents import digest
 from agents.models import Agent
 from common import dataversion
-from common.db import chunked
+from common.db import chunked, without_reference_checks
 from leads import counters
 from leads.models import Lead, LeadActivity
 from routing.models import RoutingRule, Team
@@ -179,6 +180,12 @@ def record_import_assignments(
     import inserted with agents from ``assignments.planning.plan_new_leads``,
     in the same transaction. Returns the number of assignments opened.
 
+    The rows are written without MariaDB's per-row foreign-key checks
+    (``common.db.without_reference_checks``): the lead is one this transaction
+    inserted, its agent and batch were checked, and their rows share-locked
+    until commit, when the lead was; the actor's row is share-locked here
+    (null if it is gone, as its deletion would have left it).
+
     ``routes`` maps the new leads' phones to the ``Route`` that decided them
     (a routed import): their ids are read back by phone and the rows written
     per route, by ids. ``per_agent`` (``{agent id: n}``, the plan's count of
@@ -205,6 +212,7 @@ def record_import_assignments(
             return 0
         if per_agent is not None:
             counters.leads_assigned(per_agent, assigned_at=now)
+        actor_id = _share_lock_user(cursor, getattr(actor, "pk", None))
         step = 50_000  # bounds the rows (and row locks) one statement handles
         for start in range(low, high + 1, step):
             end = min(start + step - 1, high)
@@ -214,26 +222,45 @@ def record_import_assignments(
                     assigned_at=now,
                 )
             cursor.execute(
-                f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608 (names only)
-                f"SELECT {lead_pk}, {lead_agent}, %s, %s, %s, %s, %s, '', NULL, NULL, '' "
-                f"FROM {lead_table} "
-                f"WHERE {lead_batch} = %s AND {lead_agent} IS NOT NULL "
-                f"AND {lead_pk} BETWEEN %s AND %s",
+                without_reference_checks(
+                    f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608 (names only)
+                    f"SELECT {lead_pk}, {lead_agent}, %s, %s, %s, %s, %s, '', NULL, NULL, '' "
+                    f"FROM {lead_table} "
+                    f"WHERE {lead_batch} = %s AND {lead_agent} IS NOT NULL "
+                    f"AND {lead_pk} BETWEEN %s AND %s"
+                ),
                 [
                     connection.ops.adapt_datetimefield_value(now),
-                    getattr(actor, "pk", None),
+                    actor_id,
                     batch_id,
                     str(strategy),
                     str(Reason.IMPORT),
                     batch_id,
                     start,
-                    min(start + step - 1, high),
+                    end,
                 ],
             )
             assigned += cursor.rowcount
     if assigned:
         _announce_import_assignments(batch_id, after_id, strategy, assigned, per_agent)
     return assigned
+
+
+def _share_lock_user(cursor, user_id):
+    """``user_id`` with its row share-locked until commit, or None if there is no such user.
+
+    The lock a foreign-key check would take: the user cannot be deleted before
+    the rows naming them are committed (deleting waits, then nulls them).
+    """
+    if user_id is None or connection.vendor != "mysql":
+        return user_id
+    table, (pk,) = _columns(get_user_model(), "id")
+    cursor.execute(
+        f"SELECT {pk} FROM {table} WHERE {pk} = %s LOCK IN SHARE MODE",  # noqa: S608 (names only)
+        [user_id],
+    )
+    row = cursor.fetchone()
+    return row[0] if row else None
 
 
 def _announce_import_assignments(batch_id, after_id, strategy, assigned, per_agent=None):

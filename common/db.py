@@ -19,7 +19,7 @@ import random
 import time
 
 from django.conf import settings
-from django.db import OperationalError, transaction
+from django.db import OperationalError, connection, transaction
 
 from .errors import Conflict, ServiceUnavailable
 
@@ -137,3 +137,18 @@ def chunked(items, size=CHUNK_SIZE):
     items = list(items)
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def without_reference_checks(sql):
+    """``sql`` run without MariaDB's per-row foreign-key checks, for that statement only.
+
+    Only for writes whose every reference the transaction already holds: rows
+    it inserted itself, parents whose rows it has locked (each check takes a
+    shared lock on the parent row and looks it up). Those checks cost 1.4-2.2 s
+    of the 7.5-9.7 s an import's 990,000 assignment rows took. MariaDB's ``SET
+    STATEMENT … FOR`` scopes the setting to the one statement: no round trip,
+    nothing to restore. Elsewhere the statement is unchanged.
+    """
+    if connection.vendor == "mysql" and connection.mysql_is_mariadb:
+        return "SET STATEMENT foreign_key_checks = 0 FOR " + sql
+    return sql

@@ -1,9 +1,11 @@
 """Distribution at insert: an import plans its leads' agents before inserting them."""
 
 import io
+import threading
 from collections import Counter
 
 import pytest
+from django.db import OperationalError, connection, connections, transaction
 from django.utils import timezone
 
 from assignments import services
@@ -157,3 +159,63 @@ def test_preview_counts_reports_the_positions_that_do_not_fit(make_agent):
     assert preview.agents == [full.pk, full.pk, None, None, None]
     empty = preview_counts(n_leads=0)
     assert (empty.per_agent, empty.assigned) == ({}, 0)
+
+
+needs_mariadb = pytest.mark.skipif(
+    connection.vendor != "mysql", reason="MariaDB's foreign-key checks and row locks"
+)
+
+
+@needs_mariadb
+@pytest.mark.django_db(transaction=True)
+def test_the_import_history_skips_per_row_checks_but_holds_the_actor_until_commit(five, manager):
+    """The assignment rows are written without per-row foreign-key checks; the one
+    reference the leads do not already hold, the actor, is share-locked as a check would."""
+    batch = ImportBatch.objects.create(file_name="x.csv", sha256="x")
+    blocked = []
+
+    def edit_the_actor():
+        with connections["default"].cursor() as cursor:
+            cursor.execute("SET SESSION innodb_lock_wait_timeout = 1")
+            try:
+                cursor.execute(
+                    "UPDATE accounts_user SET first_name = 'Changed' WHERE id = %s", [manager.pk]
+                )
+                blocked.append(False)
+            except OperationalError as exc:
+                blocked.append(exc.args[0] == 1205)  # lock wait timeout
+        connections["default"].close()
+
+    with transaction.atomic():
+        plan = plan_new_leads(count=6, strategy="round_robin")
+        insert_planned(batch, plan.agents)
+        assert record_import_assignments(batch=batch, strategy=plan.strategy, actor=manager) == 6
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT @@SESSION.foreign_key_checks")
+            assert cursor.fetchone()[0] == 1  # the session's checks are back on
+        thread = threading.Thread(target=edit_the_actor)
+        thread.start()
+        thread.join()
+    assert blocked == [True]
+    rows = Assignment.objects.filter(batch=batch)
+    assert set(rows.values_list("assigned_by", "batch", "reason")) == {
+        (manager.pk, batch.pk, Reason.IMPORT)
+    }
+    assert sorted(rows.values_list("lead_id", "agent_id")) == sorted(
+        Lead.objects.filter(batch=batch).values_list("id", "agent_id")
+    )
+    assert_assignment_invariants()
+
+
+@needs_mariadb
+def test_an_actor_deleted_before_the_history_is_written_is_recorded_as_nobody(five, manager):
+    batch = ImportBatch.objects.create(file_name="x.csv", sha256="x")
+    plan = plan_new_leads(count=3, strategy="round_robin")
+    insert_planned(batch, plan.agents)
+    gone = type(manager).objects.get(pk=manager.pk)
+    type(manager).objects.filter(pk=manager.pk).delete()
+    assert record_import_assignments(batch=batch, strategy=plan.strategy, actor=gone) == 3
+    assert (
+        list(Assignment.objects.filter(batch=batch).values_list("assigned_by", flat=True))
+        == [None] * 3
+    )
