@@ -145,7 +145,7 @@ def without_reference_checks(sql):
     Only for writes whose every reference the transaction already holds: rows
     it inserted itself, parents whose rows it has locked (each check takes a
     shared lock on the parent row and looks it up). Those checks cost 1.4-2.2 s
-    of the 7.5-9.7 s an import's 990,000 assignment rows took. MariaDB's ``SET
+    of the 9.4-11.4 s an import's 990,000 assignment rows took. MariaDB's ``SET
     STATEMENT … FOR`` scopes the setting to the one statement: no round trip,
     nothing to restore. Elsewhere the statement is unchanged.
     """
